@@ -1,0 +1,144 @@
+"""The ``finmodel`` command line. Bad input: one line per problem on stderr, exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+import pandas as pd
+
+import finmodel
+from finmodel.errors import ScenarioError
+from finmodel.scenario import field_rows
+
+__all__ = ["assumptions_table", "main"]
+
+EXIT_BAD_INPUT = 2
+
+
+def assumptions_table(sc: finmodel.Scenario) -> pd.DataFrame:
+    """One row per input: field, value, unit, description, source."""
+    rows = [
+        {"field": r.path, "value": r.display_value, "unit": r.unit,
+         "description": r.description, "source": r.source}
+        for r in field_rows(sc)
+        if (not r.path.endswith(("name", "description")) or r.path.startswith("factories"))
+        and not r.path.startswith("correlation.")
+    ]
+    return pd.DataFrame(rows, columns=["field", "value", "unit", "description", "source"])
+
+
+def correlation_table(sc: finmodel.Scenario) -> pd.DataFrame:
+    """The target rank-correlation matrix labelled by input path."""
+    names = sc.correlation.inputs
+    return pd.DataFrame(sc.correlation.matrix, index=names, columns=range(len(names)))
+
+
+def markdown_table(df: pd.DataFrame) -> str:
+    """GitHub markdown table without the optional tabulate dependency."""
+    def cell(x: object) -> str:
+        return str(x).replace("|", "\\|").replace("\n", " ")
+
+    head = "| " + " | ".join(df.columns) + " |"
+    rule = "|" + "|".join("---" for _ in df.columns) + "|"
+    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join([head, rule, *body])
+
+
+def text_table(df: pd.DataFrame) -> str:
+    """Left-aligned plain-text table; the last column is never padded or cut."""
+    cells = [list(map(str, df.columns))] + [[str(v) for v in row] for row in df.itertuples(False)]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(df.columns) - 1)]
+    lines = ["  ".join([*(c.ljust(w) for c, w in zip(r, widths, strict=False)), r[-1]]) for r in cells]
+    lines.insert(1, "  ".join(["-" * w for w in widths] + ["-" * len(cells[0][-1])]))
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _cmd_scenarios(args: argparse.Namespace) -> int:
+    for name in finmodel.list_scenarios():
+        sc = finmodel.load_scenario(name)
+        text = sc.description if len(sc.description) <= 90 else sc.description[:89] + "…"
+        print(f"{name:<20} {sc.n_factories:>2} sites  {text}")
+    return 0
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    sc = finmodel.load_scenario(args.scenario)
+    table = assumptions_table(sc)
+    if args.format == "markdown":
+        print(markdown_table(table))
+        return 0
+    if args.format == "csv":
+        table.to_csv(sys.stdout, index=False)
+        return 0
+    print(f"{sc.name}: {sc.description}\n")
+    cols = ["field", "value", "unit", "source"] + (["description"] if args.long else [])
+    print(text_table(table[cols]))
+    corr = correlation_table(sc)
+    if not corr.empty:
+        source = sc.correlation.sources.get("matrix", "")
+        print(f"\nrank correlation among uncertain inputs ({source}):")
+        print(corr.to_string(float_format=lambda x: f"{x:.2f}"))
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    bad = 0
+    for path in args.paths:
+        try:
+            sc = finmodel.load_scenario(path)
+        except ScenarioError as exc:
+            bad += 1
+            _print_problems(exc, str(path))
+            continue
+        print(f"{path}: OK ({sc.name}, {sc.n_factories} factories, "
+              f"{len(sc.uncertain_inputs())} uncertain inputs)")
+    return EXIT_BAD_INPUT if bad else 0
+
+
+def _print_problems(exc: ScenarioError, source: str | None = None) -> None:
+    where = source or exc.source
+    for problem in exc.problems:
+        prefix = f"{where}: " if where and where != "with_updates" else ""
+        print(f"error: {prefix}{problem}", file=sys.stderr)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="finmodel",
+        description="Monte Carlo investment-and-financing model for Europe's AI gigafactories.",
+    )
+    parser.add_argument("--version", action="version", version=f"finmodel {finmodel.__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("scenarios", help="list the shipped presets")
+    p.set_defaults(func=_cmd_scenarios)
+
+    p = sub.add_parser("show", help="print a scenario's inputs with units and sources")
+    p.add_argument("scenario", help="preset name or path to a .toml file")
+    p.add_argument("--format", choices=["text", "markdown", "csv"], default="text")
+    p.add_argument("--long", action="store_true", help="include the description column")
+    p.set_defaults(func=_cmd_show)
+
+    p = sub.add_parser("validate", help="check scenario files; exit 2 if any is invalid")
+    p.add_argument("paths", nargs="+", help="preset names or .toml paths")
+    p.set_defaults(func=_cmd_validate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except ScenarioError as exc:
+        _print_problems(exc)
+        return EXIT_BAD_INPUT
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,374 @@
+"""The validated scenario: one pydantic model per section, one field table for everything.
+
+Every field carries a unit (``json_schema_extra["unit"]``) and a one-line description; that
+table drives validation messages, ``finmodel show``, the README's assumptions table and the
+Excel Inputs sheet. Sections carry a ``sources`` table: field name -> citation and date.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from finmodel.scenario.distributions import Dist, DistNonNegative, DistPositive, DistShare
+
+__all__ = [
+    "EIB",
+    "Correlation",
+    "Costs",
+    "Energy",
+    "Factory",
+    "Fund",
+    "Macro",
+    "Market",
+    "Private",
+    "Scenario",
+    "Timeline",
+    "unit_of",
+]
+
+Unit = str
+
+
+def f(default: Any, unit: Unit, description: str, **constraints: Any) -> Any:
+    """A field with its unit and description (the field table's one row)."""
+    return Field(default, description=description, json_schema_extra={"unit": unit}, **constraints)
+
+
+def unit_of(model: type[BaseModel], name: str) -> str:
+    extra = model.model_fields[name].json_schema_extra
+    return extra.get("unit", "") if isinstance(extra, dict) else ""
+
+
+def closest(name: str, candidates: list[str]) -> str:
+    """' (did you mean X?)' for the nearest valid name, or ''."""
+    match = difflib.get_close_matches(name, candidates, n=1, cutoff=0.5)
+    return f" (did you mean {match[0]!r}?)" if match else ""
+
+
+class Section(BaseModel):
+    """Base of every section: frozen, no unknown keys, no NaN/inf, a checked ``sources`` table."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    sources: dict[str, str] = Field(
+        default_factory=dict,
+        description="where each value comes from: field name -> citation and date",
+        json_schema_extra={"unit": "text"},
+    )
+
+    @field_validator("sources")
+    @classmethod
+    def _sources_name_fields(cls, sources: dict[str, str]) -> dict[str, str]:
+        fields = [n for n in cls.model_fields if n != "sources"]
+        for key in sources:
+            if key not in fields:
+                raise PydanticCustomError(
+                    "unknown_source_key",
+                    "not a field of this section{hint}",
+                    {"key": key, "hint": closest(key, fields)},
+                )
+        return sources
+
+
+class Timeline(Section):
+    start_year: int = f(2026, "year", "calendar year of financial close (period 0)", ge=2020, le=2100)
+    horizon_years: int = f(25, "years", "number of annual periods modelled", ge=3, le=60)
+
+
+class Macro(Section):
+    eur_usd: DistPositive = f(1.16, "USD per EUR", "exchange rate; USD inputs are divided by it")
+    inflation_per_year: float = f(
+        0.02, "1/yr", "inflation applied to other opex (nominal model)", ge=-0.05, le=0.5
+    )
+    base_rate: DistNonNegative = f(
+        0.024, "1/yr", "EUR swap rate underlying senior loans (10-15y)"
+    )
+    project_discount_rate: float = f(
+        0.075, "1/yr", "nominal rate for project (unlevered) NPV", gt=-0.5, le=1.0
+    )
+    public_discount_rate: float = f(
+        0.05, "1/yr", "nominal social discount rate for public subsidy PV", gt=-0.5, le=1.0
+    )
+
+
+class Fund(Section):
+    size_eur_m: float = f(20_000.0, "EUR m", "cap on public commitments of the gigafactory fund", gt=0)
+    eu_grant_total_eur_m: float = f(
+        4_100.0, "EUR m", "EU grant element reported for the first call", ge=0
+    )
+    instrument: Literal["grant", "equity", "sub_loan"] = f(
+        "grant", "choice", "how the fund invests in each factory"
+    )
+    allocation: Literal["equal", "pro_rata_capex", "share_of_capex", "explicit"] = f(
+        "share_of_capex",
+        "choice",
+        "how the fund is split: each site's public share of capex (capped), equal, "
+        "pro rata to capex, or explicit amounts per factory",
+    )
+    public_share_of_capex_max: float = f(
+        0.35, "share", "cap on public (EU + host state) money as a share of site capex", ge=0, le=1
+    )
+    eu_share_of_capex_max: float = f(
+        0.17, "share", "cap on the EU part of public money as a share of site capex", ge=0, le=1
+    )
+    public_eur_m_per_site_max: float = f(
+        2_000.0, "EUR m", "cap on public money per site", ge=0
+    )
+    sub_loan_rate: float = f(
+        0.04, "1/yr", "interest on the fund's subordinated loans (if instrument = sub_loan)",
+        ge=0, le=0.5,
+    )
+
+
+class EIB(Section):
+    share_of_cost: float = f(0.33, "share", "EIB senior loan as a share of eligible cost", ge=0, le=1)
+    share_of_cost_max: float = f(
+        0.50, "share", "EIB policy cap on its share of eligible cost", ge=0, le=0.5
+    )
+    tenor_years: int = f(15, "years", "from financial close to final repayment", ge=2, le=40)
+    grace_years: int | None = f(
+        None, "years", "interest-only years from close; unset = until commercial operation",
+        ge=0, le=20,
+    )
+    margin: DistNonNegative = f(0.01, "1/yr", "EIB margin over the base rate")
+    repayment: Literal["annuity", "linear", "sculpted"] = f(
+        "sculpted", "choice", "repayment profile of the senior loan"
+    )
+    target_dscr: float = f(1.35, "ratio", "DSCR the sculpted loan is sized to", gt=1, le=5)
+    lockup_dscr: float = f(1.15, "ratio", "below this DSCR distributions stop", gt=0, le=5)
+    default_dscr: float = f(1.05, "ratio", "below this DSCR the loan is in default", gt=0, le=5)
+    dsra_months: float = f(6.0, "months", "debt service held in reserve", ge=0, le=24)
+    gearing_max: float = f(0.60, "share", "cap on total debt / (debt + equity) at close", ge=0, le=1)
+
+
+class Private(Section):
+    equity_hurdle_irr: float = f(0.12, "1/yr", "return private equity requires", gt=-1, le=1)
+    commercial_debt_share: float = f(
+        0.0, "share", "commercial senior debt (pari passu with EIB) as a share of cost", ge=0, le=1
+    )
+    senior_spread: DistNonNegative = f(
+        0.0225, "1/yr", "commercial senior debt spread over the base rate"
+    )
+
+
+class Market(Section):
+    gpu_price_usd: DistPositive = f(40_000.0, "USD per GPU", "price of a current-generation GPU")
+    gpu_price_growth_per_year: Dist = f(
+        0.0, "1/yr", "nominal change per year of a flagship GPU's price (at refresh)"
+    )
+    system_cost_share_of_gpu_price: DistNonNegative = f(
+        0.19, "share", "servers, network and storage per GPU, as a share of the GPU price"
+    )
+    gpu_hour_price_launch_usd: DistPositive = f(
+        4.00, "USD per GPU-hour", "reserved price of a new-generation GPU-hour at launch"
+    )
+    on_demand_premium: DistNonNegative = f(
+        0.25, "share", "on-demand price above the reserved price"
+    )
+    gpu_hour_price_erosion_per_year: DistShare = f(
+        0.29, "1/yr", "yearly fall of a given chip's GPU-hour price with age"
+    )
+    gpu_hour_price_shock: DistShare = f(
+        0.0, "share", "market-wide fall of GPU-hour prices (oversupply), reached after shock years"
+    )
+    gpu_hour_price_shock_years: float = f(
+        2.0, "years", "years over which the GPU-hour price shock builds up", gt=0, le=30
+    )
+    price_performance_growth_per_year: DistNonNegative = f(
+        0.40, "1/yr", "yearly gain in compute per euro of ML GPUs (new generations)"
+    )
+    gpu_useful_life_years: Dist = f(
+        5, "years", "years a GPU fleet serves before refresh"
+    )
+    gpu_resale_share_5y: DistShare = f(
+        0.12, "share", "resale value of a 5-year-old GPU as a share of its cost (age a: share^(a/5))"
+    )
+    utilisation_launch_year: DistShare = f(
+        0.35, "share", "utilisation in the first 12 months of operation"
+    )
+    utilisation_steady: DistShare = f(0.85, "share", "utilisation after the launch year")
+    public_access_share: DistShare = f(
+        0.20, "share", "share of sold capacity reserved for research, start-ups and SMEs"
+    )
+    anchor_share_of_commercial: float = f(
+        0.75, "share", "reserved/anchor contracts as a share of commercial (non-public) hours",
+        ge=0, le=1,
+    )
+    public_access_discount: DistShare = f(
+        0.5, "share", "discount on the reserved price for public-access hours (1 = free)"
+    )
+    public_access_payer: Literal["project", "fund"] = f(
+        "project",
+        "choice",
+        "who bears the discount: the project forgoes it, or the fund buys the hours at market price",
+    )
+    chip_delivery_delay_months: DistNonNegative = f(
+        0.0, "months", "GPU delivery delay after the facility is ready"
+    )
+
+    @field_validator("gpu_useful_life_years")
+    @classmethod
+    def _life_whole_years(cls, spec):
+        lo, hi = spec.support
+        values = getattr(spec, "values", [spec.central])
+        if spec.dist not in ("fixed", "discrete") or any(v != int(v) for v in values):
+            raise ValueError("useful life must be whole years: a fixed number or a discrete spec")
+        if lo < 1 or hi > 30:
+            raise ValueError(f"useful life must lie in [1, 30] years; spans [{lo:g}, {hi:g}]")
+        return spec
+
+
+class Energy(Section):
+    it_kw_per_gpu: DistPositive = f(1.8, "kW per GPU", "IT power per GPU incl. its share of servers")
+    pue: Dist = f(1.2, "ratio", "power usage effectiveness (facility / IT power)")
+    idle_power_share: DistShare = f(
+        0.30, "share", "power an idle GPU still draws, as a share of full load"
+    )
+    power_price_eur_mwh: DistPositive = f(
+        110.0, "EUR/MWh", "long-run level of the power price paid"
+    )
+    power_price_start_eur_mwh: float | None = f(
+        None, "EUR/MWh", "power price in period 0; unset = the long-run level", gt=0
+    )
+    power_price_half_life_years: float = f(
+        1.0, "years", "half-life of reversion to the long-run level (in logs)", gt=0, le=50
+    )
+    power_price_volatility: float = f(
+        0.25, "1/sqrt(yr)", "volatility of the log power price", ge=0, le=3
+    )
+
+    @field_validator("pue")
+    @classmethod
+    def _pue_at_least_one(cls, spec):
+        lo, hi = spec.support
+        if lo < 1.0 or hi > 3.0:
+            raise ValueError(f"PUE must lie in [1, 3]; this distribution spans [{lo:g}, {hi:g}]")
+        return spec
+
+
+class Costs(Section):
+    facility_capex_usd_m_per_mw: DistPositive = f(
+        16.5, "USD m per MW", "shell, cooling and electrical plant per MW of facility power"
+    )
+    grid_capex_eur_m_per_mw: DistNonNegative = f(
+        0.10, "EUR m per MW", "grid connection (substation, lines) per MW of facility power"
+    )
+    build_months: DistPositive = f(24.0, "months", "construction time from financial close")
+    other_opex_share_of_capex: DistShare = f(
+        0.008, "1/yr", "maintenance, staff, insurance, software, network as a share of capex"
+    )
+    facility_life_years: int = f(
+        15, "years", "depreciation life of facility and grid connection", ge=1, le=60
+    )
+    gpus_bought_at: Literal["energisation", "close"] = f(
+        "energisation", "choice", "when the first GPU fleet is paid: at energisation or at close"
+    )
+
+
+class Factory(Section):
+    name: str = f(..., "text", "site name", min_length=1, max_length=80)
+    country: str = f(..., "ISO 3166 alpha-2", "host member state", pattern=r"^[A-Z]{2}$")
+    kind: Literal["gigafactory", "ai_factory"] = f("gigafactory", "choice", "type of site")
+    gpus: int | None = f(None, "GPUs", "GPU count (give this or facility_mw)", ge=1, le=5_000_000)
+    facility_mw: float | None = f(
+        None, "MW", "facility power budget (give this or gpus)", gt=0, le=20_000
+    )
+    tax_rate: float = f(..., "share", "corporate income tax rate of the host country", ge=0, lt=1)
+    public_share_of_capex: float = f(
+        0.35, "share", "public (EU + host state) money as a share of capex, before caps", ge=0, le=1
+    )
+    public_eur_m_max: float | None = f(
+        None, "EUR m", "cap on public money for this site; unset = the fund's per-site cap", ge=0
+    )
+    fund_eur_m: float | None = f(
+        None, "EUR m", "explicit fund amount (allocation = explicit)", ge=0
+    )
+    grid_delay_years: DistNonNegative = f(
+        0.0, "years", "grid connection delay after construction"
+    )
+    start_delay_years: int = f(
+        0, "years", "years after the portfolio's close that this site reaches close", ge=0, le=30
+    )
+
+    @model_validator(mode="after")
+    def _size_given_once(self):
+        if self.gpus is None and self.facility_mw is None:
+            raise PydanticCustomError(
+                "sizing", "give either gpus or facility_mw for factory {name!r}", {"name": self.name}
+            )
+        return self
+
+
+class Correlation(Section):
+    inputs: list[str] = f([], "field paths", "uncertain inputs, by dotted path, that are correlated")
+    matrix: list[list[float]] = f([], "rank correlation", "target rank correlation among inputs")
+
+
+class Scenario(BaseModel):
+    """A complete, validated set of inputs. Frozen: change it with ``with_updates``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    name: str = f("custom", "text", "scenario name", min_length=1, max_length=80)
+    description: str = f("", "text", "what this scenario represents", max_length=2000)
+    timeline: Timeline = Field(default_factory=Timeline)
+    macro: Macro = Field(default_factory=Macro)
+    fund: Fund = Field(default_factory=Fund)
+    eib: EIB = Field(default_factory=EIB)
+    private: Private = Field(default_factory=Private)
+    market: Market = Field(default_factory=Market)
+    energy: Energy = Field(default_factory=Energy)
+    costs: Costs = Field(default_factory=Costs)
+    factories: list[Factory] = Field(min_length=1, max_length=40)
+    correlation: Correlation = Field(default_factory=Correlation)
+
+    @model_validator(mode="after")
+    def _cross_checks(self):
+        from finmodel.scenario.checks import cross_field_problems
+
+        problems = cross_field_problems(self)
+        if problems:
+            raise PydanticCustomError(
+                "cross_checks",
+                "{count} cross-field problems",
+                {"count": len(problems), "problems": tuple(problems)},
+            )
+        return self
+
+    # -- convenience used across the engine -------------------------------------------------
+    @property
+    def n_factories(self) -> int:
+        return len(self.factories)
+
+    @property
+    def years(self) -> np.ndarray:
+        """(T,) calendar years of the periods."""
+        return self.timeline.start_year + np.arange(self.timeline.horizon_years)
+
+    def uncertain_inputs(self) -> dict[str, Any]:
+        """Dotted path -> distribution spec, for every input that is not fixed."""
+        from finmodel.scenario.fields import iter_dists
+
+        return {path: spec for path, spec in iter_dists(self) if not spec.is_fixed}
+
+    def with_updates(self, updates: dict[str, Any]) -> Scenario:
+        """New scenario with dotted-path updates applied and everything re-validated.
+
+        ``{"eib.tenor_years": 20, "factories[2].gpus": 50_000, "energy.pue": 1.3}``; a number
+        given for an uncertain input pins it to that value; the field's source becomes
+        "user override".
+        """
+        from finmodel.scenario.io import apply_updates
+
+        return apply_updates(self, updates)
+
+    def to_toml(self) -> str:
+        """The scenario as TOML text; ``loads_scenario(sc.to_toml()) == sc``."""
+        from finmodel.scenario.io import dumps_scenario
+
+        return dumps_scenario(self)

@@ -180,7 +180,7 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
             continue
         if model is None or not (isinstance(model, type) and issubclass(model, BaseModel)):
             return None
-        if step in DIST_TAGS and "dist" not in model.model_fields:
+        if step in DIST_TAGS:
             model = _DIST_CLASSES.get(step)
             continue
         info = model.model_fields.get(step)
@@ -242,6 +242,8 @@ def _problems_from(exc: ValidationError) -> list[Problem]:
             msg = "unknown key" + closest(str(loc[-1]), names)
             if names:
                 msg += f"; allowed: {', '.join(names)}"
+        elif kind == "missing":
+            value, msg = None, "required field is missing"
         elif kind == "union_tag_invalid":
             msg = f"unknown distribution {ctx.get('tag')!r}; allowed: {', '.join(DIST_TAGS)}"
             value = ctx.get("tag")

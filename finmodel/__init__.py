@@ -1,16 +1,23 @@
 """finmodel: Monte Carlo investment-and-financing model for Europe's AI gigafactories."""
 
+from finmodel.api import base_case
 from finmodel.errors import Problem, ScenarioError
+from finmodel.metrics import irr, npv
+from finmodel.results import Results
 from finmodel.scenario import Scenario, list_scenarios, load_scenario, loads_scenario
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Problem",
+    "Results",
     "Scenario",
     "ScenarioError",
     "__version__",
+    "base_case",
+    "irr",
     "list_scenarios",
     "load_scenario",
     "loads_scenario",
+    "npv",
 ]

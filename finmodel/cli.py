@@ -9,8 +9,8 @@ from collections.abc import Callable, Sequence
 import pandas as pd
 
 import finmodel
-from finmodel.errors import ScenarioError
-from finmodel.scenario import field_rows
+from finmodel.errors import Problem, ScenarioError
+from finmodel.scenario import field_rows, write_text_atomic
 
 __all__ = ["assumptions_table", "main"]
 
@@ -97,6 +97,27 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_BAD_INPUT if bad else 0
 
 
+def _cmd_base(args: argparse.Namespace) -> int:
+    res = finmodel.base_case(finmodel.load_scenario(args.scenario))
+    factories = [f.name for f in res.scenario.factories]
+    if args.factory not in (None, "portfolio", *factories):
+        raise ScenarioError(Problem("--factory", args.factory, f"no such factory; choose from "
+                                    f"portfolio, {', '.join(factories)}"))
+    if args.csv:
+        write_text_atomic(args.csv, res.cashflow_table().to_csv(index=False))
+        print(f"wrote {args.csv}", file=sys.stderr)
+    wide = res.cashflow_wide(factory=args.factory or "portfolio")
+    print(f"{res.scenario.name}: base case (central values), {args.factory or 'portfolio'}, EUR m\n")
+    with pd.option_context("display.width", 250, "display.max_columns", None,
+                           "display.float_format", lambda x: f"{x:,.1f}"):
+        print(wide.to_string())
+        print("\nfactory KPIs")
+        print(res.factory_kpis.drop(columns="path").set_index("factory").T.to_string())
+        print("\nportfolio KPIs")
+        print(res.summary()[["unit", "mean"]].rename(columns={"mean": "value"}).to_string())
+    return 0
+
+
 def _print_problems(exc: ScenarioError, source: str | None = None) -> None:
     where = source or exc.source
     for problem in exc.problems:
@@ -120,6 +141,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["text", "markdown", "csv"], default="text")
     p.add_argument("--long", action="store_true", help="include the description column")
     p.set_defaults(func=_cmd_show)
+
+    p = sub.add_parser("base", help="base case at central values: cash flows and KPIs")
+    p.add_argument("scenario", help="preset name or path to a .toml file")
+    p.add_argument("--factory", help="show one factory's cash flows instead of the portfolio")
+    p.add_argument("--csv", help="also write the tidy cash-flow table (all factories) to this file")
+    p.set_defaults(func=_cmd_base)
 
     p = sub.add_parser("validate", help="check scenario files; exit 2 if any is invalid")
     p.add_argument("paths", nargs="+", help="preset names or .toml paths")

@@ -53,7 +53,7 @@ def closest(name: str, candidates: list[str]) -> str:
 class Section(BaseModel):
     """Base of every section: frozen, no unknown keys, no NaN/inf, a checked ``sources`` table."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, validate_default=True)
 
     sources: dict[str, str] = Field(
         default_factory=dict,
@@ -312,7 +312,7 @@ class Correlation(Section):
 class Scenario(BaseModel):
     """A complete, validated set of inputs. Frozen: change it with ``with_updates``."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, validate_default=True)
 
     name: str = f("custom", "text", "scenario name", min_length=1, max_length=80)
     description: str = f("", "text", "what this scenario represents", max_length=2000)

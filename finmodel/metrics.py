@@ -1,0 +1,277 @@
+"""Vectorised financial metrics over any leading shape; time runs along ``axis`` (default last).
+
+Conventions follow numpy-financial: the first flow is at t = 0 and is not discounted, rates are
+per period, and "no solution" is NaN.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+__all__ = ["dscr", "irr", "llcr", "moic", "npv", "payback_period", "sign_changes"]
+
+FloatArray = NDArray[np.float64]
+
+# Grid of discount factors x = 1 / (1 + r) scanned for roots when flows change sign more than once:
+# dense around r = 0, from r = +1000 (x ~ 0.001) to r = -0.99 (x = 100).
+_RATE_GRID = np.unique(np.concatenate([
+    np.linspace(-0.99, -0.5, 11), np.linspace(-0.5, 1.0, 76), np.geomspace(1.0, 1000.0, 16),
+]))
+_X_GRID = np.sort(1.0 / (1.0 + _RATE_GRID))
+
+
+def npv(rate: ArrayLike, cashflows: ArrayLike, axis: int = -1) -> FloatArray:
+    """Net present value: sum_t cf_t / (1 + rate)^t, t = 0, 1, ...
+
+    rate: scalar or array broadcastable to the leading shape of ``cashflows``;
+    cashflows: (..., T). Returns (...).
+    """
+    cf = np.moveaxis(np.asarray(cashflows, dtype=float), axis, -1)
+    r = np.asarray(rate, dtype=float)[..., None]
+    discount = (1.0 + r) ** -np.arange(cf.shape[-1])
+    return np.sum(cf * discount, axis=-1)
+
+
+def sign_changes(cashflows: ArrayLike, axis: int = -1) -> NDArray[np.int64]:
+    """Number of sign changes in each row, zeros skipped. (...,) int; > 1 means several IRRs
+    may exist."""
+    cf = np.moveaxis(np.asarray(cashflows, dtype=float), axis, -1)
+    s = np.sign(cf)
+    if s.all():  # no zeros: the common case
+        return np.sum(s[..., 1:] != s[..., :-1], axis=-1)
+    # carry the last non-zero sign forward so that zeros do not count
+    idx = np.where(s != 0, np.arange(s.shape[-1]), 0)
+    np.maximum.accumulate(idx, axis=-1, out=idx)
+    filled = np.take_along_axis(s, idx, axis=-1)
+    return np.sum((filled[..., 1:] * filled[..., :-1]) < 0, axis=-1)
+
+
+def _horner(cols: FloatArray, x: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """f(x) = sum_t c_t x^t and f'(x) per row; cols: (T, n) flows by period, x: (n,)."""
+    f = np.zeros_like(x)
+    df = np.zeros_like(x)
+    for t in range(cols.shape[0] - 1, -1, -1):
+        np.multiply(df, x, out=df)
+        df += f
+        np.multiply(f, x, out=f)
+        f += cols[t]
+    return f, df
+
+
+def _refine(cf: FloatArray, lo: FloatArray, hi: FloatArray, iters: int = 200) -> FloatArray:
+    """Root of f in [lo, hi] per row, where f(lo) and f(hi) differ in sign.
+
+    Newton steps kept inside the shrinking bracket (bisection otherwise); rows leave the active
+    set once their step is below 1e-14 relative.
+    """
+    lo, hi = lo.astype(float).copy(), hi.astype(float).copy()
+    cols = np.ascontiguousarray(cf.T)  # (T, n)
+    f_lo, _ = _horner(cols, lo)
+    x = np.where(f_lo == 0, lo, 0.5 * (lo + hi))
+    active = np.arange(cf.shape[0])
+    c, a_lo, a_hi, a_flo, a_x = cols, lo, hi, f_lo, x.copy()
+    done = np.zeros(x.size, dtype=bool)
+    for _ in range(iters):
+        f, df = _horner(c, a_x)
+        same = np.sign(f) == np.sign(a_flo)
+        a_lo = np.where(same, a_x, a_lo)
+        a_flo = np.where(same, f, a_flo)
+        a_hi = np.where(same, a_hi, a_x)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            newton = a_x - f / df
+        ok = np.isfinite(newton) & (newton >= a_lo) & (newton <= a_hi)
+        x_new = np.where(f == 0, a_x, np.where(ok, newton, 0.5 * (a_lo + a_hi)))
+        step = np.abs(x_new - a_x)
+        tol = 1e-14 * np.maximum(1.0, np.abs(x_new))
+        keep = (step > tol) & (a_hi - a_lo > tol) & (f != 0)
+        x[active] = np.where(done, x[active], x_new)
+        done |= ~keep
+        if done.all():
+            break
+        a_x = x_new
+        if done.sum() > 0.5 * done.size:  # compact the active set once half the rows are done
+            keep = ~done
+            active, c = active[keep], np.ascontiguousarray(c[:, keep])
+            a_lo, a_hi, a_flo, a_x, done = a_lo[keep], a_hi[keep], a_flo[keep], a_x[keep], done[keep]
+    return x
+
+
+def _bracket_above(cf: FloatArray, lo: FloatArray, positive_at_lo: NDArray[np.bool_]) -> FloatArray:
+    """Grow hi = 4 lo, 16 lo, ... until f(hi) has the other sign than at lo (rows that have one)."""
+    hi = np.maximum(lo, 0.5) * 4.0
+    cols = np.ascontiguousarray(cf.T)
+    for _ in range(600):
+        f_hi, _ = _horner(cols, hi)
+        need = (f_hi > 0) == positive_at_lo
+        if not need.any():
+            break
+        hi = np.where(need, hi * 4.0, hi)
+    return hi
+
+
+def _irr_single(cf: FloatArray) -> FloatArray:
+    """IRR of rows with exactly one sign change: the unique root x in (0, inf).
+
+    Rows have no leading zeros, so f(0+) has the sign of the first flow.
+    """
+    lo = np.zeros(cf.shape[0])
+    hi = _bracket_above(cf, lo, cf[:, 0] > 0)
+    return 1.0 / _refine(cf, lo, hi) - 1.0
+
+
+_K0 = int(np.searchsorted(0.5 * (_X_GRID[1:] + _X_GRID[:-1]), 1.0, side="right"))
+_POWERS_CACHE: dict[int, FloatArray] = {}
+
+
+def _grid_powers(periods: int) -> FloatArray:
+    """(T, G) matrix of x_g ** t for the rate grid."""
+    if periods not in _POWERS_CACHE:
+        _POWERS_CACHE[periods] = _X_GRID[None, :] ** np.arange(periods)[:, None]
+    return _POWERS_CACHE[periods]
+
+
+def _irr_multi(cf: FloatArray) -> FloatArray:
+    """IRR of rows that change sign several times: numpy-financial's choice of the real root
+    closest to zero, found by scanning a grid of rates, refining the brackets next to r = 0, and
+    checking the two open ends of the grid. Rows have no leading zeros."""
+    n = cf.shape[0]
+    f = cf @ _grid_powers(cf.shape[1])  # (n, G), x ascending = rate descending
+    pos = f > 0
+    change = pos[:, 1:] != pos[:, :-1]  # (n, G-1) brackets [x_j, x_j+1]
+    best_r = np.full(n, np.inf)
+    # r >= 0 side: cells left of x = 1, nearest is the last one; r < 0 side: first one right of it
+    left = change[:, :_K0][:, ::-1]
+    right = change[:, _K0:]
+    for cells, offset, flip in ((left, _K0 - 1, True), (right, _K0, False)):
+        has = cells.any(axis=1)
+        if not has.any():
+            continue
+        rows = np.flatnonzero(has)
+        k = np.argmax(cells[rows], axis=1)
+        j = offset - k if flip else offset + k
+        x = _refine(cf[rows], _X_GRID[j], _X_GRID[j + 1])
+        r = 1.0 / x - 1.0
+        better = np.abs(r) < np.abs(best_r[rows])
+        best_r[rows[better]] = r[better]
+    # beyond the grid: a root with r in (-1, -0.99) where f changes sign between x_max and
+    # infinity, and one with r > 1000 where it changes between 0+ and x_min
+    nz = cf != 0
+    at_inf = cf[np.arange(n), cf.shape[1] - 1 - np.argmax(nz[:, ::-1], axis=1)] > 0
+    rows = np.flatnonzero(at_inf != pos[:, -1])
+    if rows.size:
+        lo = np.full(rows.size, _X_GRID[-1])
+        hi = _bracket_above(cf[rows], lo, pos[rows, -1])
+        r = 1.0 / _refine(cf[rows], lo, hi) - 1.0
+        better = np.abs(r) < np.abs(best_r[rows])
+        best_r[rows[better]] = r[better]
+    rows = np.flatnonzero(((cf[:, 0] > 0) != pos[:, 0]) & ~np.isfinite(best_r))
+    if rows.size:
+        x = _refine(cf[rows], np.zeros(rows.size), np.full(rows.size, _X_GRID[0]))
+        best_r[rows] = 1.0 / x - 1.0
+    return np.where(np.isfinite(best_r), best_r, np.nan)
+
+
+def _drop_leading_zeros(cf: FloatArray) -> FloatArray:
+    """Shift each row left past its leading zeros (x = 0 is never a root we want)."""
+    lead = np.argmax(cf != 0, axis=1)
+    if not lead.any():
+        return cf
+    idx = np.arange(cf.shape[1])[None, :] + lead[:, None]
+    shifted = np.take_along_axis(cf, np.minimum(idx, cf.shape[1] - 1), axis=1)
+    return np.where(idx < cf.shape[1], shifted, 0.0)
+
+
+def irr(
+    cashflows: ArrayLike, axis: int = -1, *, full_output: bool = False
+) -> FloatArray | tuple[FloatArray, NDArray[np.bool_]]:
+    """Internal rate of return of each row, vectorised; numpy-financial semantics.
+
+    cashflows: (..., T) with the first flow at t = 0. Returns (...) rates per period, NaN where
+    no real root exists. Where the flows change sign more than once several roots may exist;
+    like ``numpy_financial.irr`` the root closest to zero is returned. With ``full_output`` also
+    returns a (...) bool array flagging those rows.
+    """
+    cf = np.moveaxis(np.asarray(cashflows, dtype=float), axis, -1)
+    lead = cf.shape[:-1]
+    flat = _drop_leading_zeros(cf.reshape(-1, cf.shape[-1]))
+    changes = sign_changes(flat)
+    out = np.full(flat.shape[0], np.nan)
+    finite = np.isfinite(flat).all(axis=1)
+    one = (changes == 1) & finite
+    many = (changes > 1) & finite
+    if one.any():
+        out[one] = _irr_single(flat[one])
+    if many.any():
+        out[many] = _irr_multi(flat[many])
+    rates = out.reshape(lead)
+    if full_output:
+        return rates, (changes > 1).reshape(lead)
+    return rates
+
+
+def moic(cashflows: ArrayLike, axis: int = -1) -> FloatArray:
+    """Multiple on invested capital: sum of inflows / sum of outflows (NaN if nothing invested)."""
+    cf = np.moveaxis(np.asarray(cashflows, dtype=float), axis, -1)
+    invested = -np.sum(np.minimum(cf, 0.0), axis=-1)
+    returned = np.sum(np.maximum(cf, 0.0), axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(invested > 0, returned / invested, np.nan)
+
+
+def payback_period(cashflows: ArrayLike, axis: int = -1) -> FloatArray:
+    """First period index at which cumulative cash turns >= 0 and stays so; NaN if never.
+
+    Interpolated linearly inside the period, so 2.5 means halfway through period 3's flow.
+    """
+    cf = np.moveaxis(np.asarray(cashflows, dtype=float), axis, -1)
+    cum = np.cumsum(cf, axis=-1)
+    negative = cum < 0
+    t_len = cf.shape[-1]
+    # last index with a negative cumulative; payback happens in the period after it
+    last_neg = np.where(negative.any(axis=-1),
+                        t_len - 1 - np.argmax(negative[..., ::-1], axis=-1), -1)
+    out = np.full(cf.shape[:-1], np.nan)
+    ok = (last_neg >= 0) & (last_neg < t_len - 1)
+    idx = np.clip(last_neg + 1, 0, t_len - 1)
+    before = np.take_along_axis(cum, np.clip(last_neg, 0, t_len - 1)[..., None], -1)[..., 0]
+    flow = np.take_along_axis(cf, idx[..., None], -1)[..., 0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frac = np.where(flow > 0, -before / flow, 0.0)
+    out[ok] = (last_neg + frac)[ok]
+    out[last_neg < 0] = 0.0
+    return out
+
+
+def dscr(cfads: ArrayLike, debt_service: ArrayLike) -> FloatArray:
+    """Debt service cover ratio per period; NaN where no debt service is due. Shapes broadcast."""
+    c = np.asarray(cfads, dtype=float)
+    d = np.asarray(debt_service, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(d > 0, c / d, np.nan)
+
+
+def llcr(cfads: ArrayLike, rate: ArrayLike, balance: ArrayLike, axis: int = -1) -> FloatArray:
+    """Loan life cover ratio per period: PV of CFADS from this period to the loan's last period
+    (flows at period ends, discounted at ``rate``) over the opening balance; NaN without debt.
+
+    cfads, balance: (..., T) EUR m, balance = opening balance of each period;
+    rate: scalar, (...) or (..., T) per-period loan rate. Returns (..., T).
+    """
+    c = np.moveaxis(np.asarray(cfads, dtype=float), axis, -1)
+    b = np.moveaxis(np.asarray(balance, dtype=float), axis, -1)
+    r = np.asarray(rate, dtype=float)
+    r = np.moveaxis(r, axis, -1) if r.ndim == c.ndim else r[..., None]
+    r = np.broadcast_to(r, c.shape)
+    alive = b > 1e-9
+    t_len = c.shape[-1]
+    last = np.where(alive.any(axis=-1), t_len - 1 - np.argmax(alive[..., ::-1], axis=-1), -1)
+    in_life = np.arange(t_len) <= last[..., None]
+    pv = np.zeros_like(c)
+    acc = np.zeros(c.shape[:-1])
+    for k in range(t_len - 1, -1, -1):
+        acc = (acc + np.where(in_life[..., k], c[..., k], 0.0)) / (1.0 + r[..., k])
+        pv[..., k] = acc
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(alive, pv / b, np.nan)
+    return np.moveaxis(out, -1, axis)

@@ -1,0 +1,96 @@
+"""Metrics reconciled with numpy-financial and with hand-worked values."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy_financial as npf
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from finmodel.metrics import dscr, irr, llcr, moic, npv, payback_period, sign_changes
+
+
+def _well_conditioned_root(values: np.ndarray, rate: float) -> bool:
+    """True where the root is simple enough that numpy-financial's answer is itself accurate
+    to 1e-9: |f'(x*)| x* not tiny against the size of the flows (a near-double root is not)."""
+    x = 1.0 / (1.0 + rate)
+    t = np.arange(values.size)
+    deriv = np.sum(t * values * x ** t)  # x f'(x)
+    size = np.sum(np.abs(values) * x ** t)
+    return abs(deriv) > 1e-4 * size
+
+
+# money-like flows: zero or between 0.01 and 1,000 in size (EUR m to the nearest EUR 10k)
+money = st.one_of(st.just(0.0), st.floats(0.01, 1000.0), st.floats(-1000.0, -0.01))
+flows = arrays(np.float64, st.integers(2, 30), elements=money)
+
+
+@settings(max_examples=400, deadline=None)
+@given(values=flows)
+def test_irr_agrees_with_numpy_financial(values):
+    ours = irr(values)
+    ref = npf.irr(values)
+    if np.isfinite(ref) and _well_conditioned_root(values, ref):
+        assert ours == pytest.approx(ref, abs=1e-9, rel=1e-9)
+    if np.isfinite(ours):
+        scale = npv(ours, np.abs(values))
+        assert abs(npv(ours, values)) <= 1e-9 * max(scale, 1e-300)
+
+
+@settings(max_examples=200, deadline=None)
+@given(values=flows, rate=st.floats(-0.9, 2.0))
+def test_npv_agrees_with_numpy_financial(values, rate):
+    assert npv(rate, values) == pytest.approx(npf.npv(rate, values), rel=1e-12, abs=1e-9)
+
+
+def test_irr_vectorised_over_leading_axes_and_axis_argument():
+    rng = np.random.default_rng(1)
+    cf = rng.normal(10, 5, size=(3, 4, 12))
+    cf[..., 0] = -60
+    out = irr(cf)
+    assert out.shape == (3, 4)
+    for i in range(3):
+        for j in range(4):
+            assert out[i, j] == pytest.approx(npf.irr(cf[i, j]), abs=1e-12)
+    np.testing.assert_array_equal(irr(np.moveaxis(cf, -1, 0), axis=0), out)
+
+
+def test_irr_textbook_values_and_nan():
+    # numpy-financial's documented examples
+    assert irr([-100, 39, 59, 55, 20]) == pytest.approx(0.28095, abs=1e-5)
+    assert irr([-100, 0, 0, 74]) == pytest.approx(-0.0955, abs=1e-4)
+    assert irr([-100, 100, 0, -7]) == pytest.approx(-0.0833, abs=1e-4)
+    assert irr([-100, 100, 0, 7]) == pytest.approx(0.06206, abs=1e-5)
+    assert irr([-5, 10.5, 1, -8, 1]) == pytest.approx(0.0886, abs=1e-4)
+    assert np.isnan(irr([100, 50, 10]))  # never negative: no root
+    assert np.isnan(irr([0, 0, 0]))
+    assert irr([0, 0, -100, 110]) == pytest.approx(0.10, abs=1e-12)  # leading zeros ignored
+
+
+def test_irr_flags_multiple_sign_changes():
+    rates, multiple = irr(np.array([[-100, 230, -132], [-100, 50, 60]]), full_output=True)
+    assert multiple.tolist() == [True, False]
+    # -100 + 230x - 132x^2 has roots r = 10% and 20%: the one closest to zero is returned
+    assert rates[0] == pytest.approx(0.10, abs=1e-12)
+    assert sign_changes([[1, 0, -1, 0, 2, -3]]).tolist() == [3]
+
+
+def test_moic_payback_dscr():
+    cf = np.array([-100.0, 30, 40, 50, 60])
+    assert moic(cf) == pytest.approx(180 / 100)
+    # cumulative: -100, -70, -30, +20 -> pays back 30/50 into period 3's flow
+    assert payback_period(cf) == pytest.approx(2.6)
+    assert np.isnan(payback_period([-100.0, 10, 10]))
+    np.testing.assert_allclose(dscr([13.5, 10, 5], [10, 0, 5]), [1.35, np.nan, 1.0])
+
+
+def test_llcr_hand_worked():
+    # loan 100 at 10 %, balances open 100 / 60 / 0; CFADS 66, 55 (loan ends in period 1)
+    cfads = np.array([66.0, 55.0, 40.0])
+    balance = np.array([100.0, 60.0, 0.0])
+    out = llcr(cfads, 0.10, balance)
+    assert out[0] == pytest.approx((66 / 1.1 + 55 / 1.1**2) / 100)
+    assert out[1] == pytest.approx((55 / 1.1) / 60)
+    assert np.isnan(out[2])

@@ -81,7 +81,14 @@ def _pay_period(time: Array, periods: int) -> Array:
 
 def _at_period(amount: Array, period: Array, periods: int) -> Array:
     """(P, F) amounts placed in their (P, F) period index: (P, F, T)."""
-    return np.where(np.arange(periods) == period[..., None], amount[..., None], 0.0)
+    out = np.zeros((*amount.shape, periods))
+    np.put_along_axis(out, period[..., None], amount[..., None], axis=-1)
+    return out
+
+
+def _pick(per_fleet: Array, fleet: Array) -> Array:
+    """per_fleet (P, F, K) gathered at fleet indices (P, F, T) -> (P, F, T)."""
+    return np.take_along_axis(per_fleet, np.minimum(fleet, per_fleet.shape[-1] - 1), axis=-1)
 
 
 def corporate_tax(taxable_income: Array, tax_rate: Array) -> tuple[Array, Array]:
@@ -103,7 +110,13 @@ def corporate_tax(taxable_income: Array, tax_rate: Array) -> tuple[Array, Array]
 
 
 def operate(d: Drivers) -> Operations:
-    """Every factory's operations on every path. See the module docstring for timing."""
+    """Every factory's operations on every path. See the module docstring for timing.
+
+    Fleets serve back to back from COD, so a period holds at most two: the one serving at the
+    period's start (``k1``, from ``seg1_start``) and, if a fleet retires inside the period, its
+    successor (``k2``, new, for ``seg2`` years). Per-fleet facts (cost, purchase time) live on a
+    small fleet axis K and are gathered per period.
+    """
     n_t = d.horizon_years
     shape = (d.n_paths, d.n_factories)
 
@@ -120,95 +133,107 @@ def operate(d: Drivers) -> Operations:
     build_end = close + pf(d.build_years)
     cod = build_end + np.maximum(pf(d.grid_delay_years), pf(d.chip_delay_years))
     life = pf(d.gpu_life_years)
+    first_purchase = close if d.gpus_bought_at_close else cod
 
     mw = gpus * pf(d.it_kw_per_gpu) * pf(d.pue) / 1000.0
     facility_capex = mw * (pf(d.facility_capex_eur_m_per_mw) + pf(d.grid_capex_eur_m_per_mw))
-    build_share = _overlap(t0, t1, close[..., None], build_end[..., None]) / col(d.build_years)
-    capex_construction = facility_capex[..., None] * build_share
+    capex_construction = facility_capex[..., None] * (
+        _overlap(t0, t1, close[..., None], build_end[..., None]) / col(d.build_years))
 
-    erosion = col(d.gpu_hour_price_erosion_per_year)
-    price_factor = np.broadcast_to(d.gpu_hour_price_factor, (*shape, n_t))
-    u_steady = np.broadcast_to(d.utilisation_steady, (*shape, n_t))
+    # -- fleets: purchase time, cost and compute per GPU of each fleet k (P, F, K)
+    n_fleets = int(np.ceil(np.max((n_t - np.minimum(cod, n_t)) / life))) + 2
+    k_axis = np.arange(n_fleets, dtype=float)
+    purchase = cod[..., None] + k_axis * life[..., None]
+    purchase[..., 0] = first_purchase
+    bought = purchase < n_t
+    pay = _pay_period(purchase, n_t)
     compute_price = np.broadcast_to(d.compute_capex_eur_per_gpu, (*shape, n_t))
-    resale_5y = pf(d.gpu_resale_share_5y)
-    growth = pf(d.price_performance_growth_per_year)
+    fleet_cost = np.where(bought, gpus[..., None] * np.take_along_axis(compute_price, pay, -1) / 1e6,
+                          0.0)
+    fleet_compute = (1.0 + col(d.price_performance_growth_per_year)) ** (
+        purchase - first_purchase[..., None])
+    resale_5y = col(d.gpu_resale_share_5y)
 
-    z = np.zeros((*shape, n_t))
-    capex_gpu_initial, capex_gpu_refresh = z.copy(), z.copy()
-    hours, revenue_reserved, compute_hours = z.copy(), z.copy(), z.copy()
-    util_years, serve_years = z.copy(), z.copy()
-    depreciation, fleet_opex_base, resale = z.copy(), z.copy(), z.copy()
-    fleet_terminal = np.zeros(shape)
+    # -- which fleet serves when, per period (P, F, T)
+    since_cod = t0 - cod[..., None]
+    k1 = np.floor(np.maximum(since_cod, 0.0) / life[..., None]).astype(np.int64)
+    seg1_start = np.maximum(t0, cod[..., None])
+    boundary = cod[..., None] + (k1 + 1) * life[..., None]  # when fleet k1 retires
+    seg1 = np.clip(np.minimum(t1, boundary) - seg1_start, 0.0, None)
+    seg2 = np.clip(t1 - boundary, 0.0, None)  # successor k1 + 1, new
+    k2 = k1 + 1
+    age1 = seg1_start - _pick(purchase, k1)
+    ramp = _overlap(t0, t1, cod[..., None], cod[..., None] + 1.0)  # within fleet 0's service
+    u_steady = np.broadcast_to(d.utilisation_steady, (*shape, n_t))
+    used1 = ramp * col(d.utilisation_launch_year) + (seg1 - ramp) * u_steady
+    used2 = seg2 * u_steady
+    util_years = used1 + used2
+    serve_years = seg1 + seg2
 
-    first_purchase = close if d.gpus_bought_at_close else cod
-    ramp = _overlap(t0, t1, cod[..., None], cod[..., None] + 1.0)
-    n_fleets = int(np.ceil(np.max((n_t - np.minimum(cod, n_t)) / life))) + 1
-    for k in range(n_fleets):
-        start = cod + k * life
-        end = start + life
-        purchase = first_purchase if k == 0 else start
-        bought = purchase < n_t
-        if not bought.any():
-            break
-        j = _pay_period(purchase, n_t)
-        unit_price = np.take_along_axis(compute_price, j[..., None], axis=-1)[..., 0]
-        capex_k = np.where(bought, gpus * unit_price / 1e6, 0.0)
-        (capex_gpu_initial if k == 0 else capex_gpu_refresh)[...] += _at_period(capex_k, j, n_t)
+    erosion_factor = (1.0 - col(d.gpu_hour_price_erosion_per_year)) ** age1
+    hourly = gpus[..., None] * HOURS_PER_YEAR
+    price_base = col(d.gpu_hour_price_launch_eur) * np.broadcast_to(
+        d.gpu_hour_price_factor, (*shape, n_t))
+    hours = hourly * util_years
+    revenue_reserved = hourly * price_base * (used1 * erosion_factor + used2) / 1e6
+    compute_hours = hourly * (used1 * _pick(fleet_compute, k1) + used2 * _pick(fleet_compute, k2))
+    cost1, cost2 = _pick(fleet_cost, k1), _pick(fleet_cost, k2)
+    fleet_dep = (cost1 * seg1 + cost2 * seg2) / life[..., None]
+    fleet_opex_base = cost1 * seg1 + cost2 * seg2
 
-        serve = _overlap(t0, t1, start[..., None], end[..., None])
-        ramp_k = ramp if k == 0 else 0.0
-        used = ramp_k * col(d.utilisation_launch_year) + (serve - ramp_k) * u_steady
-        age = np.where(serve > 0, np.maximum(t0, start[..., None]) - purchase[..., None], 0.0)
-        price = col(d.gpu_hour_price_launch_eur) * (1.0 - erosion) ** age * price_factor
-        hours_k = gpus[..., None] * HOURS_PER_YEAR * used
-        hours += hours_k
-        revenue_reserved += hours_k * price / 1e6
-        compute_hours += hours_k * ((1.0 + growth) ** (purchase - first_purchase))[..., None]
-        util_years += used
-        serve_years += serve
-        depreciation += capex_k[..., None] / life[..., None] * serve
-        fleet_opex_base += capex_k[..., None] * serve
+    # -- purchases and retirements: a fleet boundary in (t, t + 1] is paid in period t
+    m_end = np.where(t1 >= cod[..., None], np.floor((t1 - cod[..., None]) / life[..., None]), -1)
+    m_start = np.where(t0 >= cod[..., None], np.floor(since_cod / life[..., None]), -1)
+    event = (m_end > m_start) & (m_end >= 1)
+    k_new = np.maximum(m_end, 0).astype(np.int64)
+    capex_gpu_refresh = np.where(event, _pick(fleet_cost, k_new), 0.0)
+    # fleet k retires when k + 1 starts; its age then is its life (fleet 0: from its purchase)
+    age_at_retirement = np.broadcast_to(life[..., None], purchase.shape).copy()
+    age_at_retirement[..., 0] = cod + life - first_purchase
+    fleet_resale = fleet_cost * resale_5y ** (age_at_retirement / 5.0)  # (P, F, K)
+    resale = np.where(event, _pick(fleet_resale, np.maximum(k_new - 1, 0)), 0.0)
+    capex_gpu_initial = _at_period(fleet_cost[..., 0], pay[..., 0], n_t)
 
-        retired = bought & (end <= n_t)
-        proceeds = np.where(retired, capex_k * resale_5y ** ((end - purchase) / 5.0), 0.0)
-        resale += _at_period(proceeds, _pay_period(end, n_t), n_t)
-        in_use_at_horizon = bought & (end > n_t)
-        fleet_terminal += np.where(in_use_at_horizon,
-                                   capex_k * resale_5y ** ((n_t - purchase) / 5.0), 0.0)
+    k_h = np.floor(np.maximum(n_t - cod, 0.0) / life).astype(np.int64)[..., None]
+    fleet_terminal = (_pick(fleet_cost, k_h) * resale_5y ** (
+        (n_t - _pick(purchase, k_h)) / 5.0))[..., 0]
 
-    q = col(d.public_access_share)
-    anchor = col(d.anchor_share_of_commercial)
-    discount = col(d.public_access_discount)
-    revenue_anchor = revenue_reserved * (1.0 - q) * anchor
-    revenue_on_demand = revenue_reserved * (1.0 - q) * (1.0 - anchor) * (1.0 + col(d.on_demand_premium))
-    revenue_public_users = revenue_reserved * q * (1.0 - discount)
-    revenue_public_fund = revenue_reserved * q * discount if d.public_access_paid_by_fund else z.copy()
-    revenue = revenue_anchor + revenue_on_demand + revenue_public_users + revenue_public_fund
+    # -- revenue by channel, energy, opex
+    q = pf(d.public_access_share)
+    anchor = pf(d.anchor_share_of_commercial)
+    discount = pf(d.public_access_discount)
+    channel = {
+        "revenue_anchor": (1.0 - q) * anchor,
+        "revenue_on_demand": (1.0 - q) * (1.0 - anchor) * (1.0 + pf(d.on_demand_premium)),
+        "revenue_public_users": q * (1.0 - discount),
+        "revenue_public_fund": q * discount if d.public_access_paid_by_fund else np.zeros(shape),
+    }
+    revenues = {name: revenue_reserved * share[..., None] for name, share in channel.items()}
+    revenue = revenue_reserved * sum(channel.values())[..., None]
 
     kw_facility = gpus * pf(d.it_kw_per_gpu) * pf(d.pue)
     idle = col(d.idle_power_share)
-    energy_mwh = kw_facility[..., None] * HOURS_PER_YEAR * (idle * serve_years
-                                                            + (1.0 - idle) * util_years) / 1000.0
+    energy_mwh = (kw_facility * HOURS_PER_YEAR / 1000.0)[..., None] * (
+        idle * serve_years + (1.0 - idle) * util_years)
     energy_cost = energy_mwh * np.broadcast_to(d.power_price_eur_mwh, (*shape, n_t)) / 1e6
 
     facility_active = np.clip(t1 - build_end[..., None], 0.0, 1.0)
-    opex_index = np.broadcast_to(d.opex_index, (*shape, n_t))
     other_opex = col(d.other_opex_share_of_capex) * (
-        facility_capex[..., None] * facility_active * opex_index + fleet_opex_base)
+        facility_capex[..., None] * facility_active * d.opex_index + fleet_opex_base)
     opex = energy_cost + other_opex
     ebitda = revenue - opex
 
     life_f = float(d.facility_life_years)
     facility_dep = facility_capex[..., None] / life_f * _overlap(
         t0, t1, build_end[..., None], build_end[..., None] + life_f)
-    fleet_dep = depreciation
     depreciation = fleet_dep + facility_dep
 
     capex_gpu = capex_gpu_initial + capex_gpu_refresh
     fleet_book_at_horizon = capex_gpu.sum(-1) - fleet_dep.sum(-1)
     facility_book_at_horizon = capex_construction.sum(-1) - facility_dep.sum(-1)
-    terminal = _at_period(fleet_terminal + facility_book_at_horizon, np.full(shape, n_t - 1), n_t)
-    terminal_gain = _at_period(fleet_terminal - fleet_book_at_horizon, np.full(shape, n_t - 1), n_t)
+    last = np.full(shape, n_t - 1)
+    terminal = _at_period(fleet_terminal + facility_book_at_horizon, last, n_t)
+    terminal_gain = _at_period(fleet_terminal - fleet_book_at_horizon, last, n_t)
 
     taxable = ebitda - depreciation + resale + terminal_gain
     tax, _ = corporate_tax(taxable, pf(d.tax_rate))
@@ -216,13 +241,10 @@ def operate(d: Drivers) -> Operations:
     items = {
         "operating_share": np.minimum(serve_years, 1.0),
         "gpu_hours_m": hours / 1e6,
-        "gpu_hours_public_m": hours * q / 1e6,
+        "gpu_hours_public_m": hours * q[..., None] / 1e6,
         "compute_hours_adjusted_m": compute_hours / 1e6,
         "energy_gwh": energy_mwh / 1000.0,
-        "revenue_anchor": revenue_anchor,
-        "revenue_on_demand": revenue_on_demand,
-        "revenue_public_users": revenue_public_users,
-        "revenue_public_fund": revenue_public_fund,
+        **revenues,
         "revenue": revenue,
         "energy_cost": energy_cost,
         "other_opex": other_opex,
@@ -241,4 +263,4 @@ def operate(d: Drivers) -> Operations:
         "cfads": ebitda - tax - capex_gpu_refresh + resale,
     }
     return Operations(items=items, facility_mw=mw, cod_years=cod,
-                      capex_initial=capex_construction.sum(-1) + capex_gpu_initial.sum(-1))
+                      capex_initial=capex_construction.sum(-1) + fleet_cost[..., 0])

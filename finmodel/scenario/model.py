@@ -210,6 +210,21 @@ class Market(Section):
     chip_delivery_delay_months: DistNonNegative = f(
         0.0, "months", "GPU delivery delay after the facility is ready"
     )
+    gpu_price_volatility: float = f(
+        0.10, "1/sqrt(yr)", "volatility of the log GPU price path (random walk, global market)",
+        ge=0, le=2,
+    )
+    gpu_hour_price_volatility: float = f(
+        0.10, "1/sqrt(yr)", "volatility of the log GPU-hour price factor (random walk)", ge=0, le=2
+    )
+    utilisation_volatility: float = f(
+        0.30, "1/sqrt(yr)", "volatility of steady utilisation in logit space (mean-reverting)",
+        ge=0, le=5,
+    )
+    demand_common_share: float = f(
+        0.7, "share", "share of GPU-hour price and utilisation noise common to all sites (AI demand)",
+        ge=0, le=1,
+    )
 
     @field_validator("gpu_useful_life_years")
     @classmethod
@@ -240,6 +255,16 @@ class Energy(Section):
     )
     power_price_volatility: float = f(
         0.25, "1/sqrt(yr)", "volatility of the log power price", ge=0, le=3
+    )
+    power_price_jump_probability: float = f(
+        0.05, "1/yr", "yearly probability of a power price shock", ge=0, le=1
+    )
+    power_price_jump_log_size: float = f(
+        0.7, "log", "size of a power price shock in logs (0.7 = x2), then it reverts", ge=-3, le=3
+    )
+    power_price_common_share: float = f(
+        0.7, "share", "share of power price noise and shocks common to all sites (energy market)",
+        ge=0, le=1,
     )
 
     @field_validator("pue")

@@ -5,6 +5,7 @@ from finmodel.errors import Problem, ScenarioError
 from finmodel.metrics import irr, npv
 from finmodel.results import Results
 from finmodel.scenario import Scenario, list_scenarios, load_scenario, loads_scenario
+from finmodel.simulation import simulate
 
 __version__ = "0.1.0"
 
@@ -20,4 +21,5 @@ __all__ = [
     "load_scenario",
     "loads_scenario",
     "npv",
+    "simulate",
 ]

@@ -16,10 +16,12 @@ from dataclasses import dataclass, fields, replace
 import numpy as np
 from numpy.typing import NDArray
 
+from finmodel.sampling import PathNoise
 from finmodel.scenario.model import Scenario
 
 __all__ = [
     "Drivers",
+    "build_drivers",
     "central_drivers",
     "gpu_hour_price_shock_path",
     "power_price_mean_path",
@@ -108,66 +110,132 @@ def gpu_hour_price_shock_path(shock: Array, shock_years: float, periods: int) ->
 
 def factory_gpus(sc: Scenario, it_kw_per_gpu: Array, pue: Array) -> Array:
     """(P, F) GPU count: given, or derived from the facility power budget per path."""
-    out = []
+    shape = np.broadcast_shapes(it_kw_per_gpu.shape, pue.shape, (1, sc.n_factories))
+    out = np.empty(shape)
     for i, fac in enumerate(sc.factories):
         if fac.gpus is not None:
-            out.append(np.broadcast_to(float(fac.gpus), np.broadcast_shapes(
-                np.shape(it_kw_per_gpu[:, i]), np.shape(pue[:, i]))))
+            out[:, i] = fac.gpus
         else:
-            out.append(np.floor(fac.facility_mw * 1000.0 / (it_kw_per_gpu[:, i] * pue[:, i])))
-    return np.stack(out, axis=1)
+            ratio = it_kw_per_gpu * pue
+            out[:, i] = np.floor(fac.facility_mw * 1000.0 / ratio[:, min(i, ratio.shape[1] - 1)])
+    return out
 
 
-def central_drivers(sc: Scenario) -> Drivers:
-    """One path (P = 1) with every uncertain input at its central value."""
+def _logit(u: Array) -> Array:
+    u = np.clip(u, 1e-9, 1.0 - 1e-9)
+    return np.log(u / (1.0 - u))
+
+
+def build_drivers(sc: Scenario, value, n_paths: int, noise: PathNoise | None = None) -> Drivers:
+    """Drivers for ``n_paths`` paths.
+
+    value(path) -> (n_paths,) values of the input at a dotted path (drawn, or its central value);
+    noise: standardised shocks for the time paths, or None for the deterministic central paths.
+    """
     m, e, c, mac = sc.market, sc.energy, sc.costs, sc.macro
     n_f, n_t = sc.n_factories, sc.timeline.horizon_years
+    years = np.arange(n_t, dtype=float)
 
-    def pf(value: float) -> Array:
-        return np.full((1, n_f), float(value))
+    def market(path: str) -> Array:  # (n, 1): one value per path, shared by all sites
+        return np.asarray(value(path), float).reshape(n_paths, 1)
 
-    def per_factory(getter) -> Array:
-        return np.array([[float(getter(f)) for f in sc.factories]])
+    def per_factory(field: str) -> Array:  # (n, F)
+        return np.column_stack([np.asarray(value(f"factories[{i}].{field}"), float).reshape(n_paths)
+                                for i in range(n_f)])
 
-    fx = mac.eur_usd.central
-    kw, pue = pf(e.it_kw_per_gpu.central), pf(e.pue.central)
-    years = np.arange(n_t)
-    gpu_price_usd = m.gpu_price_usd.central * (1.0 + m.gpu_price_growth_per_year.central) ** years
-    compute_per_gpu = gpu_price_usd * (1.0 + m.system_cost_share_of_gpu_price.central) / fx
-    level = pf(e.power_price_eur_mwh.central)
-    start = level if e.power_price_start_eur_mwh is None else pf(e.power_price_start_eur_mwh)
+    fx = market("macro.eur_usd")
+    kw, pue = market("energy.it_kw_per_gpu"), market("energy.pue")
+
+    # chip market: trend x random walk in logs, global
+    gpu_price_usd = market("market.gpu_price_usd")[..., None] * (
+        1.0 + market("market.gpu_price_growth_per_year")[..., None]) ** years
+    # power: log-mean reversion to the drawn level, with noise and occasional shocks
+    level = market("energy.power_price_eur_mwh")
+    start = level if e.power_price_start_eur_mwh is None else np.full_like(level, e.power_price_start_eur_mwh)
+    power = power_price_mean_path(level, start, e.power_price_half_life_years, n_t)
+    hour_factor = gpu_hour_price_shock_path(market("market.gpu_hour_price_shock"),
+                                            m.gpu_hour_price_shock_years, n_t)
+    u_steady = np.broadcast_to(market("market.utilisation_steady")[..., None], (n_paths, 1, n_t))
+    if noise is not None:
+        gpu_price_usd = gpu_price_usd * np.exp(m.gpu_price_volatility * _random_walk(noise.chip))
+        power = power * np.exp(_reverting(noise.power * e.power_price_volatility,
+                                          e.power_price_half_life_years,
+                                          jumps=noise.power_jumps * e.power_price_jump_log_size))
+        hour_factor = hour_factor * np.exp(m.gpu_hour_price_volatility * _random_walk(noise.demand))
+        u_steady = 1.0 / (1.0 + np.exp(-(_logit(u_steady) + _reverting(
+            noise.utilisation * m.utilisation_volatility, 1.0, stationary=True))))
+    compute_per_gpu = gpu_price_usd * (1.0 + market("market.system_cost_share_of_gpu_price"))[..., None] \
+        / fx[..., None]
     return Drivers(
         horizon_years=n_t,
         gpus=factory_gpus(sc, kw, pue),
         it_kw_per_gpu=kw,
         pue=pue,
-        idle_power_share=pf(e.idle_power_share.central),
-        close_year=per_factory(lambda f: f.start_delay_years),
-        build_years=pf(c.build_months.central / 12.0),
-        grid_delay_years=per_factory(lambda f: f.grid_delay_years.central),
-        chip_delay_years=pf(m.chip_delivery_delay_months.central / 12.0),
-        gpu_life_years=pf(m.gpu_useful_life_years.central),
-        facility_capex_eur_m_per_mw=pf(c.facility_capex_usd_m_per_mw.central / fx),
-        grid_capex_eur_m_per_mw=pf(c.grid_capex_eur_m_per_mw.central),
-        compute_capex_eur_per_gpu=np.broadcast_to(compute_per_gpu, (1, n_f, n_t)).copy(),
-        gpu_hour_price_launch_eur=pf(m.gpu_hour_price_launch_usd.central / fx),
-        gpu_hour_price_factor=np.broadcast_to(
-            gpu_hour_price_shock_path(np.asarray(m.gpu_hour_price_shock.central),
-                                      m.gpu_hour_price_shock_years, n_t), (1, n_f, n_t)).copy(),
-        gpu_hour_price_erosion_per_year=pf(m.gpu_hour_price_erosion_per_year.central),
-        on_demand_premium=pf(m.on_demand_premium.central),
-        price_performance_growth_per_year=pf(m.price_performance_growth_per_year.central),
-        gpu_resale_share_5y=pf(m.gpu_resale_share_5y.central),
-        utilisation_launch_year=pf(m.utilisation_launch_year.central),
-        utilisation_steady=np.full((1, n_f, n_t), m.utilisation_steady.central),
-        public_access_share=pf(m.public_access_share.central),
-        anchor_share_of_commercial=pf(m.anchor_share_of_commercial),
-        public_access_discount=pf(m.public_access_discount.central),
+        idle_power_share=market("energy.idle_power_share"),
+        close_year=np.array([[float(f.start_delay_years) for f in sc.factories]]),
+        build_years=market("costs.build_months") / 12.0,
+        grid_delay_years=per_factory("grid_delay_years"),
+        chip_delay_years=market("market.chip_delivery_delay_months") / 12.0,
+        gpu_life_years=market("market.gpu_useful_life_years"),
+        facility_capex_eur_m_per_mw=market("costs.facility_capex_usd_m_per_mw") / fx,
+        grid_capex_eur_m_per_mw=market("costs.grid_capex_eur_m_per_mw"),
+        compute_capex_eur_per_gpu=compute_per_gpu,
+        gpu_hour_price_launch_eur=market("market.gpu_hour_price_launch_usd") / fx,
+        gpu_hour_price_factor=hour_factor if hour_factor.ndim == 3 else hour_factor[:, None, :],
+        gpu_hour_price_erosion_per_year=market("market.gpu_hour_price_erosion_per_year"),
+        on_demand_premium=market("market.on_demand_premium"),
+        price_performance_growth_per_year=market("market.price_performance_growth_per_year"),
+        gpu_resale_share_5y=market("market.gpu_resale_share_5y"),
+        utilisation_launch_year=market("market.utilisation_launch_year"),
+        utilisation_steady=u_steady,
+        public_access_share=market("market.public_access_share"),
+        anchor_share_of_commercial=np.full((1, 1), m.anchor_share_of_commercial),
+        public_access_discount=market("market.public_access_discount"),
         public_access_paid_by_fund=m.public_access_payer == "fund",
-        other_opex_share_of_capex=pf(c.other_opex_share_of_capex.central),
-        opex_index=np.broadcast_to((1.0 + mac.inflation_per_year) ** years, (1, n_f, n_t)).copy(),
-        power_price_eur_mwh=power_price_mean_path(level, start, e.power_price_half_life_years, n_t),
-        tax_rate=per_factory(lambda f: f.tax_rate),
+        other_opex_share_of_capex=market("costs.other_opex_share_of_capex"),
+        opex_index=((1.0 + mac.inflation_per_year) ** years)[None, None, :],
+        power_price_eur_mwh=power if power.ndim == 3 else power[:, None, :],
+        tax_rate=np.array([[f.tax_rate for f in sc.factories]]),
         facility_life_years=c.facility_life_years,
         gpus_bought_at_close=c.gpus_bought_at == "close",
     )
+
+
+def _random_walk(shocks: Array) -> Array:
+    """W_0 = 0, W_t = W_{t-1} + shock_t along the last axis."""
+    walk = np.cumsum(shocks, axis=-1)
+    return walk - walk[..., :1]
+
+
+def _reverting(
+    shocks: Array, half_life_years: float, stationary: bool = False, jumps: Array | None = None
+) -> Array:
+    """Exact discrete Ornstein-Uhlenbeck deviation along the last axis, x_0 = 0 (or drawn from
+    the stationary law): x_t = x_{t-1} e^(-k) + s_t sqrt((1 - e^(-2k)) / (2k)) + j_t,
+    k = ln 2 / h. ``shocks`` are N(0, 1) already scaled by the volatility; ``jumps`` are log
+    jumps that then revert like any deviation."""
+    kappa = math.log(2.0) / half_life_years
+    decay = math.exp(-kappa)
+    scale = math.sqrt((1.0 - decay**2) / (2.0 * kappa))
+    out = np.empty_like(shocks)
+    out[..., 0] = shocks[..., 0] / math.sqrt(2.0 * kappa) if stationary else 0.0
+    for t in range(1, shocks.shape[-1]):
+        out[..., t] = out[..., t - 1] * decay + shocks[..., t] * scale
+        if jumps is not None:
+            out[..., t] += jumps[..., t]
+    return out
+
+
+def central_value(sc: Scenario):
+    """value(path) for the base case: every input at its central value, one path."""
+    from finmodel.scenario.fields import resolve
+
+    def value(path: str) -> Array:
+        return np.array([resolve(sc, path).central])
+
+    return value
+
+
+def central_drivers(sc: Scenario) -> Drivers:
+    """One path (P = 1) with every uncertain input at its central value."""
+    return build_drivers(sc, central_value(sc), 1, noise=None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -14,6 +15,9 @@ from finmodel.scenario.model import Scenario
 __all__ = ["Results"]
 
 PORTFOLIO = "portfolio"
+# portfolio line items kept per path for fan charts (EUR m unless LINE_ITEMS says otherwise)
+FAN_ITEMS = ("revenue", "ebitda", "energy_cost", "tax", "capex", "cfads", "unlevered_fcf",
+             "gpu_hours_m")
 
 
 @dataclass(frozen=True)
@@ -27,12 +31,14 @@ class Results:
 
     scenario: Scenario
     path_kpis: pd.DataFrame
-    factory_kpis: pd.DataFrame
+    factory_kpis: pd.DataFrame | None
     inputs: pd.DataFrame
     lines: dict[str, np.ndarray] = field(repr=False)
     kept_paths: np.ndarray = field(repr=False)
     method: str = "base"
     seed: int | None = None
+    fan_data: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    recompute: Callable[[int], dict[str, np.ndarray]] | None = field(default=None, repr=False)
 
     @property
     def n_paths(self) -> int:
@@ -42,12 +48,28 @@ class Results:
     def years(self) -> np.ndarray:
         return self.scenario.years
 
-    def _kept_index(self, path: int) -> int:
+    def path_lines(self, path: int) -> dict[str, np.ndarray]:
+        """Line items (F, T) of one path: stored, or recomputed exactly from its draws."""
         hits = np.flatnonzero(self.kept_paths == path)
-        if hits.size == 0:
-            raise KeyError(f"path {path} has no stored line items; kept paths: "
-                           f"{self.kept_paths[:10].tolist()}{'...' if self.kept_paths.size > 10 else ''}")
-        return int(hits[0])
+        if hits.size:
+            return {item: arr[int(hits[0])] for item, arr in self.lines.items()}
+        if self.recompute is None or not 0 <= path < self.n_paths:
+            raise KeyError(f"path {path} is not in these results (paths 0..{self.n_paths - 1})")
+        return {item: arr[0] for item, arr in self.recompute(int(path)).items()}
+
+    def fan(self, line_item: str, quantiles: Sequence[float] = (0.1, 0.5, 0.9)) -> pd.DataFrame:
+        """Per-year quantiles over paths of a portfolio line item: index year, one column per
+        quantile (for fan charts). Items: ``FAN_ITEMS``."""
+        data = self.fan_data.get(line_item)
+        if data is None and self.lines and line_item in self.lines:
+            data = self.lines[line_item].sum(axis=1)
+        if data is None:
+            raise KeyError(f"no fan data for {line_item!r}; available: {', '.join(FAN_ITEMS)}")
+        q = np.asarray(quantiles, dtype=float)
+        if q.ndim != 1 or np.any((q < 0) | (q > 1)):
+            raise ValueError(f"quantiles must be numbers in [0, 1]; got {list(quantiles)}")
+        values = np.quantile(data, q, axis=0)  # (Q, T)
+        return pd.DataFrame(values.T, index=pd.Index(self.years, name="year"), columns=list(q))
 
     def cashflow_table(self, path: int = 0, include_portfolio: bool = True) -> pd.DataFrame:
         """Tidy long table for one path: factory, year, line_item, unit, value.
@@ -55,12 +77,11 @@ class Results:
         With ``include_portfolio`` the sum over factories appears as factory ``"portfolio"``
         (for shares such as ``operating_share`` the portfolio row is the mean).
         """
-        k = self._kept_index(path)
+        lines = self.path_lines(path)
         names = [f.name for f in self.scenario.factories]
         years = self.years
         frames = []
-        for item, arr in self.lines.items():
-            block = arr[k]  # (F, T)
+        for item, block in lines.items():  # (F, T)
             if include_portfolio:
                 agg = block.mean(0) if LINE_ITEMS[item][0] == "share" else block.sum(0)
                 block = np.vstack([block, agg])

@@ -138,7 +138,7 @@ class LogNormal(_Spec):
 
     @property
     def support(self) -> tuple[float, float]:
-        return (0.0, math.inf)
+        return (math.ulp(0.0), math.inf)  # strictly positive
 
     def describe(self) -> str:
         return f"lognormal(p5={_g(self.low)}, p95={_g(self.high)})"

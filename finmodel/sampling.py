@@ -1,0 +1,301 @@
+"""Sampling: uncertain inputs -> per-path draws (MC / LHS / Sobol), correlated, reproducible.
+
+Random streams come from ``numpy.random.SeedSequence(seed, spawn_key=(hash(name), block))``:
+one named stream per input, so adding an input leaves the others' draws unchanged, and draws
+come in fixed blocks of ``BLOCK`` paths, so path p's draws do not depend on how the run is
+chunked or which worker runs it.
+
+* ``mc``: every input from its own stream; correlation through a Gaussian copula row by row.
+* ``lhs``: a 1-D Latin hypercube of all paths per input (``scipy.stats.qmc.LatinHypercube``,
+  own stream), correlated by Iman-Conover reordering, which keeps each stratified marginal
+  exactly. The design spans all paths, so it is built once per run (``design``) and sliced.
+* ``sobol``: one scrambled Sobol design over all inputs (``scipy.stats.qmc.Sobol``), built once
+  per run; adding an input changes the design (inherent to Sobol). Gaussian copula.
+
+Time-path noise (power, chip market, AI demand) is plain Monte Carlo from named streams in all
+three methods. Same seed, same method, same path count: bit-identical draws for any chunking.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import warnings
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import stats
+from scipy.stats import qmc
+
+from finmodel.errors import Problem, ScenarioError
+from finmodel.scenario.checks import nearest_correlation
+from finmodel.scenario.distributions import (
+    Discrete,
+    Fixed,
+    LogNormal,
+    Pert,
+    Triangular,
+    TruncNormal,
+    Uniform,
+    _Spec,
+)
+
+if TYPE_CHECKING:
+    from finmodel.scenario.model import Scenario
+
+__all__ = [
+    "BLOCK",
+    "METHODS",
+    "Design",
+    "PathNoise",
+    "block_normals",
+    "make_design",
+    "marginal",
+    "path_noise",
+    "ppf",
+    "scalar_draws",
+    "slice_design",
+    "stream",
+]
+
+Array = NDArray[np.float64]
+METHODS = ("mc", "lhs", "sobol")
+BLOCK = 1024
+_Z95 = stats.norm.ppf(0.95)
+
+
+def _key(name: str) -> int:
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "little")
+
+
+def stream(seed: int, name: str, block: int = 0) -> np.random.Generator:
+    """The generator for input ``name`` and path block ``block``."""
+    return np.random.Generator(np.random.PCG64(
+        np.random.SeedSequence(seed, spawn_key=(_key(name), block))))
+
+
+def _blocked(seed: int, name: str, start: int, stop: int, draw) -> Array:
+    """Rows start..stop of a per-path array made block by block: draw(rng, BLOCK) -> (BLOCK, ...)."""
+    first, last = start // BLOCK, (stop - 1) // BLOCK
+    parts = [draw(stream(seed, name, b), BLOCK) for b in range(first, last + 1)]
+    full = np.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]
+    off = first * BLOCK
+    return full[start - off: stop - off]
+
+
+def block_normals(seed: int, name: str, start: int, stop: int, tail: tuple[int, ...]) -> Array:
+    """Standard normals (stop - start, *tail) for paths start..stop, chunk-invariant."""
+    return _blocked(seed, name, start, stop, lambda rng, n: rng.standard_normal((n, *tail)))
+
+
+def block_uniforms(seed: int, name: str, start: int, stop: int, tail: tuple[int, ...] = ()) -> Array:
+    return _blocked(seed, name, start, stop, lambda rng, n: rng.random((n, *tail)))
+
+
+# -- marginals ---------------------------------------------------------------------------------
+
+
+class _DiscretePPF:
+    """Quantile function of a finite distribution (values need not be integers, unlike
+    ``scipy.stats.rv_discrete``)."""
+
+    def __init__(self, values: list[float], probs: list[float]):
+        order = np.argsort(values)
+        self.values = np.asarray(values, float)[order]
+        self.cum = np.cumsum(np.asarray(probs, float)[order])
+        self.cum[-1] = 1.0
+
+    def ppf(self, u: Array) -> Array:
+        return self.values[np.minimum(np.searchsorted(self.cum, u, side="right"), self.values.size - 1)]
+
+    def cdf(self, x: Array) -> Array:
+        idx = np.searchsorted(self.values, x, side="right") - 1
+        return np.where(idx >= 0, self.cum[np.maximum(idx, 0)], 0.0)
+
+
+def marginal(spec: _Spec):
+    """A frozen scipy.stats distribution (or a discrete quantile function) for a spec."""
+    if isinstance(spec, Triangular):
+        width = spec.high - spec.low
+        return stats.triang(c=(spec.mode - spec.low) / width, loc=spec.low, scale=width)
+    if isinstance(spec, Pert):
+        width = spec.high - spec.low
+        a = 1.0 + spec.lamb * (spec.mode - spec.low) / width
+        b = 1.0 + spec.lamb * (spec.high - spec.mode) / width
+        return stats.beta(a, b, loc=spec.low, scale=width)
+    if isinstance(spec, LogNormal):
+        sigma = math.log(spec.high / spec.low) / (2.0 * _Z95)
+        return stats.lognorm(s=sigma, scale=math.sqrt(spec.low * spec.high))
+    if isinstance(spec, TruncNormal):
+        return stats.truncnorm((spec.low - spec.mean) / spec.sd, (spec.high - spec.mean) / spec.sd,
+                               loc=spec.mean, scale=spec.sd)
+    if isinstance(spec, Uniform):
+        return stats.uniform(loc=spec.low, scale=spec.high - spec.low)
+    if isinstance(spec, Discrete):
+        return _DiscretePPF(spec.values, spec.probs)
+    if isinstance(spec, Fixed):
+        raise ValueError("a fixed input has no distribution to sample")
+    raise TypeError(f"unknown distribution spec {spec!r}")
+
+
+def ppf(spec: _Spec, u: Array) -> Array:
+    """Values of ``spec`` at uniform quantiles ``u`` (any shape)."""
+    return np.asarray(marginal(spec).ppf(u), dtype=float)
+
+
+# -- correlation --------------------------------------------------------------------------------
+
+
+def _pearson_for_spearman(rank_corr: Array) -> Array:
+    """Normal-copula correlation that gives the target Spearman rank correlation."""
+    r = 2.0 * np.sin(np.pi * np.asarray(rank_corr) / 6.0)
+    np.fill_diagonal(r, 1.0)
+    if np.linalg.eigvalsh(r).min() < 1e-12:
+        r = nearest_correlation(r)
+        r = r + 1e-10 * np.eye(len(r))
+    return r
+
+
+def _gaussian_copula(u: Array, chol: Array) -> Array:
+    """Rows of independent uniforms (n, k) -> uniforms with the copula's dependence."""
+    z = stats.norm.ppf(np.clip(u, 1e-16, 1 - 1e-16))
+    return stats.norm.cdf(z @ chol.T)
+
+
+def _iman_conover(u: Array, rank_corr: Array, rng: np.random.Generator) -> Array:
+    """Reorder each column of u (n, k) so that rank correlations match ``rank_corr``; the set of
+    values in each column (and so each marginal, stratification included) is unchanged."""
+    n, k = u.shape
+    scores = stats.norm.ppf(np.arange(1, n + 1) / (n + 1))
+    s = np.column_stack([rng.permutation(scores) for _ in range(k)])
+    e = np.corrcoef(s, rowvar=False)
+    target = np.linalg.cholesky(_pearson_for_spearman(rank_corr))
+    t = s @ np.linalg.inv(np.linalg.cholesky(e)).T @ target.T
+    out = np.empty_like(u)
+    for j in range(k):
+        ranks = np.argsort(np.argsort(t[:, j]))
+        out[:, j] = np.sort(u[:, j])[ranks]
+    return out
+
+
+# -- the design of scalar inputs -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Design:
+    """Uniforms of the scalar uncertain inputs for all paths (``lhs``/``sobol``) or ``None``
+    (``mc``, made per block on demand)."""
+
+    names: tuple[str, ...]
+    method: str
+    seed: int
+    paths: int
+    uniforms: Array | None  # (rows, K): all paths, or paths offset..offset + rows
+    offset: int = 0
+
+    def rows(self, start: int, stop: int) -> Array:
+        """Uniforms (stop - start, K) of paths start..stop (absolute path indices)."""
+        if self.uniforms is not None:
+            return self.uniforms[start - self.offset: stop - self.offset]
+        return np.column_stack([block_uniforms(self.seed, f"input:{name}", start, stop)
+                                for name in self.names]) if self.names else np.empty((stop - start, 0))
+
+
+def slice_design(design: Design, start: int, stop: int) -> Design:
+    """The design restricted to paths start..stop (what one worker needs)."""
+    if design.uniforms is None:
+        return design
+    rows = design.rows(start, stop)
+    return Design(design.names, design.method, design.seed, design.paths, rows, start)
+
+
+def check_run_args(paths: int, seed: int, method: str, chunk_size: int | None) -> None:
+    problems = []
+    if isinstance(paths, bool) or not isinstance(paths, int | np.integer) or paths < 1:
+        problems.append(Problem("paths", paths, "must be a whole number >= 1"))
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        problems.append(Problem("seed", seed, "must be a whole number >= 0"))
+    if method not in METHODS:
+        problems.append(Problem("method", method, f"must be one of {', '.join(METHODS)}"))
+    if chunk_size is not None and (isinstance(chunk_size, bool)
+                                   or not isinstance(chunk_size, int | np.integer) or chunk_size < 1):
+        problems.append(Problem("chunk_size", chunk_size, "must be a whole number >= 1 or None"))
+    if problems:
+        raise ScenarioError(problems, "simulate")
+
+
+def make_design(sc: Scenario, paths: int, seed: int, method: str) -> Design:
+    """Uniform design of the scalar uncertain inputs; correlated for lhs (Iman-Conover)."""
+    names = tuple(sc.uncertain_inputs())
+    if method == "mc" or not names:
+        return Design(names, method, seed, paths, None)
+    if method == "lhs":
+        cols = [qmc.LatinHypercube(d=1, rng=stream(seed, f"lhs:{name}")).random(paths)[:, 0]
+                for name in names]
+        u = np.column_stack(cols)
+        corr_names = sc.correlation.inputs
+        if corr_names:
+            idx = [names.index(n) for n in corr_names]
+            u[:, idx] = _iman_conover(u[:, idx], np.asarray(sc.correlation.matrix),
+                                      stream(seed, "iman-conover"))
+        return Design(names, method, seed, paths, u)
+    if paths & (paths - 1):
+        warnings.warn(f"Sobol sampling with paths={paths}, not a power of two: the balance "
+                      f"properties of the sequence are lost; use e.g. {1 << paths.bit_length()}",
+                      UserWarning, stacklevel=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # our warning above replaces scipy's
+        u = qmc.Sobol(d=len(names), scramble=True, rng=stream(seed, "sobol")).random(paths)
+    return Design(names, method, seed, paths, u)
+
+
+def scalar_draws(sc: Scenario, design: Design, start: int, stop: int) -> dict[str, Array]:
+    """Input path -> values (stop - start,) for every uncertain scalar input."""
+    u = design.rows(start, stop)
+    corr_names = sc.correlation.inputs
+    if corr_names and design.method != "lhs":
+        idx = [design.names.index(n) for n in corr_names]
+        chol = np.linalg.cholesky(_pearson_for_spearman(np.asarray(sc.correlation.matrix)))
+        u = u.copy()
+        u[:, idx] = _gaussian_copula(u[:, idx], chol)
+    specs = sc.uncertain_inputs()
+    return {name: ppf(specs[name], u[:, j]) for j, name in enumerate(design.names)}
+
+
+# -- time-path noise ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PathNoise:
+    """Standardised shocks for the time paths of paths start..stop; (n, F, T) or (n, 1, T)."""
+
+    power: Array  # N(0, 1), common/idiosyncratic mix set by energy.power_price_common_share
+    power_jumps: Array  # 0/1 shock indicators
+    chip: Array  # (n, 1, T) N(0, 1), one global chip market
+    demand: Array  # N(0, 1), common/idiosyncratic mix set by market.demand_common_share
+    utilisation: Array  # N(0, 1), same mix as demand
+
+
+def _mixed(seed: int, name: str, start: int, stop: int, n_f: int, n_t: int, common: float) -> Array:
+    c = block_normals(seed, f"noise:{name}:common", start, stop, (1, n_t))
+    i = block_normals(seed, f"noise:{name}:site", start, stop, (n_f, n_t))
+    return math.sqrt(common) * c + math.sqrt(1.0 - common) * i
+
+
+def path_noise(sc: Scenario, seed: int, start: int, stop: int) -> PathNoise:
+    n_f, n_t = sc.n_factories, sc.timeline.horizon_years
+    e, m = sc.energy, sc.market
+    p = e.power_price_jump_probability
+    common_jump = block_uniforms(seed, "noise:power-jump:common", start, stop, (1, n_t))
+    site_jump = block_uniforms(seed, "noise:power-jump:site", start, stop, (n_f, n_t))
+    c = e.power_price_common_share
+    jumps = ((common_jump < p * c) | (site_jump < p * (1.0 - c))).astype(float)
+    return PathNoise(
+        power=_mixed(seed, "power", start, stop, n_f, n_t, c),
+        power_jumps=jumps,
+        chip=block_normals(seed, "noise:chip", start, stop, (1, n_t)),
+        demand=_mixed(seed, "demand", start, stop, n_f, n_t, m.demand_common_share),
+        utilisation=_mixed(seed, "utilisation", start, stop, n_f, n_t, m.demand_common_share),
+    )

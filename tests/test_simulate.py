@@ -100,5 +100,5 @@ def test_bad_arguments_raise_scenario_error(base, kwargs, field):
 
 
 def test_not_a_scenario():
-    with pytest.raises(finmodel.ScenarioError, match="finmodel.Scenario"):
+    with pytest.raises(finmodel.ScenarioError, match=r"finmodel\.Scenario"):
         simulate("base")  # type: ignore[arg-type]

@@ -1,4 +1,4 @@
-"""Run every benchmark: ``python benchmarks/run.py``. Figures go in the README."""
+"""Run every benchmark: ``python benchmarks/run.py`` (``--quick`` skips the 1M-path run)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_irr
+import bench_simulate
 
 
 def main() -> None:
     print(f"python {platform.python_version()} on {platform.machine()}, "
           f"{__import__('os').cpu_count()} cores")
     bench_irr.main()
+    bench_simulate.main(include_million="--quick" not in sys.argv)
 
 
 if __name__ == "__main__":

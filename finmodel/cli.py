@@ -118,6 +118,43 @@ def _cmd_base(args: argparse.Namespace) -> int:
     return 0
 
 
+class _ProgressBar:
+    """A one-line progress bar on stderr (a line per 10% when stderr is not a terminal)."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+        self.last = -1
+
+    def __call__(self, done: int, total: int) -> None:
+        share = done / total
+        if self.tty:
+            filled = int(30 * share)
+            print(f"\r[{'#' * filled}{'.' * (30 - filled)}] {share:4.0%} {done:,}/{total:,} paths",
+                  end="" if done < total else "\n", file=sys.stderr, flush=True)
+        elif int(share * 10) > self.last:
+            self.last = int(share * 10)
+            print(f"{share:4.0%} {done:,}/{total:,} paths", file=sys.stderr, flush=True)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from finmodel.report import write_run
+
+    sc = finmodel.load_scenario(args.scenario)
+    res = finmodel.simulate(sc, paths=args.paths, seed=args.seed, method=args.method,
+                            chunk_size=args.chunk_size, progress=_ProgressBar(),
+                            factory_kpis=not args.no_factory_kpis)
+    print(f"{sc.name}: {res.n_paths:,} paths, method {res.method}, seed {res.seed}\n")
+    cols = ["unit", "mean", "sem", "p5", "p10", "p50", "p90", "p95"]
+    with pd.option_context("display.width", 200, "display.max_columns", None,
+                           "display.float_format", lambda x: f"{x:,.4g}"):
+        print(res.summary()[cols].to_string())
+    if args.out:
+        out = write_run(res, args.out)
+        print(f"\nwrote {out}/ (summary.csv, path_kpis.csv, factory_kpis.csv, inputs.csv, "
+              f"fan.csv, scenario.toml, report.html)", file=sys.stderr)
+    return 0
+
+
 def _print_problems(exc: ScenarioError, source: str | None = None) -> None:
     where = source or exc.source
     for problem in exc.problems:
@@ -147,6 +184,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--factory", help="show one factory's cash flows instead of the portfolio")
     p.add_argument("--csv", help="also write the tidy cash-flow table (all factories) to this file")
     p.set_defaults(func=_cmd_base)
+
+    p = sub.add_parser("run", help="Monte Carlo simulation: summary, CSV files, HTML report")
+    p.add_argument("scenario", help="preset name or path to a .toml file")
+    p.add_argument("--paths", type=int, default=10_000, help="number of paths (default 10,000)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--method", default="lhs", help="mc, lhs (default) or sobol")
+    p.add_argument("--chunk-size", type=int, default=None, help="paths per chunk (memory bound)")
+    p.add_argument("--no-factory-kpis", action="store_true",
+                   help="keep only per-path KPIs (for very large runs)")
+    p.add_argument("--out", help="folder for the CSV files and report.html (written atomically)")
+    p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("validate", help="check scenario files; exit 2 if any is invalid")
     p.add_argument("paths", nargs="+", help="preset names or .toml paths")

@@ -163,7 +163,7 @@ def build_drivers(sc: Scenario, value, n_paths: int, noise: PathNoise | None = N
                                           jumps=noise.power_jumps * e.power_price_jump_log_size))
         hour_factor = hour_factor * np.exp(m.gpu_hour_price_volatility * _random_walk(noise.demand))
         u_steady = 1.0 / (1.0 + np.exp(-(_logit(u_steady) + _reverting(
-            noise.utilisation * m.utilisation_volatility, 1.0, stationary=True))))
+            noise.demand * m.utilisation_volatility, 1.0, stationary=True))))
     compute_per_gpu = gpu_price_usd * (1.0 + market("market.system_cost_share_of_gpu_price"))[..., None] \
         / fx[..., None]
     return Drivers(

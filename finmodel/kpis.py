@@ -48,29 +48,29 @@ PATH_KPIS: dict[str, tuple[str, str]] = {
 def factory_kpis(sc: Scenario, op: Operations, path_ids: np.ndarray) -> pd.DataFrame:
     """One row per (path, factory): columns ``path``, ``factory`` and ``FACTORY_KPIS``."""
     fcf = op["unlevered_fcf"]
-    revenue = op["revenue"].sum(-1)
-    ebitda = op["ebitda"].sum(-1)
+    revenue = op.total("revenue")
+    ebitda = op.total("ebitda")
     with np.errstate(divide="ignore", invalid="ignore"):
         margin = np.where(revenue != 0, ebitda / revenue, np.nan)
     cols = {
         "facility_mw": op.facility_mw,
         "cod_year": sc.timeline.start_year + op.cod_years,
         "capex_initial_eur_m": op.capex_initial,
-        "capex_total_eur_m": op["capex"].sum(-1),
+        "capex_total_eur_m": op.total("capex"),
         "revenue_eur_m": revenue,
         "ebitda_eur_m": ebitda,
         "ebitda_margin": margin,
         "project_irr": irr(fcf),
         "project_npv_eur_m": npv(sc.macro.project_discount_rate, fcf),
         "project_payback_years": payback_period(fcf),
-        "gpu_hours_m": op["gpu_hours_m"].sum(-1),
-        "gpu_hours_public_m": op["gpu_hours_public_m"].sum(-1),
-        "energy_gwh": op["energy_gwh"].sum(-1),
+        "gpu_hours_m": op.total("gpu_hours_m"),
+        "gpu_hours_public_m": op.total("gpu_hours_public_m"),
+        "energy_gwh": op.total("energy_gwh"),
     }
     n_p, n_f = fcf.shape[:2]
     names = [f.name for f in sc.factories]
     frame = pd.DataFrame({k: np.broadcast_to(v, (n_p, n_f)).ravel() for k, v in cols.items()})
-    frame.insert(0, "factory", np.tile(names, n_p))
+    frame.insert(0, "factory", pd.Categorical.from_codes(np.tile(np.arange(n_f), n_p), names))
     frame.insert(0, "path", np.repeat(path_ids, n_f))
     return frame
 
@@ -82,15 +82,15 @@ def path_kpis(sc: Scenario, op: Operations, path_ids: np.ndarray) -> pd.DataFram
     horizon = sc.timeline.horizon_years
     cols = {
         "capex_initial_eur_m": op.capex_initial.sum(1),
-        "capex_total_eur_m": op["capex"].sum((1, 2)),
-        "revenue_eur_m": op["revenue"].sum((1, 2)),
-        "ebitda_eur_m": op["ebitda"].sum((1, 2)),
+        "capex_total_eur_m": op.total("capex").sum(1),
+        "revenue_eur_m": op.total("revenue").sum(1),
+        "ebitda_eur_m": op.total("ebitda").sum(1),
         "project_irr": irr(fcf),
         "project_npv_eur_m": npv(sc.macro.project_discount_rate, fcf),
-        "gpu_hours_m": op["gpu_hours_m"].sum((1, 2)),
-        "gpu_hours_public_m": op["gpu_hours_public_m"].sum((1, 2)),
-        "compute_hours_adjusted_m": op["compute_hours_adjusted_m"].sum((1, 2)),
-        "energy_gwh": op["energy_gwh"].sum((1, 2)),
+        "gpu_hours_m": op.total("gpu_hours_m").sum(1),
+        "gpu_hours_public_m": op.total("gpu_hours_public_m").sum(1),
+        "compute_hours_adjusted_m": op.total("compute_hours_adjusted_m").sum(1),
+        "energy_gwh": op.total("energy_gwh").sum(1),
         "facility_mw": op.facility_mw.sum(1),
         "sites_operating": (cod < horizon).sum(1),
         "years_to_first_compute": cod.min(1),

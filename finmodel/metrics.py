@@ -14,9 +14,11 @@ __all__ = ["dscr", "irr", "llcr", "moic", "npv", "payback_period", "sign_changes
 FloatArray = NDArray[np.float64]
 
 # Grid of discount factors x = 1 / (1 + r) scanned for roots when flows change sign more than once:
-# dense around r = 0, from r = +1000 (x ~ 0.001) to r = -0.99 (x = 100).
+# steps of 0.02 in r for -0.5 <= r <= 1, geometric in x (ratio ~1.05-1.25) towards r = -0.99
+# and r = 1000, so that two roots rarely share a cell.
 _RATE_GRID = np.unique(np.concatenate([
-    np.linspace(-0.99, -0.5, 11), np.linspace(-0.5, 1.0, 76), np.geomspace(1.0, 1000.0, 16),
+    1.0 / np.geomspace(2.0, 100.0, 81) - 1.0, np.linspace(-0.5, 1.0, 76),
+    1.0 / np.geomspace(0.001, 0.5, 30) - 1.0,
 ]))
 _X_GRID = np.sort(1.0 / (1.0 + _RATE_GRID))
 
@@ -59,16 +61,23 @@ def _horner(cols: FloatArray, x: FloatArray) -> tuple[FloatArray, FloatArray]:
     return f, df
 
 
-def _refine(cf: FloatArray, lo: FloatArray, hi: FloatArray, iters: int = 200) -> FloatArray:
+def _refine(cf: FloatArray, lo: FloatArray, hi: FloatArray, iters: int = 200,
+            f_hi: FloatArray | None = None) -> FloatArray:
     """Root of f in [lo, hi] per row, where f(lo) and f(hi) differ in sign.
 
-    Newton steps kept inside the shrinking bracket (bisection otherwise); rows leave the active
-    set once their step is below 1e-14 relative.
+    Starts from the secant point when f(hi) is given (else the midpoint); Newton steps kept
+    inside the shrinking bracket (bisection otherwise); a row stops once its step is below
+    1e-14 relative.
     """
     lo, hi = lo.astype(float).copy(), hi.astype(float).copy()
     cols = np.ascontiguousarray(cf.T)  # (T, n)
     f_lo, _ = _horner(cols, lo)
-    x = np.where(f_lo == 0, lo, 0.5 * (lo + hi))
+    start = 0.5 * (lo + hi)
+    if f_hi is not None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            secant = lo - f_lo * (hi - lo) / (f_hi - f_lo)
+        start = np.where(np.isfinite(secant) & (secant > lo) & (secant < hi), secant, start)
+    x = np.where(f_lo == 0, lo, start)
     active = np.arange(cf.shape[0])
     c, a_lo, a_hi, a_flo, a_x = cols, lo, hi, f_lo, x.copy()
     done = np.zeros(x.size, dtype=bool)
@@ -140,17 +149,23 @@ def _irr_multi(cf: FloatArray) -> FloatArray:
     pos = f > 0
     change = pos[:, 1:] != pos[:, :-1]  # (n, G-1) brackets [x_j, x_j+1]
     best_r = np.full(n, np.inf)
-    # r >= 0 side: cells left of x = 1, nearest is the last one; r < 0 side: first one right of it
-    left = change[:, :_K0][:, ::-1]
-    right = change[:, _K0:]
-    for cells, offset, flip in ((left, _K0 - 1, True), (right, _K0, False)):
-        has = cells.any(axis=1)
-        if not has.any():
+    # nearest bracket on each side of r = 0: r >= 0 left of x = 1 (the last such cell), r < 0
+    # right of it (the first); refine a side only if its cell may hold the root closest to 0
+    left, right = change[:, :_K0][:, ::-1], change[:, _K0:]
+    has_l, has_r = left.any(axis=1), right.any(axis=1)
+    j_l = _K0 - 1 - np.argmax(left, axis=1)
+    j_r = _K0 + np.argmax(right, axis=1)
+    rate = 1.0 / _X_GRID - 1.0
+    near_l = np.where(has_l, rate[np.minimum(j_l + 1, len(rate) - 1)], np.inf)  # smallest |r|
+    far_l = np.where(has_l, rate[j_l], np.inf)
+    near_r = np.where(has_r, -rate[j_r], np.inf)
+    far_r = np.where(has_r, -rate[np.minimum(j_r + 1, len(rate) - 1)], np.inf)
+    for has, j, mine_near, other_far in ((has_l, j_l, near_l, far_r), (has_r, j_r, near_r, far_l)):
+        rows = np.flatnonzero(has & (mine_near <= other_far))
+        if rows.size == 0:
             continue
-        rows = np.flatnonzero(has)
-        k = np.argmax(cells[rows], axis=1)
-        j = offset - k if flip else offset + k
-        x = _refine(cf[rows], _X_GRID[j], _X_GRID[j + 1])
+        jr = j[rows]
+        x = _refine(cf[rows], _X_GRID[jr], _X_GRID[jr + 1], f_hi=f[rows, jr + 1])
         r = 1.0 / x - 1.0
         better = np.abs(r) < np.abs(best_r[rows])
         best_r[rows[better]] = r[better]

@@ -13,6 +13,7 @@ fleets (a handful) and, for the loss carry-forward, over periods.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,7 +21,7 @@ from numpy.typing import NDArray
 
 from finmodel.drivers import Drivers
 
-__all__ = ["HOURS_PER_YEAR", "LINE_ITEMS", "Operations", "corporate_tax", "operate"]
+__all__ = ["HOURS_PER_YEAR", "LINE_ITEMS", "LineItems", "Operations", "corporate_tax", "operate"]
 
 Array = NDArray[np.float64]
 HOURS_PER_YEAR = 8760.0
@@ -56,17 +57,43 @@ LINE_ITEMS: dict[str, tuple[str, str]] = {
 }
 
 
+class LineItems(Mapping[str, Array]):
+    """Line items by name, in ``LINE_ITEMS`` order; derived ones are computed on first use."""
+
+    def __init__(self, computed: dict[str, Array], derived: dict[str, Callable[[], Array]]):
+        self._computed = computed
+        self._derived = derived
+
+    def __getitem__(self, name: str) -> Array:
+        if name not in self._computed:
+            if name not in self._derived:
+                raise KeyError(f"no line item {name!r}; choose from {', '.join(LINE_ITEMS)}")
+            self._computed[name] = self._derived.pop(name)()
+        return self._computed[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name in LINE_ITEMS if name in self._computed or name in self._derived)
+
+    def __len__(self) -> int:
+        return len(self._computed) + len(self._derived)
+
+
 @dataclass(frozen=True)
 class Operations:
     """Line items (P, F, T) named in ``LINE_ITEMS`` plus per-factory facts (P, F)."""
 
-    items: dict[str, Array]
+    items: LineItems
     facility_mw: Array  # (P, F) MW
     cod_years: Array  # (P, F) years after portfolio close
     capex_initial: Array  # (P, F) EUR m: construction + first fleet
+    sums: dict[str, Array]  # (P, F) horizon totals of some derived items, without building them
 
     def __getitem__(self, name: str) -> Array:
         return self.items[name]
+
+    def total(self, name: str) -> Array:
+        """(P, F) sum over the horizon of a line item."""
+        return self.sums[name] if name in self.sums else self.items[name].sum(-1)
 
 
 def _overlap(t0: Array, t1: Array, a: Array, b: Array) -> Array:
@@ -84,11 +111,6 @@ def _at_period(amount: Array, period: Array, periods: int) -> Array:
     out = np.zeros((*amount.shape, periods))
     np.put_along_axis(out, period[..., None], amount[..., None], axis=-1)
     return out
-
-
-def _pick(per_fleet: Array, fleet: Array) -> Array:
-    """per_fleet (P, F, K) gathered at fleet indices (P, F, T) -> (P, F, T)."""
-    return np.take_along_axis(per_fleet, np.minimum(fleet, per_fleet.shape[-1] - 1), axis=-1)
 
 
 def corporate_tax(taxable_income: Array, tax_rate: Array) -> tuple[Array, Array]:
@@ -109,14 +131,68 @@ def corporate_tax(taxable_income: Array, tax_rate: Array) -> tuple[Array, Array]
     return tax, pool
 
 
-def operate(d: Drivers) -> Operations:
-    """Every factory's operations on every path. See the module docstring for timing.
+def _fleets(d: Drivers, shape: tuple[int, int], cod: Array, first_purchase: Array) -> dict[str, Array]:
+    """Walk the GPU fleets through time, one period at a time over (P, F) arrays.
 
-    Fleets serve back to back from COD, so a period holds at most two: the one serving at the
-    period's start (``k1``, from ``seg1_start``) and, if a fleet retires inside the period, its
-    successor (``k2``, new, for ``seg2`` years). Per-fleet facts (cost, purchase time) live on a
-    small fleet axis K and are gathered per period.
+    Fleets serve back to back from COD, so a period holds at most two: the one serving at its
+    start (bought at ``purchase``, costing ``cost``) and, if that one retires inside the
+    period, a new successor for the rest of it. A retirement at a period end counts in that
+    period. Returns (P, F, T) arrays: utilisation-weighted years at launch price (``sold``),
+    serving years, sold years, compute-weighted sold years, fleet depreciation, fleet cost in
+    service (opex base), refresh capex and resale proceeds; and (P, F) terminal fleet value.
     """
+    n_t = d.horizon_years
+    gpus = np.broadcast_to(d.gpus, shape)
+    life = np.broadcast_to(d.gpu_life_years, shape)
+    u_launch = np.broadcast_to(d.utilisation_launch_year, shape)
+    log_keep = np.log1p(-np.broadcast_to(d.gpu_hour_price_erosion_per_year, shape))
+    log_growth = np.log1p(np.broadcast_to(d.price_performance_growth_per_year, shape))
+    log_resale = np.log(np.broadcast_to(d.gpu_resale_share_5y, shape)) / 5.0
+    price = np.broadcast_to(d.compute_capex_eur_per_gpu, (*shape, n_t))
+    u_steady = np.broadcast_to(d.utilisation_steady, (*shape, n_t))
+
+    j0 = _pay_period(first_purchase, n_t)
+    cost = np.where(first_purchase < n_t,
+                    gpus * np.take_along_axis(price, j0[..., None], axis=-1)[..., 0] / 1e6, 0.0)
+    initial_cost = cost.copy()
+    purchase = first_purchase.copy()
+    compute = np.ones(shape)
+    boundary = cod + life  # when the fleet in service retires
+    names = ("sold", "serve", "used", "compute", "dep", "opex_base", "refresh", "resale")
+    out = {name: np.zeros((*shape, n_t)) for name in names}
+    for t in range(n_t):
+        start = np.maximum(float(t), cod)
+        seg1 = np.clip(np.minimum(t + 1.0, boundary) - start, 0.0, None)
+        seg2 = np.clip(t + 1.0 - boundary, 0.0, None)
+        ramp = np.clip(np.minimum(t + 1.0, cod + 1.0) - start, 0.0, None)
+        u_t = u_steady[..., t]
+        used1 = ramp * u_launch + (seg1 - ramp) * u_t
+        used2 = seg2 * u_t
+        # a fleet retires in this period: resell it, buy the next (if within the horizon)
+        event = (boundary > t) & (boundary <= t + 1.0)
+        new_cost = (event & (boundary < n_t)) * gpus * (price[..., t] / 1e6)
+        new_compute = np.exp(log_growth * (boundary - first_purchase))
+        out["sold"][..., t] = used1 * np.exp(log_keep * (start - purchase)) + used2
+        out["serve"][..., t] = seg1 + seg2
+        out["used"][..., t] = used1 + used2
+        out["compute"][..., t] = used1 * compute + used2 * new_compute
+        out["dep"][..., t] = (cost * seg1 + new_cost * seg2) / life
+        out["opex_base"][..., t] = cost * seg1 + new_cost * seg2
+        out["refresh"][..., t] = new_cost
+        out["resale"][..., t] = event * cost * np.exp(log_resale * (boundary - purchase))
+        np.copyto(cost, new_cost, where=event)
+        np.copyto(purchase, boundary, where=event)
+        np.copyto(compute, new_compute, where=event)
+        np.copyto(boundary, boundary + life, where=event)
+    result = dict(out)
+    result["terminal"] = cost * np.exp(log_resale * (n_t - purchase))
+    result["initial"] = _at_period(initial_cost, j0, n_t)
+    result["initial_cost"] = initial_cost
+    return result
+
+
+def operate(d: Drivers) -> Operations:
+    """Every factory's operations on every path. See the module docstring for timing."""
     n_t = d.horizon_years
     shape = (d.n_paths, d.n_factories)
 
@@ -132,7 +208,6 @@ def operate(d: Drivers) -> Operations:
     close = pf(d.close_year)
     build_end = close + pf(d.build_years)
     cod = build_end + np.maximum(pf(d.grid_delay_years), pf(d.chip_delay_years))
-    life = pf(d.gpu_life_years)
     first_purchase = close if d.gpus_bought_at_close else cod
 
     mw = gpus * pf(d.it_kw_per_gpu) * pf(d.pue) / 1000.0
@@ -140,65 +215,11 @@ def operate(d: Drivers) -> Operations:
     capex_construction = facility_capex[..., None] * (
         _overlap(t0, t1, close[..., None], build_end[..., None]) / col(d.build_years))
 
-    # -- fleets: purchase time, cost and compute per GPU of each fleet k (P, F, K)
-    n_fleets = int(np.ceil(np.max((n_t - np.minimum(cod, n_t)) / life))) + 2
-    k_axis = np.arange(n_fleets, dtype=float)
-    purchase = cod[..., None] + k_axis * life[..., None]
-    purchase[..., 0] = first_purchase
-    bought = purchase < n_t
-    pay = _pay_period(purchase, n_t)
-    compute_price = np.broadcast_to(d.compute_capex_eur_per_gpu, (*shape, n_t))
-    fleet_cost = np.where(bought, gpus[..., None] * np.take_along_axis(compute_price, pay, -1) / 1e6,
-                          0.0)
-    fleet_compute = (1.0 + col(d.price_performance_growth_per_year)) ** (
-        purchase - first_purchase[..., None])
-    resale_5y = col(d.gpu_resale_share_5y)
+    fl = _fleets(d, shape, cod, first_purchase)
+    hours_m = (gpus * (HOURS_PER_YEAR / 1e6))[..., None] * fl["used"]  # m GPU-hours
+    price_base = col(d.gpu_hour_price_launch_eur) * d.gpu_hour_price_factor
+    revenue_reserved = (gpus * (HOURS_PER_YEAR / 1e6))[..., None] * price_base * fl["sold"]
 
-    # -- which fleet serves when, per period (P, F, T)
-    since_cod = t0 - cod[..., None]
-    k1 = np.floor(np.maximum(since_cod, 0.0) / life[..., None]).astype(np.int64)
-    seg1_start = np.maximum(t0, cod[..., None])
-    boundary = cod[..., None] + (k1 + 1) * life[..., None]  # when fleet k1 retires
-    seg1 = np.clip(np.minimum(t1, boundary) - seg1_start, 0.0, None)
-    seg2 = np.clip(t1 - boundary, 0.0, None)  # successor k1 + 1, new
-    k2 = k1 + 1
-    age1 = seg1_start - _pick(purchase, k1)
-    ramp = _overlap(t0, t1, cod[..., None], cod[..., None] + 1.0)  # within fleet 0's service
-    u_steady = np.broadcast_to(d.utilisation_steady, (*shape, n_t))
-    used1 = ramp * col(d.utilisation_launch_year) + (seg1 - ramp) * u_steady
-    used2 = seg2 * u_steady
-    util_years = used1 + used2
-    serve_years = seg1 + seg2
-
-    erosion_factor = (1.0 - col(d.gpu_hour_price_erosion_per_year)) ** age1
-    hourly = gpus[..., None] * HOURS_PER_YEAR
-    price_base = col(d.gpu_hour_price_launch_eur) * np.broadcast_to(
-        d.gpu_hour_price_factor, (*shape, n_t))
-    hours = hourly * util_years
-    revenue_reserved = hourly * price_base * (used1 * erosion_factor + used2) / 1e6
-    compute_hours = hourly * (used1 * _pick(fleet_compute, k1) + used2 * _pick(fleet_compute, k2))
-    cost1, cost2 = _pick(fleet_cost, k1), _pick(fleet_cost, k2)
-    fleet_dep = (cost1 * seg1 + cost2 * seg2) / life[..., None]
-    fleet_opex_base = cost1 * seg1 + cost2 * seg2
-
-    # -- purchases and retirements: a fleet boundary in (t, t + 1] is paid in period t
-    m_end = np.where(t1 >= cod[..., None], np.floor((t1 - cod[..., None]) / life[..., None]), -1)
-    m_start = np.where(t0 >= cod[..., None], np.floor(since_cod / life[..., None]), -1)
-    event = (m_end > m_start) & (m_end >= 1)
-    k_new = np.maximum(m_end, 0).astype(np.int64)
-    capex_gpu_refresh = np.where(event, _pick(fleet_cost, k_new), 0.0)
-    # fleet k retires when k + 1 starts; its age then is its life (fleet 0: from its purchase)
-    age_at_retirement = np.broadcast_to(life[..., None], purchase.shape).copy()
-    age_at_retirement[..., 0] = cod + life - first_purchase
-    fleet_resale = fleet_cost * resale_5y ** (age_at_retirement / 5.0)  # (P, F, K)
-    resale = np.where(event, _pick(fleet_resale, np.maximum(k_new - 1, 0)), 0.0)
-    capex_gpu_initial = _at_period(fleet_cost[..., 0], pay[..., 0], n_t)
-
-    k_h = np.floor(np.maximum(n_t - cod, 0.0) / life).astype(np.int64)[..., None]
-    fleet_terminal = (_pick(fleet_cost, k_h) * resale_5y ** (
-        (n_t - _pick(purchase, k_h)) / 5.0))[..., 0]
-
-    # -- revenue by channel, energy, opex
     q = pf(d.public_access_share)
     anchor = pf(d.anchor_share_of_commercial)
     discount = pf(d.public_access_discount)
@@ -208,47 +229,40 @@ def operate(d: Drivers) -> Operations:
         "revenue_public_users": q * (1.0 - discount),
         "revenue_public_fund": q * discount if d.public_access_paid_by_fund else np.zeros(shape),
     }
-    revenues = {name: revenue_reserved * share[..., None] for name, share in channel.items()}
     revenue = revenue_reserved * sum(channel.values())[..., None]
 
-    kw_facility = gpus * pf(d.it_kw_per_gpu) * pf(d.pue)
     idle = col(d.idle_power_share)
-    energy_mwh = (kw_facility * HOURS_PER_YEAR / 1000.0)[..., None] * (
-        idle * serve_years + (1.0 - idle) * util_years)
-    energy_cost = energy_mwh * np.broadcast_to(d.power_price_eur_mwh, (*shape, n_t)) / 1e6
+    energy_gwh = (mw * (HOURS_PER_YEAR / 1e3))[..., None] * (
+        idle * fl["serve"] + (1.0 - idle) * fl["used"])
+    energy_cost = energy_gwh * d.power_price_eur_mwh / 1e3
 
     facility_active = np.clip(t1 - build_end[..., None], 0.0, 1.0)
     other_opex = col(d.other_opex_share_of_capex) * (
-        facility_capex[..., None] * facility_active * d.opex_index + fleet_opex_base)
-    opex = energy_cost + other_opex
-    ebitda = revenue - opex
+        facility_capex[..., None] * facility_active * d.opex_index + fl["opex_base"])
+    ebitda = revenue - energy_cost - other_opex
 
     life_f = float(d.facility_life_years)
     facility_dep = facility_capex[..., None] / life_f * _overlap(
         t0, t1, build_end[..., None], build_end[..., None] + life_f)
-    depreciation = fleet_dep + facility_dep
+    depreciation = fl["dep"] + facility_dep
 
+    capex_gpu_initial, capex_gpu_refresh, resale = fl["initial"], fl["refresh"], fl["resale"]
     capex_gpu = capex_gpu_initial + capex_gpu_refresh
-    fleet_book_at_horizon = capex_gpu.sum(-1) - fleet_dep.sum(-1)
+    fleet_book_at_horizon = capex_gpu.sum(-1) - fl["dep"].sum(-1)
     facility_book_at_horizon = capex_construction.sum(-1) - facility_dep.sum(-1)
-    last = np.full(shape, n_t - 1)
-    terminal = _at_period(fleet_terminal + facility_book_at_horizon, last, n_t)
-    terminal_gain = _at_period(fleet_terminal - fleet_book_at_horizon, last, n_t)
+    terminal = np.zeros((*shape, n_t))
+    terminal[..., -1] = fl["terminal"] + facility_book_at_horizon
 
-    taxable = ebitda - depreciation + resale + terminal_gain
+    taxable = ebitda - depreciation + resale
+    taxable[..., -1] += fl["terminal"] - fleet_book_at_horizon  # gain on the fleet at horizon
     tax, _ = corporate_tax(taxable, pf(d.tax_rate))
     capex = capex_construction + capex_gpu
-    items = {
-        "operating_share": np.minimum(serve_years, 1.0),
-        "gpu_hours_m": hours / 1e6,
-        "gpu_hours_public_m": hours * q[..., None] / 1e6,
-        "compute_hours_adjusted_m": compute_hours / 1e6,
-        "energy_gwh": energy_mwh / 1000.0,
-        **revenues,
+    computed = {
+        "gpu_hours_m": hours_m,
+        "energy_gwh": energy_gwh,
         "revenue": revenue,
         "energy_cost": energy_cost,
         "other_opex": other_opex,
-        "opex": opex,
         "ebitda": ebitda,
         "depreciation": depreciation,
         "resale_proceeds": resale,
@@ -262,5 +276,19 @@ def operate(d: Drivers) -> Operations:
         "unlevered_fcf": ebitda - tax - capex + resale + terminal,
         "cfads": ebitda - tax - capex_gpu_refresh + resale,
     }
+    hourly_m = (gpus * (HOURS_PER_YEAR / 1e6))[..., None]
+    derived: dict[str, Callable[[], Array]] = {
+        "operating_share": lambda: np.minimum(fl["serve"], 1.0),
+        "gpu_hours_public_m": lambda: hours_m * q[..., None],
+        "compute_hours_adjusted_m": lambda: hourly_m * fl["compute"],
+        "opex": lambda: energy_cost + other_opex,
+        **{name: (lambda share=share: revenue_reserved * share[..., None])
+           for name, share in channel.items()},
+    }
+    items = LineItems(computed, derived)
+    sums = {
+        "gpu_hours_public_m": hours_m.sum(-1) * q,
+        "compute_hours_adjusted_m": hourly_m[..., 0] * fl["compute"].sum(-1),
+    }
     return Operations(items=items, facility_mw=mw, cod_years=cod,
-                      capex_initial=capex_construction.sum(-1) + fleet_cost[..., 0])
+                      capex_initial=capex_construction.sum(-1) + fl["initial_cost"], sums=sums)

@@ -115,8 +115,21 @@ class _DiscretePPF:
         return np.where(idx >= 0, self.cum[np.maximum(idx, 0)], 0.0)
 
 
+_MARGINALS: dict[str, object] = {}
+
+
 def marginal(spec: _Spec):
-    """A frozen scipy.stats distribution (or a discrete quantile function) for a spec."""
+    """A frozen scipy.stats distribution (or a discrete quantile function) for a spec; cached,
+    because freezing a scipy distribution costs about a millisecond."""
+    key = spec.model_dump_json()
+    if key not in _MARGINALS:
+        if len(_MARGINALS) > 1024:
+            _MARGINALS.clear()
+        _MARGINALS[key] = _make_marginal(spec)
+    return _MARGINALS[key]
+
+
+def _make_marginal(spec: _Spec):
     if isinstance(spec, Triangular):
         width = spec.high - spec.low
         return stats.triang(c=(spec.mode - spec.low) / width, loc=spec.low, scale=width)
@@ -274,8 +287,8 @@ class PathNoise:
     power: Array  # N(0, 1), common/idiosyncratic mix set by energy.power_price_common_share
     power_jumps: Array  # 0/1 shock indicators
     chip: Array  # (n, 1, T) N(0, 1), one global chip market
-    demand: Array  # N(0, 1), common/idiosyncratic mix set by market.demand_common_share
-    utilisation: Array  # N(0, 1), same mix as demand
+    demand: Array  # N(0, 1), common/idiosyncratic mix set by market.demand_common_share; moves
+    # both the GPU-hour price (random walk) and utilisation (mean-reverting) of a site
 
 
 def _mixed(seed: int, name: str, start: int, stop: int, n_f: int, n_t: int, common: float) -> Array:
@@ -297,5 +310,4 @@ def path_noise(sc: Scenario, seed: int, start: int, stop: int) -> PathNoise:
         power_jumps=jumps,
         chip=block_normals(seed, "noise:chip", start, stop, (1, n_t)),
         demand=_mixed(seed, "demand", start, stop, n_f, n_t, m.demand_common_share),
-        utilisation=_mixed(seed, "utilisation", start, stop, n_f, n_t, m.demand_common_share),
     )

@@ -20,6 +20,7 @@ from finmodel.kpis import factory_kpis, path_kpis
 from finmodel.operations import operate
 from finmodel.results import FAN_ITEMS, Results
 from finmodel.sampling import (
+    BLOCK,
     Design,
     check_run_args,
     make_design,
@@ -81,7 +82,9 @@ def _run_chunk(chunk: _Chunk) -> _ChunkResult:
 
 
 def default_chunk_size(sc: Scenario) -> int:
-    return max(64, CELLS_PER_CHUNK // (sc.n_factories * sc.timeline.horizon_years))
+    """About CELLS_PER_CHUNK cells, in whole random blocks so that no draws are wasted."""
+    blocks = round(CELLS_PER_CHUNK / (sc.n_factories * sc.timeline.horizon_years * BLOCK))
+    return BLOCK * max(1, blocks)
 
 
 def simulate(

@@ -1,0 +1,82 @@
+"""Monte Carlo speed and memory (issue targets in brackets), each measured in a fresh process.
+
+* simulate(base, 10,000 paths)                       [<= 0.5 s]
+* simulate(thirteen_factories, 100,000 paths)         [<= 5 s, <= 2 GB peak]
+* operations per (path, factory) vs the per-path Python reference model   [>= 100x]
+* simulate(base, 1,000,000 paths, per-path KPIs only) [peak < 2 GB]
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+RUN = """
+import json, resource, time
+import finmodel
+sc = finmodel.load_scenario({scenario!r})
+finmodel.simulate(sc, paths=256, seed=1)  # warm-up: imports, scipy distributions
+best = float("inf")
+for _ in range({repeat}):
+    t0 = time.perf_counter()
+    res = finmodel.simulate(sc, paths={paths}, seed=0, factory_kpis={factory_kpis})
+    best = min(best, time.perf_counter() - t0)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({{"seconds": best, "peak_mb": peak, "paths": res.n_paths}}))
+"""
+
+RATIO = """
+import json, sys, time
+import numpy as np
+sys.path.insert(0, {tests!r})
+import finmodel
+from finmodel.drivers import build_drivers, central_value
+from finmodel.operations import operate
+from finmodel.sampling import make_design, path_noise, scalar_draws
+from reference_model import drivers_row, factory_reference
+sc = finmodel.load_scenario("base")
+def drivers(n):
+    design = make_design(sc, n, 0, "mc")
+    draws = scalar_draws(sc, design, 0, n)
+    central = central_value(sc)
+    value = lambda p: draws[p] if p in draws else np.repeat(central(p), n)
+    return build_drivers(sc, value, n, path_noise(sc, 0, 0, n))
+big, small = drivers(8192), drivers(100)
+operate(big)
+t0 = time.perf_counter(); operate(big); vec = (time.perf_counter() - t0) / (8192 * sc.n_factories)
+rows = [drivers_row(small, p, f) for p in range(100) for f in range(sc.n_factories)]
+t0 = time.perf_counter()
+for row in rows:
+    factory_reference(row, small.horizon_years)
+ref = (time.perf_counter() - t0) / len(rows)
+print(json.dumps({{"vectorised_us": vec * 1e6, "reference_us": ref * 1e6, "ratio": ref / vec}}))
+"""
+
+
+def _fresh(code: str) -> dict:
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=ROOT)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(include_million: bool = True) -> None:
+    r = _fresh(RUN.format(scenario="base", paths=10_000, repeat=3, factory_kpis=True))
+    print(f"simulate(base, 10,000 paths):            {r['seconds']:6.2f} s   [target <= 0.5 s]")
+    r = _fresh(RUN.format(scenario="thirteen_factories", paths=100_000, repeat=1, factory_kpis=True))
+    print(f"simulate(thirteen_factories, 100,000):   {r['seconds']:6.2f} s, peak {r['peak_mb']:,.0f} MB "
+          f"  [target <= 5 s, <= 2,048 MB]")
+    r = _fresh(RATIO.format(tests=str(ROOT / "tests")))
+    print(f"operations per (path, factory):          {r['vectorised_us']:6.1f} us vectorised vs "
+          f"{r['reference_us']:,.0f} us per-path Python: {r['ratio']:,.0f}x   [target >= 100x]")
+    if include_million:
+        r = _fresh(RUN.format(scenario="base", paths=1_000_000, repeat=1, factory_kpis=False))
+        print(f"simulate(base, 1,000,000, path KPIs):    {r['seconds']:6.1f} s, peak {r['peak_mb']:,.0f} MB "
+              f"  [target peak < 2,048 MB]")
+
+
+if __name__ == "__main__":
+    main(include_million="--quick" not in sys.argv)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from finmodel.kpis import FACTORY_KPIS, PATH_KPIS
+from finmodel.kpis import PATH_KPIS
 from finmodel.operations import LINE_ITEMS
 from finmodel.scenario.model import Scenario
 
@@ -124,7 +124,3 @@ class Results:
                 "finite_share": n / max(x.size, 1), "description": description,
             })
         return pd.DataFrame(rows).set_index("kpi")
-
-    @staticmethod
-    def factory_kpi_units() -> dict[str, str]:
-        return {k: unit for k, (unit, _) in FACTORY_KPIS.items()}

@@ -56,19 +56,21 @@ class _ChunkResult:
     fan: dict[str, np.ndarray]  # item -> (n_fan, T) portfolio sums for paths < fan_paths
 
 
-def _value_from(draws: dict[str, np.ndarray], central) -> Callable[[str], np.ndarray]:
+def _drivers(sc: Scenario, design: Design, start: int, stop: int):
+    """Drawn scalar inputs and drivers of paths start..stop."""
+    draws = scalar_draws(sc, design, start, stop)
+    n = stop - start
+    central = central_value(sc)
+
     def value(path: str) -> np.ndarray:
-        return draws[path] if path in draws else central(path)
-    return value
+        return draws[path] if path in draws else np.repeat(central(path), n)
+
+    return draws, build_drivers(sc, value, n, path_noise(sc, design.seed, start, stop))
 
 
 def _run_chunk(chunk: _Chunk) -> _ChunkResult:
     sc, start, stop = chunk.scenario, chunk.start, chunk.stop
-    draws = scalar_draws(sc, chunk.design, start, stop)
-    n = stop - start
-    central = central_value(sc)
-    value = _value_from(draws, lambda p: np.repeat(central(p), n))
-    drivers = build_drivers(sc, value, n, path_noise(sc, chunk.design.seed, start, stop))
+    draws, drivers = _drivers(sc, chunk.design, start, stop)
     ops = operate(drivers)
     ids = np.arange(start, stop)
     n_fan = max(0, min(stop, chunk.fan_paths) - start)
@@ -140,7 +142,8 @@ def _assemble(sc: Scenario, parts: list[_ChunkResult], method: str, seed: int,
     names = list(parts[0].inputs)
     inputs = pd.DataFrame({name: np.concatenate([p.inputs[name] for p in parts]) for name in names})
     inputs.insert(0, "path", pk["path"].to_numpy())
-    fan = {item: np.concatenate([p.fan[item] for p in parts if p.fan]) for item in FAN_ITEMS}
+    with_fan = [p.fan for p in parts if p.fan]
+    fan = {item: np.concatenate([f[item] for f in with_fan]) for item in FAN_ITEMS} if with_fan else {}
     return Results(
         scenario=sc, path_kpis=pk, factory_kpis=fk, inputs=inputs, lines={},
         kept_paths=np.array([], dtype=int), method=method, seed=seed, fan_data=fan,
@@ -150,7 +153,4 @@ def _assemble(sc: Scenario, parts: list[_ChunkResult], method: str, seed: int,
 
 def path_lines(sc: Scenario, design: Design, path: int) -> dict[str, np.ndarray]:
     """Line items (1, F, T) of one simulated path, recomputed exactly from its draws."""
-    draws = scalar_draws(sc, design, path, path + 1)
-    value = _value_from(draws, central_value(sc))
-    drivers = build_drivers(sc, value, 1, path_noise(sc, design.seed, path, path + 1))
-    return operate(drivers).items
+    return operate(_drivers(sc, design, path, path + 1)[1]).items

@@ -28,7 +28,6 @@ __all__ = [
     "Private",
     "Scenario",
     "Timeline",
-    "unit_of",
 ]
 
 Unit = str
@@ -37,11 +36,6 @@ Unit = str
 def f(default: Any, unit: Unit, description: str, **constraints: Any) -> Any:
     """A field with its unit and description (the field table's one row)."""
     return Field(default, description=description, json_schema_extra={"unit": unit}, **constraints)
-
-
-def unit_of(model: type[BaseModel], name: str) -> str:
-    extra = model.model_fields[name].json_schema_extra
-    return extra.get("unit", "") if isinstance(extra, dict) else ""
 
 
 def closest(name: str, candidates: list[str]) -> str:

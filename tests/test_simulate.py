@@ -102,3 +102,19 @@ def test_bad_arguments_raise_scenario_error(base, kwargs, field):
 def test_not_a_scenario():
     with pytest.raises(finmodel.ScenarioError, match=r"finmodel\.Scenario"):
         simulate("base")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("method", ["mc", "lhs", "sobol"])
+def test_perfect_correlation_is_sampled_not_a_linalg_error(base, method):
+    sc = base.with_updates({"correlation.inputs": ["market.gpu_price_usd", "energy.pue"],
+                            "correlation.matrix": [[1.0, 1.0], [1.0, 1.0]]})
+    res = simulate(sc, paths=1024, seed=0, method=method)
+    rho = res.inputs[["market.gpu_price_usd", "energy.pue"]].corr(method="spearman").iloc[0, 1]
+    assert rho > 0.99
+
+
+def test_bad_correlation_spec_is_a_scenario_error_before_sampling(base):
+    with pytest.raises(finmodel.ScenarioError, match="positive semi-definite"):
+        base.with_updates({"correlation.inputs": ["market.gpu_price_usd", "energy.pue",
+                                                  "costs.build_months"],
+                           "correlation.matrix": [[1, 0.9, 0.9], [0.9, 1, -0.9], [0.9, -0.9, 1]]})

@@ -184,7 +184,38 @@ def _irr_multi(cf: FloatArray) -> FloatArray:
     if rows.size:
         x = _refine(cf[rows], np.zeros(rows.size), np.full(rows.size, _X_GRID[0]))
         best_r[rows] = 1.0 / x - 1.0
+    # no root found, yet the sampled NPV turns back towards zero: two roots may share a cell
+    # (a near-double root). A parabola through each local extremum of the grid values tells;
+    # numpy's polynomial roots settle the (rare) rows where it crosses zero.
+    unfound = np.flatnonzero(~np.isfinite(best_r))
+    for i in unfound[_pair_in_a_cell(f[unfound])]:
+        best_r[i] = _irr_roots(cf[i])
     return np.where(np.isfinite(best_r), best_r, np.nan)
+
+
+def _pair_in_a_cell(f: FloatArray) -> NDArray[np.bool_]:
+    """(n,) True where a parabola through three neighbouring grid values of f (n, G) has its
+    vertex between them on the other side of zero."""
+    x0, x1, x2 = _X_GRID[:-2], _X_GRID[1:-1], _X_GRID[2:]
+    f0, f1, f2 = f[:, :-2], f[:, 1:-1], f[:, 2:]
+    turning = (f1 - f0) * (f2 - f1) < 0
+    s01, s12 = (f1 - f0) / (x1 - x0), (f2 - f1) / (x2 - x1)
+    a = (s12 - s01) / (x2 - x0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        b = s01 - a * (x1 + x0)
+        xv = -b / (2.0 * a)
+        fv = f1 + (xv - x1) * (s01 + a * (xv - x0))  # the parabola at its vertex
+    return np.any(turning & (np.sign(fv) != np.sign(f1)) & (xv > x0) & (xv < x2), axis=1)
+
+
+def _irr_roots(values: FloatArray) -> float:
+    """numpy-financial's rule on one row: the real root with x > 0 closest to r = 0."""
+    res = np.roots(values[::-1])
+    res = res[(res.imag == 0) & (res.real > 0)].real
+    if res.size == 0:
+        return np.nan
+    rate = 1.0 / res - 1.0
+    return float(rate[np.argmin(np.abs(rate))])
 
 
 def _drop_leading_zeros(cf: FloatArray) -> FloatArray:

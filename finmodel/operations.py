@@ -131,6 +131,12 @@ def corporate_tax(taxable_income: Array, tax_rate: Array) -> tuple[Array, Array]
     return tax, pool
 
 
+def _decay(log_factor: Array, years: Array) -> Array:
+    """factor ** years from log(factor), with factor ** 0 = 1 also for factor = 0."""
+    with np.errstate(invalid="ignore"):
+        return np.where(years > 0, np.exp(log_factor * years), 1.0)
+
+
 def _fleets(d: Drivers, shape: tuple[int, int], cod: Array, first_purchase: Array) -> dict[str, Array]:
     """Walk the GPU fleets through time, one period at a time over (P, F) arrays.
 
@@ -145,9 +151,10 @@ def _fleets(d: Drivers, shape: tuple[int, int], cod: Array, first_purchase: Arra
     gpus = np.broadcast_to(d.gpus, shape)
     life = np.broadcast_to(d.gpu_life_years, shape)
     u_launch = np.broadcast_to(d.utilisation_launch_year, shape)
-    log_keep = np.log1p(-np.broadcast_to(d.gpu_hour_price_erosion_per_year, shape))
+    with np.errstate(divide="ignore"):  # erosion 1 or resale 0: log 0 = -inf, handled by _decay
+        log_keep = np.log1p(-np.broadcast_to(d.gpu_hour_price_erosion_per_year, shape))
+        log_resale = np.log(np.broadcast_to(d.gpu_resale_share_5y, shape)) / 5.0
     log_growth = np.log1p(np.broadcast_to(d.price_performance_growth_per_year, shape))
-    log_resale = np.log(np.broadcast_to(d.gpu_resale_share_5y, shape)) / 5.0
     price = np.broadcast_to(d.compute_capex_eur_per_gpu, (*shape, n_t))
     u_steady = np.broadcast_to(d.utilisation_steady, (*shape, n_t))
 
@@ -172,20 +179,20 @@ def _fleets(d: Drivers, shape: tuple[int, int], cod: Array, first_purchase: Arra
         event = (boundary > t) & (boundary <= t + 1.0)
         new_cost = (event & (boundary < n_t)) * gpus * (price[..., t] / 1e6)
         new_compute = np.exp(log_growth * (boundary - first_purchase))
-        out["sold"][..., t] = used1 * np.exp(log_keep * (start - purchase)) + used2
+        out["sold"][..., t] = used1 * _decay(log_keep, start - purchase) + used2
         out["serve"][..., t] = seg1 + seg2
         out["used"][..., t] = used1 + used2
         out["compute"][..., t] = used1 * compute + used2 * new_compute
         out["dep"][..., t] = (cost * seg1 + new_cost * seg2) / life
         out["opex_base"][..., t] = cost * seg1 + new_cost * seg2
         out["refresh"][..., t] = new_cost
-        out["resale"][..., t] = event * cost * np.exp(log_resale * (boundary - purchase))
+        out["resale"][..., t] = event * cost * _decay(log_resale, boundary - purchase)
         np.copyto(cost, new_cost, where=event)
         np.copyto(purchase, boundary, where=event)
         np.copyto(compute, new_compute, where=event)
         np.copyto(boundary, boundary + life, where=event)
     result = dict(out)
-    result["terminal"] = cost * np.exp(log_resale * (n_t - purchase))
+    result["terminal"] = cost * _decay(log_resale, n_t - purchase)
     result["initial"] = _at_period(initial_cost, j0, n_t)
     result["initial_cost"] = initial_cost
     return result

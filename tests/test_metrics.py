@@ -94,3 +94,11 @@ def test_llcr_hand_worked():
     assert out[0] == pytest.approx((66 / 1.1 + 55 / 1.1**2) / 100)
     assert out[1] == pytest.approx((55 / 1.1) / 60)
     assert np.isnan(out[2])
+
+
+def test_two_roots_in_one_grid_cell_are_found():
+    """Roots at x = 1.4718 and 1.4850 (r = -32.1 % and -32.7 %) fall between two grid points;
+    found by hypothesis. numpy-financial returns the one closest to zero."""
+    values = np.array([-1000.0, 1.0, 0.0, 0.0, 0.0, 848.5625, -478.3125])
+    assert irr(values) == pytest.approx(npf.irr(values), abs=1e-12)
+    assert irr(values) == pytest.approx(-0.3205791228967376, abs=1e-12)

@@ -285,3 +285,17 @@ def test_vectorised_engine_equals_scalar_reference(data):
             for name, values in ref.items():
                 np.testing.assert_allclose(op[name][p, f], values, rtol=1e-10, atol=1e-9,
                                            err_msg=name)
+
+
+def test_extreme_shares_stay_finite(base):
+    """Erosion of 100 % a year and zero resale value: prices and resale fall to zero, no NaN."""
+    sc = base.with_updates({"market.gpu_hour_price_erosion_per_year": 1.0,
+                            "market.gpu_resale_share_5y": 0.0,
+                            "correlation.inputs": base.correlation.inputs[:3],
+                            "correlation.matrix": [row[:3] for row in base.correlation.matrix[:3]]})
+    op = operate(central_drivers(sc))
+    for name in LINE_ITEMS:
+        assert np.isfinite(op[name]).all(), name
+    assert op["resale_proceeds"].sum() == 0.0
+    first_year = op["revenue"][0, 0, 2]  # age 0: the launch price still applies
+    assert first_year > 0 and op["revenue"][0, 0, 3] == 0.0

@@ -67,6 +67,16 @@ def main() -> None:
     c1.metric("Sites", sc.n_factories)
     c2.metric("GPUs", f"{sum(f.gpus or 0 for f in sc.factories):,}")
     c3.metric("Fund size", f"EUR {sc.fund.size_eur_m / 1000:,.1f}B")
+    st.markdown("#### Base case (every uncertain input at its central value)")
+    base = finmodel.base_case(sc)
+    path = base.path_kpis.iloc[0]
+    k1, k2, k3, k4 = st.columns(4)
+    k1.metric("Portfolio project IRR", f"{path['project_irr']:.1%}")
+    k2.metric("Project NPV", f"EUR {path['project_npv_eur_m'] / 1000:,.1f}B",
+              help=f"at {sc.macro.project_discount_rate:.1%} (macro.project_discount_rate)")
+    k3.metric("Initial capex", f"EUR {path['capex_initial_eur_m'] / 1000:,.1f}B")
+    k4.metric("GPU-hours sold", f"{path['gpu_hours_m'] / 1000:,.0f} bn")
+    st.dataframe(base.factory_kpis.drop(columns="path"), hide_index=True, width="stretch")
     st.markdown("#### Assumptions")
     st.caption("Every input with its unit and source; [Sn] tags refer to assumptions/SOURCES.md.")
     st.dataframe(assumptions_table(sc), hide_index=True, width="stretch")

@@ -21,10 +21,14 @@ def test_default_is_base_with_assumptions_units_and_sources(app, base):
     assert not app.exception
     assert app.sidebar.selectbox[0].value == "base"
     assert app.subheader[0].value == "base"
-    table = app.dataframe[0].value
+    table = app.dataframe[1].value
     row = table.set_index("field").loc["eib.tenor_years"]
     assert row["value"] == "15" and row["unit"] == "years" and row["source"].startswith("[S12]")
     assert app.metric[0].value == str(base.n_factories)
+    shown = {m.label: m.value for m in app.metric}
+    kpis = finmodel.base_case(base).path_kpis.iloc[0]
+    assert shown["Portfolio project IRR"] == f"{kpis['project_irr']:.1%}"
+    assert shown["Project NPV"] == f"EUR {kpis['project_npv_eur_m'] / 1000:,.1f}B"
 
 
 def test_switching_preset(app):

@@ -111,13 +111,11 @@ def gpu_hour_price_shock_path(shock: Array, shock_years: float, periods: int) ->
 def factory_gpus(sc: Scenario, it_kw_per_gpu: Array, pue: Array) -> Array:
     """(P, F) GPU count: given, or derived from the facility power budget per path."""
     shape = np.broadcast_shapes(it_kw_per_gpu.shape, pue.shape, (1, sc.n_factories))
+    kw_per_gpu = np.broadcast_to(it_kw_per_gpu * pue, shape)  # facility kW per GPU
     out = np.empty(shape)
     for i, fac in enumerate(sc.factories):
-        if fac.gpus is not None:
-            out[:, i] = fac.gpus
-        else:
-            ratio = it_kw_per_gpu * pue
-            out[:, i] = np.floor(fac.facility_mw * 1000.0 / ratio[:, min(i, ratio.shape[1] - 1)])
+        out[:, i] = fac.gpus if fac.gpus is not None else np.floor(
+            fac.facility_mw * 1000.0 / kw_per_gpu[:, i])
     return out
 
 

@@ -23,7 +23,7 @@ def assumptions_table(sc: finmodel.Scenario) -> pd.DataFrame:
         {"field": r.path, "value": r.display_value, "unit": r.unit,
          "description": r.description, "source": r.source}
         for r in field_rows(sc)
-        if (not r.path.endswith(("name", "description")) or r.path.startswith("factories"))
+        if (not r.path.endswith(("name", "description")) or r.path.startswith(("factories", "tranches")))
         and not r.path.startswith("correlation.")
     ]
     return pd.DataFrame(rows, columns=["field", "value", "unit", "description", "source"])

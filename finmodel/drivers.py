@@ -65,6 +65,10 @@ class Drivers:
     tax_rate: Array  # (P, F) share
     facility_life_years: int
     gpus_bought_at_close: bool
+    base_rate: Array  # (P, 1) 1/yr swap rate fixed at close, under every senior loan
+    eib_margin: Array  # (P, 1) 1/yr
+    senior_spread: Array  # (P, 1) 1/yr commercial senior and hardware loans
+    facility_recovery_haircut: Array  # (P, 1) share of facility book value lost on enforcement
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -196,6 +200,10 @@ def build_drivers(sc: Scenario, value, n_paths: int, noise: PathNoise | None = N
         tax_rate=np.array([[f.tax_rate for f in sc.factories]]),
         facility_life_years=c.facility_life_years,
         gpus_bought_at_close=c.gpus_bought_at == "close",
+        base_rate=market("macro.base_rate"),
+        eib_margin=market("eib.margin"),
+        senior_spread=market("private.senior_spread"),
+        facility_recovery_haircut=market("eib.facility_recovery_haircut"),
     )
 
 

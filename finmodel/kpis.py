@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
-from finmodel.metrics import irr, npv, payback_period
-from finmodel.operations import Operations
+from finmodel.engine import Model
+from finmodel.metrics import irr, llcr, moic, npv, payback_period
 from finmodel.scenario.model import Scenario
 
-__all__ = ["FACTORY_KPIS", "PATH_KPIS", "factory_kpis", "path_kpis"]
+__all__ = ["FACTORY_KPIS", "FLAG_KPIS", "PATH_KPIS", "TRANCHE_KPIS", "factory_kpis", "path_kpis",
+           "tranche_kpis"]
 
 # name -> (unit, description)
 FACTORY_KPIS: dict[str, tuple[str, str]] = {
@@ -27,6 +30,26 @@ FACTORY_KPIS: dict[str, tuple[str, str]] = {
     "gpu_hours_m": ("m GPU-hours", "GPU-hours sold over the horizon"),
     "gpu_hours_public_m": ("m GPU-hours", "GPU-hours for the public-access quota"),
     "energy_gwh": ("GWh", "electricity used over the horizon"),
+    "fund_eur_m": ("EUR m", "fund instrument paid in"),
+    "eib_eur_m": ("EUR m", "EIB loan drawn (before IDC)"),
+    "private_equity_eur_m": ("EUR m", "private equity paid in during construction"),
+    "equity_irr": ("1/yr", "IRR of private shareholders' flows"),
+    "equity_npv_eur_m": ("EUR m", "NPV of private shareholders' flows at private.equity_hurdle_irr"),
+    "equity_moic": ("x", "private shareholders' distributions / contributions"),
+    "min_dscr": ("ratio", "lowest DSCR while senior debt is serviced"),
+    "avg_dscr": ("ratio", "average DSCR while senior debt is serviced"),
+    "llcr": ("ratio", "loan life cover ratio at the first repayment"),
+    "default": ("flag", "1 if the senior debt defaulted"),
+    "default_year": ("year", "calendar year of default (empty if none)"),
+    "eib_exposure_eur_m": ("EUR m", "EIB balance at the first repayment (after IDC)"),
+    "eib_loss_eur_m": ("EUR m", "EIB principal and interest not recovered"),
+    "fund_irr": ("1/yr", "IRR of the fund's instrument (empty for a grant)"),
+    "fund_moic": ("x", "fund's returns / investments"),
+    "public_cost_eur_m": ("EUR m", "PV at macro.public_discount_rate of the fund's net outflows "
+                          "and its payments for public access"),
+    "private_per_public": ("EUR per EUR", "private equity and commercial debt per fund euro"),
+    "public_cost_per_public_gpu_hour_eur": ("EUR per GPU-hour", "public cost / PV of public-access "
+                                            "GPU-hours (both at the public discount rate)"),
 }
 PATH_KPIS: dict[str, tuple[str, str]] = {
     "capex_initial_eur_m": ("EUR m", "portfolio construction and first fleets"),
@@ -42,11 +65,68 @@ PATH_KPIS: dict[str, tuple[str, str]] = {
     "facility_mw": ("MW", "portfolio facility power"),
     "sites_operating": ("sites", "sites reaching commercial operation within the horizon"),
     "years_to_first_compute": ("years", "from portfolio close to the first site's COD"),
+    "equity_irr": ("1/yr", "IRR of private shareholders' flows across the portfolio"),
+    "equity_moic": ("x", "private shareholders' distributions / contributions"),
+    "any_default": ("flag", "1 if at least one factory defaulted"),
+    "defaults": ("sites", "factories that defaulted"),
+    "min_dscr": ("ratio", "lowest DSCR of any factory"),
+    "eib_exposure_eur_m": ("EUR m", "EIB balances at first repayment"),
+    "eib_loss_eur_m": ("EUR m", "EIB principal and interest not recovered"),
+    "eib_loss_share": ("share", "EIB loss / EIB exposure"),
+    "fund_invested_eur_m": ("EUR m", "fund money paid into the factories"),
+    "fund_irr": ("1/yr", "IRR of the fund's flows (empty for grants)"),
+    "fund_loss_eur_m": ("EUR m", "fund money paid in and not returned"),
+    "public_cost_eur_m": ("EUR m", "PV of the fund's net outflows and public-access payments"),
+    "private_capital_eur_m": ("EUR m", "private equity and commercial senior debt at construction"),
+    "private_per_public": ("EUR per EUR", "private capital per fund euro"),
+    "private_per_public_incl_eib": ("EUR per EUR", "private capital per euro of fund and EIB money"),
+    "public_cost_per_public_gpu_hour_eur": ("EUR per GPU-hour", "public cost / PV of public-access "
+                                            "GPU-hours"),
+    "first_loss_drawn_share": ("share", "share of the first-loss tranche lost"),
+    "private_per_first_loss": ("EUR per EUR", "private money (private tranches, equity, commercial "
+                               "debt) per first-loss euro"),
+}
+FLAG_KPIS = ("default", "any_default")
+TRANCHE_KPIS: dict[str, tuple[str, str]] = {
+    "contributed_eur_m": ("EUR m", "paid into the fund"),
+    "received_eur_m": ("EUR m", "paid out by the fund"),
+    "irr": ("1/yr", "IRR of the tranche's flows"),
+    "moic": ("x", "received / contributed"),
+    "loss_eur_m": ("EUR m", "contributed and not received"),
+    "loss": ("flag", "1 if the tranche lost money"),
 }
 
 
-def factory_kpis(sc: Scenario, op: Operations, path_ids: np.ndarray) -> pd.DataFrame:
-    """One row per (path, factory): columns ``path``, ``factory`` and ``FACTORY_KPIS``."""
+def _public(sc: Scenario, m: Model) -> tuple[np.ndarray, np.ndarray]:
+    """(P, F) PV of public cost and of public-access GPU-hours at the public discount rate."""
+    rate = sc.macro.public_discount_rate
+    payments = m.operations["revenue_public_fund"]
+    cost = npv(rate, payments - m.financing["fund_flow"])
+    hours = npv(rate, m.operations["gpu_hours_public_m"])
+    return cost, hours
+
+
+def _dscr_stats(m: Model) -> tuple[np.ndarray, np.ndarray]:
+    dscr = m.financing["dscr"]
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: no debt service
+        return np.nanmin(dscr, -1), np.nanmean(dscr, -1)
+
+
+def _llcr_at_first_repayment(m: Model, rate: np.ndarray) -> np.ndarray:
+    fin = m.financing
+    closing = fin["eib_balance"] + fin["commercial_balance"]
+    opening = np.concatenate([np.zeros((*closing.shape[:-1], 1)), closing[..., :-1]], axis=-1)
+    series = llcr(fin["cfads"], np.broadcast_to(rate, closing.shape[:-1]), opening)
+    r0 = np.clip(fin.first_repayment, 0, closing.shape[-1] - 1)
+    return np.take_along_axis(series, r0[..., None], axis=-1)[..., 0]
+
+
+def factory_kpis(sc: Scenario, m: Model, path_ids: np.ndarray, rates: np.ndarray) -> pd.DataFrame:
+    """One row per (path, factory): columns ``path``, ``factory`` and ``FACTORY_KPIS``.
+
+    rates: (P, 1) EIB loan rate of each path (for the LLCR)."""
+    op, fin = m.operations, m.financing
     fcf = op["unlevered_fcf"]
     revenue = op.total("revenue")
     ebitda = op.total("ebitda")
@@ -67,6 +147,33 @@ def factory_kpis(sc: Scenario, op: Operations, path_ids: np.ndarray) -> pd.DataF
         "gpu_hours_public_m": op.total("gpu_hours_public_m"),
         "energy_gwh": op.total("energy_gwh"),
     }
+    private = fin["private_equity_flow"]
+    fund_in = fin["fund_draw"].sum(-1)
+    min_dscr, avg_dscr = _dscr_stats(m)
+    public_cost, public_hours = _public(sc, m)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cols.update({
+            "fund_eur_m": fund_in,
+            "eib_eur_m": fin["eib_draw"].sum(-1),
+            "private_equity_eur_m": fin.private_equity_at_close,
+            "equity_irr": irr(private),
+            "equity_npv_eur_m": npv(sc.private.equity_hurdle_irr, private),
+            "equity_moic": moic(private),
+            "min_dscr": min_dscr,
+            "avg_dscr": avg_dscr,
+            "llcr": _llcr_at_first_repayment(m, rates),
+            "default": fin.default.astype(float),
+            "default_year": sc.timeline.start_year + fin.default_period,
+            "eib_exposure_eur_m": fin.eib_exposure,
+            "eib_loss_eur_m": fin.eib_loss,
+            "fund_irr": irr(fin["fund_flow"]) if sc.fund.instrument != "grant" else np.nan,
+            "fund_moic": moic(fin["fund_flow"]),
+            "public_cost_eur_m": public_cost,
+            "private_per_public": np.where(fund_in > 0, (fin.private_equity_at_close + fin[
+                "commercial_draw"].sum(-1)) / fund_in, np.nan),
+            "public_cost_per_public_gpu_hour_eur": np.where(public_hours > 0,
+                                                             public_cost / public_hours, np.nan),
+        })
     n_p, n_f = fcf.shape[:2]
     names = [f.name for f in sc.factories]
     frame = pd.DataFrame({k: np.broadcast_to(v, (n_p, n_f)).ravel() for k, v in cols.items()})
@@ -75,8 +182,9 @@ def factory_kpis(sc: Scenario, op: Operations, path_ids: np.ndarray) -> pd.DataF
     return frame
 
 
-def path_kpis(sc: Scenario, op: Operations, path_ids: np.ndarray) -> pd.DataFrame:
+def path_kpis(sc: Scenario, m: Model, path_ids: np.ndarray) -> pd.DataFrame:
     """One row per path: the portfolio's KPIs (``PATH_KPIS``)."""
+    op, fin, tr = m.operations, m.financing, m.tranches
     fcf = op["unlevered_fcf"].sum(1)
     cod = op.cod_years
     horizon = sc.timeline.horizon_years
@@ -95,6 +203,65 @@ def path_kpis(sc: Scenario, op: Operations, path_ids: np.ndarray) -> pd.DataFram
         "sites_operating": (cod < horizon).sum(1),
         "years_to_first_compute": cod.min(1),
     }
+    private = fin["private_equity_flow"].sum(1)
+    fund_flow = fin["fund_flow"].sum(1)
+    fund_in = fin["fund_draw"].sum((1, 2))
+    eib_exposure = fin.eib_exposure.sum(1)
+    eib_in = fin["eib_draw"].sum((1, 2))
+    private_capital = fin.private_equity_at_close.sum(1) + fin["commercial_draw"].sum((1, 2))
+    public_cost, public_hours = (x.sum(1) for x in _public(sc, m))
+    min_dscr, _ = _dscr_stats(m)
+    first_loss = max(range(len(sc.tranches)), key=lambda k: sc.tranches[k].priority)
+    private_tranches = sum((tr.contributed[:, k] for k, t in enumerate(sc.tranches) if not t.public),
+                           np.zeros(len(path_ids)))
+    with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        cols.update({
+            "equity_irr": irr(private),
+            "equity_moic": moic(private),
+            "any_default": fin.default.any(1).astype(float),
+            "defaults": fin.default.sum(1),
+            "min_dscr": np.nanmin(min_dscr, 1),
+            "eib_exposure_eur_m": eib_exposure,
+            "eib_loss_eur_m": fin.eib_loss.sum(1),
+            "eib_loss_share": np.where(eib_exposure > 0, fin.eib_loss.sum(1) / eib_exposure, np.nan),
+            "fund_invested_eur_m": fund_in,
+            "fund_irr": irr(fund_flow) if sc.fund.instrument != "grant" else np.nan,
+            "fund_loss_eur_m": np.maximum(-fund_flow.sum(-1), 0.0),
+            "public_cost_eur_m": public_cost,
+            "private_capital_eur_m": private_capital,
+            "private_per_public": np.where(fund_in > 0, private_capital / fund_in, np.nan),
+            "private_per_public_incl_eib": np.where(fund_in + eib_in > 0,
+                                                    private_capital / (fund_in + eib_in), np.nan),
+            "public_cost_per_public_gpu_hour_eur": np.where(public_hours > 0,
+                                                             public_cost / public_hours, np.nan),
+            "first_loss_drawn_share": np.where(tr.contributed[:, first_loss] > 0,
+                                               tr.loss[:, first_loss] / tr.contributed[:, first_loss],
+                                               np.nan),
+            "private_per_first_loss": np.where(
+                tr.contributed[:, first_loss] > 0,
+                (private_tranches + private_capital) / tr.contributed[:, first_loss], np.nan),
+        })
     frame = pd.DataFrame(cols)
     frame.insert(0, "path", path_ids)
+    return frame
+
+
+def tranche_kpis(sc: Scenario, m: Model, path_ids: np.ndarray) -> pd.DataFrame:
+    """One row per (path, tranche): columns ``path``, ``tranche`` and ``TRANCHE_KPIS``."""
+    tr = m.tranches
+    n_p, n_k = tr.contributed.shape
+    cols = {
+        "contributed_eur_m": tr.contributed,
+        "received_eur_m": tr.received,
+        "irr": irr(tr.flows),
+        "moic": np.where(tr.contributed > 0, tr.received / np.maximum(tr.contributed, 1e-300),
+                         np.nan),
+        "loss_eur_m": tr.loss,
+        "loss": (tr.loss > 1e-9).astype(float),
+    }
+    frame = pd.DataFrame({k: np.asarray(v).ravel() for k, v in cols.items()})
+    names = [t.name for t in sc.tranches]
+    frame.insert(0, "tranche", pd.Categorical.from_codes(np.tile(np.arange(n_k), n_p), names))
+    frame.insert(0, "path", np.repeat(path_ids, n_k))
     return frame

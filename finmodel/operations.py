@@ -46,6 +46,8 @@ LINE_ITEMS: dict[str, tuple[str, str]] = {
     "depreciation": ("EUR m", "straight-line: fleets over their service, facility over its life"),
     "resale_proceeds": ("EUR m", "sale of retired GPU fleets"),
     "terminal_value": ("EUR m", "installed fleet at resale value + facility at book value, at horizon"),
+    "fleet_value": ("EUR m", "resale value of the GPU fleet owned at the period end"),
+    "facility_book_value": ("EUR m", "facility and grid connection at book value, at the period end"),
     "taxable_income": ("EUR m", "EBITDA - depreciation + disposal gains (before interest)"),
     "tax": ("EUR m", "corporate tax with loss carry-forward (unlevered)"),
     "capex_construction": ("EUR m", "facility and grid connection"),
@@ -53,7 +55,9 @@ LINE_ITEMS: dict[str, tuple[str, str]] = {
     "capex_gpu_refresh": ("EUR m", "replacement GPU fleets"),
     "capex": ("EUR m", "total capital expenditure"),
     "unlevered_fcf": ("EUR m", "EBITDA - tax - capex + resale + terminal value"),
-    "cfads": ("EUR m", "cash flow available for debt service: EBITDA - tax - refresh capex + resale"),
+    "pre_financing_cash": ("EUR m", "EBITDA - unlevered tax - refresh capex + resale (before "
+                           "financing; the financing layer's CFADS adds interest shields and "
+                           "refresh funding)"),
 }
 
 
@@ -145,7 +149,8 @@ def _fleets(d: Drivers, shape: tuple[int, int], cod: Array, first_purchase: Arra
     period, a new successor for the rest of it. A retirement at a period end counts in that
     period. Returns (P, F, T) arrays: utilisation-weighted years at launch price (``sold``),
     serving years, sold years, compute-weighted sold years, fleet depreciation, fleet cost in
-    service (opex base), refresh capex and resale proceeds; and (P, F) terminal fleet value.
+    service (opex base), refresh capex, resale proceeds and the owned fleet's resale value at
+    each period end; and (P, F) terminal fleet value.
     """
     n_t = d.horizon_years
     gpus = np.broadcast_to(d.gpus, shape)
@@ -165,7 +170,7 @@ def _fleets(d: Drivers, shape: tuple[int, int], cod: Array, first_purchase: Arra
     purchase = first_purchase.copy()
     compute = np.ones(shape)
     boundary = cod + life  # when the fleet in service retires
-    names = ("sold", "serve", "used", "compute", "dep", "opex_base", "refresh", "resale")
+    names = ("sold", "serve", "used", "compute", "dep", "opex_base", "refresh", "resale", "value")
     out = {name: np.zeros((*shape, n_t)) for name in names}
     for t in range(n_t):
         start = np.maximum(float(t), cod)
@@ -191,6 +196,7 @@ def _fleets(d: Drivers, shape: tuple[int, int], cod: Array, first_purchase: Arra
         np.copyto(purchase, boundary, where=event)
         np.copyto(compute, new_compute, where=event)
         np.copyto(boundary, boundary + life, where=event)
+        out["value"][..., t] = (t >= j0) * cost * _decay(log_resale, t + 1.0 - purchase)
     result = dict(out)
     result["terminal"] = cost * _decay(log_resale, n_t - purchase)
     result["initial"] = _at_period(initial_cost, j0, n_t)
@@ -281,7 +287,7 @@ def operate(d: Drivers) -> Operations:
         "capex_gpu_refresh": capex_gpu_refresh,
         "capex": capex,
         "unlevered_fcf": ebitda - tax - capex + resale + terminal,
-        "cfads": ebitda - tax - capex_gpu_refresh + resale,
+        "pre_financing_cash": ebitda - tax - capex_gpu_refresh + resale,
     }
     hourly_m = (gpus * (HOURS_PER_YEAR / 1e6))[..., None]
     derived: dict[str, Callable[[], Array]] = {
@@ -289,6 +295,8 @@ def operate(d: Drivers) -> Operations:
         "gpu_hours_public_m": lambda: hours_m * q[..., None],
         "compute_hours_adjusted_m": lambda: hourly_m * fl["compute"],
         "opex": lambda: energy_cost + other_opex,
+        "fleet_value": lambda: fl["value"],
+        "facility_book_value": lambda: np.cumsum(capex_construction - facility_dep, axis=-1),
         **{name: (lambda share=share: revenue_reserved * share[..., None])
            for name, share in channel.items()},
     }

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from finmodel.kpis import PATH_KPIS
-from finmodel.operations import LINE_ITEMS
+from finmodel.engine import ITEMS
+from finmodel.financing import Terms
+from finmodel.kpis import FACTORY_KPIS, PATH_KPIS, TRANCHE_KPIS
 from finmodel.scenario.model import Scenario
 
 __all__ = ["Results"]
@@ -17,7 +19,9 @@ __all__ = ["Results"]
 PORTFOLIO = "portfolio"
 # portfolio line items kept per path for fan charts (EUR m unless LINE_ITEMS says otherwise)
 FAN_ITEMS = ("revenue", "ebitda", "energy_cost", "tax", "capex", "cfads", "unlevered_fcf",
-             "gpu_hours_m")
+             "gpu_hours_m", "senior_debt_service", "debt_balance", "equity_flow", "fund_flow")
+RATIO_FANS = {"dscr": ("cfads", "senior_debt_service")}  # portfolio ratio = sum / sum
+RISK_KPIS = ("eib_loss_eur_m", "fund_loss_eur_m", "public_cost_eur_m")
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,8 @@ class Results:
     seed: int | None = None
     fan_data: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     recompute: Callable[[int], dict[str, np.ndarray]] | None = field(default=None, repr=False)
+    tranche_kpis: pd.DataFrame | None = None
+    terms: Terms | None = field(default=None, repr=False)
 
     @property
     def n_paths(self) -> int:
@@ -59,17 +65,30 @@ class Results:
 
     def fan(self, line_item: str, quantiles: Sequence[float] = (0.1, 0.5, 0.9)) -> pd.DataFrame:
         """Per-year quantiles over paths of a portfolio line item: index year, one column per
-        quantile (for fan charts). Items: ``FAN_ITEMS``."""
+        quantile (for fan charts). Items: ``FAN_ITEMS`` and ``dscr`` (portfolio CFADS / senior
+        debt service; NaN in years without debt service)."""
+        if line_item in RATIO_FANS:
+            num, den = (self._fan_sums(item) for item in RATIO_FANS[line_item])
+            with np.errstate(divide="ignore", invalid="ignore"):
+                data = np.where(den > 1e-9, num / den, np.nan)
+        else:
+            data = self._fan_sums(line_item)
+        q = np.asarray(quantiles, dtype=float)
+        if q.ndim != 1 or np.any((q < 0) | (q > 1)):
+            raise ValueError(f"quantiles must be numbers in [0, 1]; got {list(quantiles)}")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN years
+            values = np.nanquantile(data, q, axis=0)  # (Q, T)
+        return pd.DataFrame(values.T, index=pd.Index(self.years, name="year"), columns=list(q))
+
+    def _fan_sums(self, line_item: str) -> np.ndarray:
         data = self.fan_data.get(line_item)
         if data is None and self.lines and line_item in self.lines:
             data = self.lines[line_item].sum(axis=1)
         if data is None:
-            raise KeyError(f"no fan data for {line_item!r}; available: {', '.join(FAN_ITEMS)}")
-        q = np.asarray(quantiles, dtype=float)
-        if q.ndim != 1 or np.any((q < 0) | (q > 1)):
-            raise ValueError(f"quantiles must be numbers in [0, 1]; got {list(quantiles)}")
-        values = np.quantile(data, q, axis=0)  # (Q, T)
-        return pd.DataFrame(values.T, index=pd.Index(self.years, name="year"), columns=list(q))
+            raise KeyError(f"no fan data for {line_item!r}; available: "
+                           f"{', '.join([*FAN_ITEMS, *RATIO_FANS])}")
+        return data
 
     def cashflow_table(self, path: int = 0, include_portfolio: bool = True) -> pd.DataFrame:
         """Tidy long table for one path: factory, year, line_item, unit, value.
@@ -83,19 +102,19 @@ class Results:
         frames = []
         for item, block in lines.items():  # (F, T)
             if include_portfolio:
-                agg = block.mean(0) if LINE_ITEMS[item][0] == "share" else block.sum(0)
+                agg = block.mean(0) if ITEMS[item][0] == "share" else block.sum(0)
                 block = np.vstack([block, agg])
             labels = [*names, PORTFOLIO] if include_portfolio else names
             frames.append(pd.DataFrame({
                 "factory": np.repeat(labels, len(years)),
                 "year": np.tile(years, len(labels)),
                 "line_item": item,
-                "unit": LINE_ITEMS[item][0],
+                "unit": ITEMS[item][0],
                 "value": block.ravel(),
             }))
         out = pd.concat(frames, ignore_index=True)
         out["factory"] = pd.Categorical(out["factory"], categories=[*names, PORTFOLIO])
-        out["line_item"] = pd.Categorical(out["line_item"], categories=list(LINE_ITEMS))
+        out["line_item"] = pd.Categorical(out["line_item"], categories=list(ITEMS))
         return out
 
     def cashflow_wide(self, path: int = 0, factory: str = PORTFOLIO) -> pd.DataFrame:
@@ -109,18 +128,55 @@ class Results:
         return wide.reset_index("unit")
 
     def summary(self) -> pd.DataFrame:
-        """One row per path KPI: mean, std, standard error of the mean, percentiles, unit."""
-        rows = []
-        for name, (unit, description) in PATH_KPIS.items():
-            x = self.path_kpis[name].to_numpy(dtype=float)
-            ok = x[np.isfinite(x)]
-            n = ok.size
-            q = np.percentile(ok, [5, 10, 50, 90, 95]) if n else [np.nan] * 5
-            std = ok.std(ddof=1) if n > 1 else (0.0 if n == 1 else np.nan)
-            rows.append({
-                "kpi": name, "unit": unit, "mean": ok.mean() if n else np.nan, "std": std,
-                "sem": std / np.sqrt(n) if n > 1 else np.nan,
-                "p5": q[0], "p10": q[1], "p50": q[2], "p90": q[3], "p95": q[4],
-                "finite_share": n / max(x.size, 1), "description": description,
-            })
-        return pd.DataFrame(rows).set_index("kpi")
+        """One row per path KPI: mean, std, standard error of the mean, percentiles, unit.
+
+        For flags (unit ``flag``) the mean is the probability over paths. ``finite_share``
+        is the share of paths where the KPI exists (e.g. an IRR)."""
+        return _describe(self.path_kpis, PATH_KPIS)
+
+    def factory_summary(self) -> pd.DataFrame:
+        """Per factory and KPI: mean, std, percentiles (rows: factory, kpi)."""
+        if self.factory_kpis is None:
+            raise KeyError("these results were run with factory_kpis=False")
+        frames = {name: _describe(group, FACTORY_KPIS)
+                  for name, group in self.factory_kpis.groupby("factory", observed=True)}
+        return pd.concat(frames, names=["factory", "kpi"])
+
+    def tranche_summary(self) -> pd.DataFrame:
+        """Per fund tranche and KPI: mean (for ``loss``: probability of loss), percentiles."""
+        if self.tranche_kpis is None:
+            raise KeyError("no tranche results")
+        frames = {name: _describe(group, TRANCHE_KPIS)
+                  for name, group in self.tranche_kpis.groupby("tranche", observed=True)}
+        return pd.concat(frames, names=["tranche", "kpi"])
+
+    def risk(self, levels: Sequence[float] = (0.95, 0.99)) -> pd.DataFrame:
+        """Expected value, VaR and CVaR (mean beyond the VaR) of the loss KPIs over paths, EUR m."""
+        rows = {}
+        for name in RISK_KPIS:
+            x = np.sort(self.path_kpis[name].to_numpy(dtype=float))
+            row = {"expected": x.mean()}
+            for level in levels:
+                var = float(np.quantile(x, level))
+                row[f"var_{level:g}"] = var
+                row[f"cvar_{level:g}"] = float(x[x >= var].mean())
+            rows[name] = row
+        return pd.DataFrame(rows).T.rename_axis("kpi")
+
+
+def _describe(table: pd.DataFrame, kpis: dict[str, tuple[str, str]]) -> pd.DataFrame:
+    """mean, std, sem, percentiles and the finite share of each KPI column (NaNs left out)."""
+    rows = []
+    for name, (unit, description) in kpis.items():
+        x = table[name].to_numpy(dtype=float)
+        ok = x[np.isfinite(x)]
+        n = ok.size
+        q = np.percentile(ok, [5, 10, 50, 90, 95]) if n else [np.nan] * 5
+        std = ok.std(ddof=1) if n > 1 else (0.0 if n == 1 else np.nan)
+        rows.append({
+            "kpi": name, "unit": unit, "mean": ok.mean() if n else np.nan, "std": std,
+            "sem": std / np.sqrt(n) if n > 1 else np.nan,
+            "p5": q[0], "p10": q[1], "p50": q[2], "p90": q[3], "p95": q[4],
+            "finite_share": n / max(x.size, 1), "description": description,
+        })
+    return pd.DataFrame(rows).set_index("kpi")

@@ -1,4 +1,7 @@
-"""Monte Carlo: sample -> drivers -> operations -> KPIs, in chunks of paths.
+"""Monte Carlo: sample -> drivers -> operations -> financing -> portfolio -> KPIs, in chunks.
+
+Deal terms (fund allocation, debt size and profile) are fixed once from the base case and are
+the same for every path.
 
 Chunks are independent and deterministic (see ``finmodel.sampling``), so they can run serially
 or on any ``concurrent.futures.Executor`` (a process pool, a Dask cluster's executor) and the
@@ -15,9 +18,10 @@ import numpy as np
 import pandas as pd
 
 from finmodel.drivers import build_drivers, central_value
+from finmodel.engine import close_deal, run
 from finmodel.errors import Problem, ScenarioError
-from finmodel.kpis import factory_kpis, path_kpis
-from finmodel.operations import operate
+from finmodel.financing import Terms
+from finmodel.kpis import factory_kpis, path_kpis, tranche_kpis
 from finmodel.results import FAN_ITEMS, Results
 from finmodel.sampling import (
     BLOCK,
@@ -39,6 +43,7 @@ Progress = Callable[[int, int], None]
 @dataclass(frozen=True)
 class _Chunk:
     scenario: Scenario
+    terms: Terms
     design: Design
     start: int
     stop: int
@@ -52,6 +57,7 @@ class _ChunkResult:
     stop: int
     path_kpis: pd.DataFrame
     factory_kpis: pd.DataFrame | None
+    tranche_kpis: pd.DataFrame
     inputs: dict[str, np.ndarray]
     fan: dict[str, np.ndarray]  # item -> (n_fan, T) portfolio sums for paths < fan_paths
 
@@ -71,14 +77,16 @@ def _drivers(sc: Scenario, design: Design, start: int, stop: int):
 def _run_chunk(chunk: _Chunk) -> _ChunkResult:
     sc, start, stop = chunk.scenario, chunk.start, chunk.stop
     draws, drivers = _drivers(sc, chunk.design, start, stop)
-    ops = operate(drivers)
+    model = run(sc, drivers, chunk.terms)
     ids = np.arange(start, stop)
     n_fan = max(0, min(stop, chunk.fan_paths) - start)
-    fan = {item: ops[item][:n_fan].sum(axis=1) for item in FAN_ITEMS} if n_fan else {}
+    fan = {item: model[item][:n_fan].sum(axis=1) for item in FAN_ITEMS} if n_fan else {}
+    rates = drivers.base_rate + drivers.eib_margin
     return _ChunkResult(
         start, stop,
-        path_kpis(sc, ops, ids),
-        factory_kpis(sc, ops, ids) if chunk.with_factory_kpis else None,
+        path_kpis(sc, model, ids),
+        factory_kpis(sc, model, ids, rates) if chunk.with_factory_kpis else None,
+        tranche_kpis(sc, model, ids),
         draws, fan,
     )
 
@@ -116,9 +124,10 @@ def simulate(
     check_run_args(paths, seed, method, chunk_size)
     paths, seed = int(paths), int(seed)
     design = make_design(scenario, paths, seed, method)
+    terms = close_deal(scenario)
     size = int(chunk_size or default_chunk_size(scenario))
     chunks = [
-        _Chunk(scenario, slice_design(design, start, min(start + size, paths)), start,
+        _Chunk(scenario, terms, slice_design(design, start, min(start + size, paths)), start,
                min(start + size, paths), fan_paths, factory_kpis)
         for start in range(0, paths, size)
     ]
@@ -131,10 +140,10 @@ def simulate(
         results.append(res)
         if progress:
             progress(res.stop, paths)
-    return _assemble(scenario, results, method, seed, design)
+    return _assemble(scenario, terms, results, method, seed, design)
 
 
-def _assemble(sc: Scenario, parts: list[_ChunkResult], method: str, seed: int,
+def _assemble(sc: Scenario, terms: Terms, parts: list[_ChunkResult], method: str, seed: int,
               design: Design) -> Results:
     pk = pd.concat([p.path_kpis for p in parts], ignore_index=True)
     fk = (pd.concat([p.factory_kpis for p in parts], ignore_index=True)
@@ -144,13 +153,14 @@ def _assemble(sc: Scenario, parts: list[_ChunkResult], method: str, seed: int,
     inputs.insert(0, "path", pk["path"].to_numpy())
     with_fan = [p.fan for p in parts if p.fan]
     fan = {item: np.concatenate([f[item] for f in with_fan]) for item in FAN_ITEMS} if with_fan else {}
+    tk = pd.concat([p.tranche_kpis for p in parts], ignore_index=True)
     return Results(
         scenario=sc, path_kpis=pk, factory_kpis=fk, inputs=inputs, lines={},
         kept_paths=np.array([], dtype=int), method=method, seed=seed, fan_data=fan,
-        recompute=lambda path: path_lines(sc, design, path),
+        recompute=lambda path: path_lines(sc, terms, design, path), tranche_kpis=tk, terms=terms,
     )
 
 
-def path_lines(sc: Scenario, design: Design, path: int) -> dict[str, np.ndarray]:
+def path_lines(sc: Scenario, terms: Terms, design: Design, path: int) -> dict[str, np.ndarray]:
     """Line items (1, F, T) of one simulated path, recomputed exactly from its draws."""
-    return operate(_drivers(sc, design, path, path + 1)[1]).items
+    return run(sc, _drivers(sc, design, path, path + 1)[1], terms).lines()

@@ -76,7 +76,7 @@ def factory_reference(x: dict, periods: int) -> dict[str, list[float]]:
     life_f = x["facility_life_years"]
     res: dict[str, list[float]] = {k: list(z) for k in (
         "revenue", "energy_cost", "other_opex", "ebitda", "depreciation", "tax", "capex",
-        "unlevered_fcf", "cfads", "gpu_hours_m", "energy_gwh", "compute_hours_adjusted_m")}
+        "unlevered_fcf", "pre_financing_cash", "gpu_hours_m", "energy_gwh", "compute_hours_adjusted_m")}
     fac_dep_total = 0.0
     pool = 0.0
     cap_total = 0.0
@@ -117,7 +117,7 @@ def factory_reference(x: dict, periods: int) -> dict[str, list[float]]:
         pool += max(-taxable, 0.0) - used
         res["tax"][t] = tax
         res["unlevered_fcf"][t] = res["ebitda"][t] - tax - res["capex"][t] + out["resale"][t] + terminal
-        res["cfads"][t] = res["ebitda"][t] - tax - out["capex_gpu_refresh"][t] + out["resale"][t]
+        res["pre_financing_cash"][t] = res["ebitda"][t] - tax - out["capex_gpu_refresh"][t] + out["resale"][t]
     return res
 
 

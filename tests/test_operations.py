@@ -114,7 +114,7 @@ def test_tiny_factory_matches_hand_calculation(tiny):
     np.testing.assert_allclose(get["capex_gpu_refresh"], [0, 0, 10, 0, 10, 0], atol=1e-12)
     np.testing.assert_allclose(get["terminal_value"], terminal, atol=1e-12)
     np.testing.assert_allclose(get["unlevered_fcf"], fcf, atol=1e-12)
-    np.testing.assert_allclose(get["cfads"], cfads, atol=1e-12)
+    np.testing.assert_allclose(get["pre_financing_cash"], cfads, atol=1e-12)
     # compute in first-fleet equivalents: fleets bought 2 and 4 years later are 1.4^2, 1.4^4
     np.testing.assert_allclose(get["compute_hours_adjusted_m"],
                                np.array(hours) * [1, 1, 1, 1.4**2, 1.4**2, 1.4**4], rtol=1e-12)

@@ -9,7 +9,7 @@ import pytest
 
 import finmodel
 from finmodel.cli import main
-from finmodel.operations import LINE_ITEMS
+from finmodel.engine import ITEMS as LINE_ITEMS
 
 
 @pytest.fixture(scope="module")

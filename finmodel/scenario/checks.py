@@ -23,6 +23,7 @@ def cross_field_problems(sc: Scenario) -> list[Problem]:
         *_check_covenants(sc),
         *_check_factories(sc),
         *_check_allocation(sc),
+        *_check_tranches(sc),
         *_check_correlation(sc),
     ]
 
@@ -116,6 +117,23 @@ def _check_allocation(sc: Scenario) -> list[Problem]:
                 out.append(Problem(f"factories[{i}].fund_eur_m", amount,
                                    f"an explicit amount needs fund.allocation = 'explicit' "
                                    f"(it is {fund.allocation!r})"))
+    return out
+
+
+def _check_tranches(sc: Scenario) -> list[Problem]:
+    out: list[Problem] = []
+    total = sum(t.share for t in sc.tranches)
+    if abs(total - 1.0) > 1e-9:
+        out.append(Problem("tranches", [t.share for t in sc.tranches],
+                           f"tranche shares must add up to 1 (they add up to {total:g})"))
+    for attr in ("name", "priority"):
+        seen: dict[object, int] = {}
+        for i, tr in enumerate(sc.tranches):
+            value = getattr(tr, attr)
+            if value in seen:
+                out.append(Problem(f"tranches[{i}].{attr}", value,
+                                   f"tranche {attr}s must be unique (also tranches[{seen[value]}])"))
+            seen.setdefault(value, i)
     return out
 
 

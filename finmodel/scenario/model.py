@@ -28,6 +28,7 @@ __all__ = [
     "Private",
     "Scenario",
     "Timeline",
+    "Tranche",
 ]
 
 Unit = str
@@ -119,6 +120,20 @@ class Fund(Section):
     )
 
 
+class Tranche(Section):
+    name: str = f(..., "text", "tranche name", min_length=1, max_length=80)
+    share: float = f(..., "share", "share of every fund commitment this tranche funds", gt=0, le=1)
+    target_return: float = f(
+        0.0, "1/yr", "return accrued on the tranche's claim before junior tranches are paid",
+        ge=0, le=0.5,
+    )
+    priority: int = f(
+        ..., "rank", "order of payment: 1 is paid first; the last tranche takes the first loss "
+        "and any residual", ge=1, le=20,
+    )
+    public: bool = f(True, "yes/no", "public money (EU, member states, promotional banks)")
+
+
 class EIB(Section):
     share_of_cost: float = f(0.33, "share", "EIB senior loan as a share of eligible cost", ge=0, le=1)
     share_of_cost_max: float = f(
@@ -137,7 +152,21 @@ class EIB(Section):
     lockup_dscr: float = f(1.15, "ratio", "below this DSCR distributions stop", gt=0, le=5)
     default_dscr: float = f(1.05, "ratio", "below this DSCR the loan is in default", gt=0, le=5)
     dsra_months: float = f(6.0, "months", "debt service held in reserve", ge=0, le=24)
-    gearing_max: float = f(0.60, "share", "cap on total debt / (debt + equity) at close", ge=0, le=1)
+    gearing_max: float = f(
+        0.60, "share", "cap on senior debt commitments as a share of construction cost", ge=0, le=1
+    )
+    upfront_fee: float = f(0.0, "share", "front-end fee on the EIB commitment, paid at close",
+                           ge=0, le=0.1)
+    default_trigger: Literal["dscr_or_payment", "payment"] = f(
+        "dscr_or_payment", "choice",
+        "event of default: DSCR below default_dscr or a missed payment, or a missed payment only",
+    )
+    facility_recovery_haircut: DistShare = f(
+        0.5, "share", "share of the facility's book value lost when lenders enforce"
+    )
+    enforcement_cost_share: float = f(
+        0.05, "share", "enforcement costs as a share of the assets recovered", ge=0, le=1
+    )
 
 
 class Private(Section):
@@ -147,6 +176,20 @@ class Private(Section):
     )
     senior_spread: DistNonNegative = f(
         0.0225, "1/yr", "commercial senior debt spread over the base rate"
+    )
+    commercial_upfront_fee: float = f(
+        0.015, "share", "front-end fee on commercial senior commitments, paid at close", ge=0, le=0.1
+    )
+    refresh_funding: Literal["hardware_loan", "equity", "cash"] = f(
+        "hardware_loan", "choice",
+        "how GPU refreshes are paid: a hardware loan (senior, pari passu) plus equity, equity "
+        "only, or from operating cash (inside CFADS)",
+    )
+    hardware_loan_share: float = f(
+        0.6, "share", "share of each refresh borrowed as a hardware loan", ge=0, le=1
+    )
+    hardware_loan_tenor_years: int = f(
+        5, "years", "annuity term of each hardware loan (from the period after drawing)", ge=1, le=15
     )
 
 
@@ -343,6 +386,11 @@ class Scenario(BaseModel):
     market: Market = Field(default_factory=Market)
     energy: Energy = Field(default_factory=Energy)
     costs: Costs = Field(default_factory=Costs)
+    tranches: list[Tranche] = Field(
+        default_factory=lambda: [Tranche(name="public", share=1.0, priority=1)],
+        min_length=1, max_length=10,
+        description="layers of the fund, from senior (priority 1) to first loss",
+    )
     factories: list[Factory] = Field(min_length=1, max_length=40)
     correlation: Correlation = Field(default_factory=Correlation)
 

@@ -1,0 +1,55 @@
+"""The model for a batch of paths: operations -> financing -> portfolio, with terms fixed at close.
+
+``close_deal`` fixes what is agreed at financial close from the base case (the fund's
+allocation and the senior debt); ``run`` takes drivers for any number of paths through the
+layers. Both ``base_case`` and ``simulate`` use these two functions and nothing else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from finmodel.drivers import Drivers, central_drivers
+from finmodel.financing import FINANCING_ITEMS, Financing, Terms, finance, size_debt
+from finmodel.operations import LINE_ITEMS, Operations, operate
+from finmodel.portfolio import TrancheFlows, allocate_fund, tranche_waterfall
+from finmodel.scenario.model import Scenario
+
+__all__ = ["ITEMS", "Model", "close_deal", "run"]
+
+# every line item: name -> (unit, description)
+ITEMS = {**LINE_ITEMS, **FINANCING_ITEMS}
+
+
+@dataclass(frozen=True)
+class Model:
+    """Everything the engine computed for a batch of paths."""
+
+    operations: Operations
+    financing: Financing
+    tranches: TrancheFlows
+    terms: Terms
+
+    def __getitem__(self, name: str):
+        """A line item (P, F, T) of operations or financing, by name."""
+        return self.financing.items[name] if name in self.financing.items else self.operations[name]
+
+    def lines(self) -> dict:
+        """Every line item (P, F, T): operations first, then financing."""
+        return {**dict(self.operations.items), **self.financing.items}
+
+
+def close_deal(sc: Scenario) -> Terms:
+    """Fund allocation and senior debt sized on the base case (every input at its centre)."""
+    drivers = central_drivers(sc)
+    ops = operate(drivers)
+    cost = (ops["capex_construction"] + ops["capex_gpu_initial"])[0].sum(-1)
+    return size_debt(sc, drivers, ops, allocate_fund(sc, cost))
+
+
+def run(sc: Scenario, drivers: Drivers, terms: Terms) -> Model:
+    """Operations, financing and the fund's tranches for the paths in ``drivers``."""
+    ops = operate(drivers)
+    fin = finance(sc, drivers, ops, terms)
+    tranches = tranche_waterfall(sc, fin["fund_flow"].sum(1))
+    return Model(ops, fin, tranches, terms)

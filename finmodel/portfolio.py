@@ -1,0 +1,111 @@
+"""Portfolio: the fund's budget across factories, the layered fund's waterfall, aggregation.
+
+Shapes: (P, F) per path and factory, (P, T) per path and period, (P, K) per path and tranche.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from finmodel.errors import Problem, ScenarioError
+from finmodel.scenario.model import Scenario
+
+__all__ = ["TrancheFlows", "allocate_fund", "tranche_waterfall"]
+
+Array = NDArray[np.float64]
+
+
+def _site_caps(sc: Scenario, cost: Array) -> Array:
+    """(F,) most public money each site may get: the per-site euro cap and the public share cap."""
+    euro = np.array([f.public_eur_m_max if f.public_eur_m_max is not None
+                     else sc.fund.public_eur_m_per_site_max for f in sc.factories])
+    return np.minimum(euro, sc.fund.public_share_of_capex_max * cost)
+
+
+def allocate_fund(sc: Scenario, cost: Array) -> Array:
+    """(F,) EUR m fund commitment per factory from its base-case construction cost (F,) EUR m.
+
+    ``share_of_capex``: each site's ``public_share_of_capex`` of its cost, within its caps,
+    served in order of close (then listing) until the fund is spent; ``equal`` and
+    ``pro_rata_capex`` split ``fund.size_eur_m`` and cap each share; ``explicit`` takes the
+    amounts given and raises ``ScenarioError`` if one breaks a cap.
+    """
+    fund = sc.fund
+    caps = _site_caps(sc, cost)
+    rule = fund.allocation
+    if rule == "explicit":
+        amounts = np.array([f.fund_eur_m for f in sc.factories], dtype=float)
+        problems = [
+            Problem(f"factories[{i}].fund_eur_m", amounts[i],
+                    f"is {amounts[i] / cost[i]:.1%} of the site's base-case construction cost "
+                    f"(EUR {cost[i]:,.0f}m); the public share may be at most "
+                    f"fund.public_share_of_capex_max = {fund.public_share_of_capex_max:g}")
+            for i in range(len(amounts)) if amounts[i] > fund.public_share_of_capex_max * cost[i] + 1e-6
+        ]
+        if problems:
+            raise ScenarioError(problems, "allocation")
+        return amounts
+    if rule == "equal":
+        return np.minimum(np.full(len(cost), fund.size_eur_m / len(cost)), caps)
+    if rule == "pro_rata_capex":
+        return np.minimum(fund.size_eur_m * cost / cost.sum(), caps)
+    wanted = np.minimum(np.array([f.public_share_of_capex for f in sc.factories]) * cost, caps)
+    order = sorted(range(len(cost)), key=lambda i: (sc.factories[i].start_delay_years, i))
+    out = np.zeros(len(cost))
+    left = fund.size_eur_m
+    for i in order:
+        out[i] = min(wanted[i], left)
+        left -= out[i]
+    return out
+
+
+@dataclass(frozen=True)
+class TrancheFlows:
+    """Each tranche's flows (P, K, T) EUR m: paid in (negative) and received (positive)."""
+
+    flows: Array  # (P, K, T)
+    contributed: Array  # (P, K) EUR m
+    received: Array  # (P, K) EUR m
+    loss: Array  # (P, K) EUR m contributed - received, floored at 0
+
+
+def tranche_waterfall(sc: Scenario, fund_flow: Array) -> TrancheFlows:
+    """The layered fund's waterfall over the fund's net flows (P, T) across its factories.
+
+    Every tranche pays its ``share`` of each outflow. Inflows go to tranches in order of
+    ``priority``: each is paid its claim (contributions compounded at ``target_return``, less
+    what it has received) before the next; the last tranche (first loss) takes what is left.
+    A tranche's loss is what it paid in and did not get back.
+    """
+    order = sorted(range(len(sc.tranches)), key=lambda k: sc.tranches[k].priority)
+    share = np.array([sc.tranches[k].share for k in order])
+    rate = np.array([sc.tranches[k].target_return for k in order])
+    n_p, n_t = fund_flow.shape
+    n_k = len(order)
+    out_flow = np.minimum(fund_flow, 0.0)
+    in_flow = np.maximum(fund_flow, 0.0)
+    flows = np.zeros((n_p, n_k, n_t))
+    claim = np.zeros((n_p, n_k))
+    contributed = np.zeros((n_p, n_k))
+    received = np.zeros((n_p, n_k))
+    for t in range(n_t):
+        paid_in = -out_flow[:, t, None] * share  # (P, K)
+        claim = claim * (1.0 + rate) + paid_in
+        left = in_flow[:, t].copy()
+        got = np.zeros((n_p, n_k))
+        for j in range(n_k):
+            pay = np.minimum(left, claim[:, j]) if j < n_k - 1 else left
+            got[:, j] = pay
+            left = left - pay
+        claim = np.maximum(claim - got, 0.0)
+        flows[:, :, t] = got - paid_in
+        contributed += paid_in
+        received += got
+    back = np.empty(n_k, dtype=int)
+    back[order] = np.arange(n_k)
+    contributed, received = contributed[:, back], received[:, back]
+    return TrancheFlows(flows[:, back], contributed, received,
+                        np.maximum(contributed - received, 0.0))

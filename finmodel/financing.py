@@ -514,7 +514,8 @@ def _dscr_capacity(sc: Scenario, d: Drivers, fin: Financing, terms: Terms,
     r0 = fin.first_repayment[0]
     cfads = fin["cfads"][0]
     hw_service = (fin["hardware_interest"] + fin["hardware_principal"])[0]
-    rate = (d.base_rate + d.eib_margin)[0, 0]
+    r_e = float((d.base_rate + d.eib_margin)[0, 0])
+    r_c = float((d.base_rate + d.senior_spread)[0, 0])
     n_f = len(r0)
     n_max = terms.principal_profile.shape[1]
     capacity = np.zeros(n_f)
@@ -524,31 +525,36 @@ def _dscr_capacity(sc: Scenario, d: Drivers, fin: Financing, terms: Terms,
     for i in range(n_f):
         n = int(terms.repayment_years[i])
         window = slice(int(r0[i]), int(r0[i]) + n)
+        b0 = fin.senior_exposure[0, i]
+        # pari passu tranches share the principal shares; interest at their blended rate
+        rate = ((fin.eib_exposure[0, i] * r_e + (b0 - fin.eib_exposure[0, i]) * r_c) / b0
+                if b0 > 0 else r_e)
         free = np.zeros(n)
         cf = cfads[i, window] / target - hw_service[i, window]
         free[: cf.size] = cf
         disc = (1.0 + rate) ** -np.arange(1.0, n + 1.0)
+        ks = np.arange(n)
         if eib.repayment == "sculpted":
+            # service = alpha * free cover; principal = service - interest, never negative
+            # (no capitalisation in operation), the rest at the end. The shares do not depend
+            # on alpha, because balance and service scale together.
             avail = np.maximum(free, 0.0)
-            cap_b0 = float(avail @ disc)
-            b0 = min(cap_b0, senior[i] * growth[i])
-            alpha = b0 / cap_b0 if cap_b0 > 0 else 0.0
-            bal, shares = b0, np.zeros(n)
+            pv = float(avail @ disc)
+            bal, shares = 1.0, np.zeros(n)
             for k in range(n):
-                principal = max(alpha * avail[k] - rate * bal, 0.0)
+                principal = max(avail[k] / pv - rate * bal, 0.0) if pv > 0 else 0.0
                 principal = min(principal, bal) if k < n - 1 else bal
-                shares[k] = principal / b0 if b0 > 0 else 1.0 / n
+                shares[k] = principal
                 bal -= principal
-            profile[i, :n] = shares
+        elif eib.repayment == "annuity":  # level service at the EIB rate, as on every path
+            shares = r_e * (1 + r_e) ** ks / ((1 + r_e) ** n - 1) if r_e else np.full(n, 1 / n)
         else:
-            ks = np.arange(n)
-            if eib.repayment == "annuity":
-                shares = rate * (1 + rate) ** ks / ((1 + rate) ** n - 1) if rate else np.full(n, 1 / n)
-            else:
-                shares = np.full(n, 1.0 / n)
-            profile[i, :n] = shares
-            balance_before = 1.0 - np.concatenate([[0.0], np.cumsum(shares)[:-1]])
-            per_unit = shares + rate * balance_before  # service per unit of B0
-            cap_b0 = float(np.min(np.where(per_unit > 0, np.maximum(free, 0.0) / per_unit, np.inf)))
+            shares = np.full(n, 1.0 / n)
+        profile[i, :n] = shares
+        balance_before = 1.0 - np.concatenate([[0.0], np.cumsum(shares)[:-1]])
+        per_unit = shares + rate * balance_before  # service per unit of balance at r0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cap_b0 = float(np.min(np.where(per_unit > 1e-15, np.maximum(free, 0.0) / per_unit,
+                                           np.inf)))
         capacity[i] = cap_b0 / growth[i] if growth[i] > 0 else 0.0
     return capacity, profile

@@ -1,0 +1,254 @@
+"""Financing and portfolio: schedules against numpy-financial and closed forms, sources = uses,
+cash conserved through the waterfall, debt repaid or default recorded, the fund's layers."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy_financial as npf
+import pytest
+
+import finmodel
+from finmodel.drivers import central_drivers
+from finmodel.engine import close_deal, run
+from finmodel.portfolio import allocate_fund, tranche_waterfall
+from finmodel.sampling import make_design
+from finmodel.simulation import _drivers
+
+
+@pytest.fixture(scope="module")
+def base():
+    return finmodel.load_scenario("base")
+
+
+def central_run(sc):
+    terms = close_deal(sc)
+    d = central_drivers(sc)
+    return terms, d, run(sc, d, terms)
+
+
+def paths_run(sc, n=600, seed=3):
+    terms = close_deal(sc)
+    _, d = _drivers(sc, make_design(sc, n, seed, "mc"), 0, n)
+    return terms, d, run(sc, d, terms)
+
+
+PLAIN = {"private.refresh_funding": "equity", "private.commercial_debt_share": 0.0}
+
+
+@pytest.mark.parametrize("profile", ["annuity", "linear"])
+def test_senior_schedule_matches_numpy_financial(base, profile):
+    sc = base.with_updates({**PLAIN, "eib.repayment": profile})
+    terms, d, m = central_run(sc)
+    fin = m.financing
+    rate = float((d.base_rate + d.eib_margin)[0, 0])
+    for f in range(sc.n_factories):
+        r0 = int(fin.first_repayment[0, f])
+        n = int(terms.repayment_years[f])
+        b0 = fin.eib_exposure[0, f]
+        k = np.arange(1, n + 1)
+        if profile == "annuity":
+            principal = npf.ppmt(rate, k, n, -b0)
+            interest = npf.ipmt(rate, k, n, -b0)
+            service = np.full(n, npf.pmt(rate, n, -b0))
+        else:
+            principal = np.full(n, b0 / n)
+            interest = rate * (b0 - b0 / n * (k - 1))
+            service = principal + interest
+        window = slice(r0, r0 + n)
+        np.testing.assert_allclose(fin["eib_principal"][0, f, window], principal, rtol=1e-10)
+        np.testing.assert_allclose(fin["eib_interest"][0, f, window], interest, rtol=1e-10)
+        np.testing.assert_allclose(fin["senior_debt_service"][0, f, window], service, rtol=1e-10)
+        assert fin["eib_balance"][0, f, r0 + n - 1] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_idc_is_the_draws_compounded_to_the_first_repayment(base):
+    sc = base.with_updates(PLAIN)
+    _, d, m = central_run(sc)
+    fin = m.financing
+    rate = float((d.base_rate + d.eib_margin)[0, 0])
+    for f in range(sc.n_factories):
+        r0 = int(fin.first_repayment[0, f])
+        draws = fin["eib_draw"][0, f, :r0]
+        expected = sum(x * (1 + rate) ** (r0 - 1 - t) for t, x in enumerate(draws))
+        assert fin.eib_exposure[0, f] == pytest.approx(expected, rel=1e-12)
+        assert fin["senior_idc"][0, f].sum() == pytest.approx(expected - draws.sum(), rel=1e-9)
+
+
+def test_sculpted_debt_sized_by_dscr_holds_the_target_exactly(base):
+    # a demanding target DSCR: the base-case CFADS, not the EIB share, limits the debt
+    sc = base.with_updates({**PLAIN, "eib.share_of_cost": 0.5, "eib.target_dscr": 4.5})
+    terms, _, m = central_run(sc)
+    assert set(terms.binding) == {"dscr"}
+    fin = m.financing
+    for f in range(sc.n_factories):
+        r0, n = int(fin.first_repayment[0, f]), int(terms.repayment_years[f])
+        cfads = fin["cfads"][0, f, r0:r0 + n]
+        dscr = fin["dscr"][0, f, r0:r0 + n]
+        paying = cfads > 0
+        np.testing.assert_allclose(dscr[paying], sc.eib.target_dscr, rtol=1e-8)
+        assert fin.eib_exposure[0, f] == pytest.approx(terms.dscr_capacity_eur_m[f] * (
+            fin.eib_exposure[0, f] / terms.eib_eur_m[f]), rel=1e-9)
+
+
+@pytest.mark.parametrize("name", ["base", "thirteen_factories", "layered_fund", "grid_delay",
+                                  "gpu_price_collapse"])
+def test_base_case_meets_the_target_dscr_and_does_not_default(name):
+    sc = finmodel.load_scenario(name)
+    _, _, m = central_run(sc)
+    fin = m.financing
+    assert not fin.default.any()
+    assert np.nanmin(fin["dscr"]) >= sc.eib.target_dscr * (1 - 1e-9)
+    for item in ("eib_balance", "commercial_balance", "hardware_balance", "sub_balance"):
+        assert np.abs(fin[item][..., -1]).max() < 1e-6, item
+
+
+def test_hardware_loans_are_annuities(base):
+    terms, d, m = central_run(base)
+    fin = m.financing
+    rate = float((d.base_rate + d.senior_spread)[0, 0])
+    life = base.private.hardware_loan_tenor_years
+    draw = fin["hardware_draw"][0, 0]
+    t = int(np.flatnonzero(draw > 0)[0])
+    assert draw[t] == pytest.approx(terms.hardware_share[0] * m.operations["capex_gpu_refresh"][0, 0, t])
+    pay = fin["hardware_interest"][0, 0] + fin["hardware_principal"][0, 0]
+    np.testing.assert_allclose(pay[t + 1:t + 1 + life], npf.pmt(rate, life, -draw[t]), rtol=1e-10)
+    # the cohort is repaid after ``life`` payments (the next refresh may draw a new one then)
+    assert fin["hardware_balance"][0, 0, t + life] - draw[t + life] == pytest.approx(0.0, abs=1e-6)
+
+
+def _cash_identity(sc, m):
+    """Per period: cash in - cash out, NaN from the default period on."""
+    fin, op = m.financing, m.operations
+    n_t = sc.timeline.horizon_years
+    refresh_outside = 0.0 if sc.private.refresh_funding == "cash" else op["capex_gpu_refresh"]
+    fund_cash = 0.0 if sc.fund.instrument == "equity" else fin["fund_draw"]
+    terminal = np.zeros_like(fin["cfads"])
+    terminal[..., -1] = op["terminal_value"][..., -1]
+    cash_in = (fin["cfads"] + terminal + fin["eib_draw"] + fin["commercial_draw"]
+               + fin["hardware_draw"] + fund_cash + fin["equity_contribution"])
+    lag = np.concatenate([np.zeros((*fin["dsra_balance"].shape[:-1], 1)),
+                          fin["dsra_balance"][..., :-1] + fin["trapped_cash"][..., :-1]], -1)
+    cash_out = (fin["construction_uses"] + fin["fees"] + refresh_outside
+                + fin["eib_interest"] + fin["eib_principal"] + fin["commercial_interest"]
+                + fin["commercial_principal"] + fin["hardware_interest"]
+                + fin["hardware_principal"] + fin["sub_interest_paid"] + fin["sub_principal_paid"]
+                + fin["distributions"] + fin["dsra_balance"] + fin["trapped_cash"] - lag)
+    stop = np.where(fin.default, fin.default_period, n_t)[..., None]
+    return np.where(np.arange(n_t) < stop, cash_in - cash_out, np.nan)
+
+
+@pytest.mark.parametrize("updates", [
+    {},
+    {"fund.instrument": "sub_loan"},
+    {"fund.instrument": "equity", "private.commercial_debt_share": 0.1},
+    {"private.refresh_funding": "cash"},
+    {"eib.repayment": "annuity", "eib.grace_years": 4},
+])
+def test_cash_is_conserved_through_the_waterfall(base, updates):
+    sc = base.with_updates(updates) if updates else base
+    _, _, m = paths_run(sc)
+    gap = _cash_identity(sc, m)
+    assert np.nanmax(np.abs(gap)) < 1e-6
+    assert np.isfinite(gap).mean() > 0.3  # most periods are checked
+
+
+def test_sources_equal_uses_at_construction(base):
+    sc = base.with_updates({"private.commercial_debt_share": 0.1})
+    _, _, m = paths_run(sc)
+    fin = m.financing
+    n_t = sc.timeline.horizon_years
+    before = np.arange(n_t) < fin.first_repayment[..., None]
+    dsra0 = np.take_along_axis(fin["dsra_balance"], (fin.first_repayment - 1)[..., None], -1)[..., 0]
+    cfads_before = np.where(before, fin["cfads"] - fin["distributions"], 0.0).sum(-1)
+    uses = (np.where(before, fin["construction_uses"] + fin["fees"] + fin["senior_idc"], 0.0).sum(-1)
+            + dsra0 - cfads_before)
+    sources = np.where(before, fin["eib_draw"] + fin["commercial_draw"] + fin["senior_idc"]
+                       + fin["fund_draw"] + fin["equity_contribution"], 0.0).sum(-1)
+    np.testing.assert_allclose(sources, uses, rtol=1e-12, atol=1e-6)
+    # the EIB never lends more than its commitment, the fund never more than its allocation
+    terms = m.terms
+    assert np.all(fin["eib_draw"].sum(-1) <= terms.eib_eur_m * (1 + 1e-12))
+    assert np.all(fin["fund_draw"].sum(-1) <= terms.fund_eur_m * (1 + 1e-12))
+    assert np.all(fin.private_equity_at_close >= -1e-9)
+
+
+def test_debt_is_repaid_or_the_default_and_loss_are_recorded():
+    sc = finmodel.load_scenario("gpu_price_collapse").with_updates(PLAIN)
+    _, d, m = paths_run(sc, n=800)
+    fin = m.financing
+    assert 0.05 < fin.default.mean() < 1.0
+    rate = np.broadcast_to(d.base_rate + d.eib_margin, fin.default.shape)
+    repaid = ~fin.default
+    drawn = fin["eib_draw"].sum(-1)
+    capitalised = fin["senior_idc"].sum(-1)  # EIB only: no commercial debt
+    np.testing.assert_allclose(fin["eib_principal"].sum(-1)[repaid], (drawn + capitalised)[repaid],
+                               rtol=1e-10)
+    assert np.all(fin.eib_loss[repaid] == 0)
+    p, f = np.nonzero(fin.default)
+    t = fin.default_period[p, f].astype(int)
+    owed = fin["eib_balance"][p, f, t - 1] * (1 + rate[p, f])
+    recovered = fin["senior_recovery"][p, f, t]
+    np.testing.assert_allclose(recovered + fin.eib_loss[p, f], owed, rtol=1e-10)
+    assert np.all(fin.eib_loss >= 0) and np.all(recovered >= 0)
+    # after default nothing more is paid to anyone
+    after = np.arange(sc.timeline.horizon_years)[None, :] > t[:, None]
+    for item in ("eib_principal", "eib_interest", "distributions", "equity_contribution"):
+        assert np.all(fin[item][p, f][after] == 0), item
+
+
+def test_layered_fund_waterfall_by_hand():
+    sc = finmodel.load_scenario("base").with_updates({
+        "tranches": [
+            {"name": "senior", "share": 0.5, "target_return": 0.10, "priority": 1, "public": False},
+            {"name": "first loss", "share": 0.5, "target_return": 0.0, "priority": 2},
+        ]})
+    flows = np.array([[-100.0, 0.0, 50.0, 80.0], [-100.0, 0.0, 30.0, 0.0]])
+    tr = tranche_waterfall(sc, flows)
+    # path 0: the senior claim grows 50 -> 55 -> 60.5, gets 50, then 10.5 * 1.1 = 11.55
+    np.testing.assert_allclose(tr.flows[0, 0], [-50, 0, 50, 11.55])
+    np.testing.assert_allclose(tr.flows[0, 1], [-50, 0, 0, 68.45])
+    assert finmodel.irr(tr.flows[0, 0]) == pytest.approx(0.10, abs=1e-12)
+    # path 1: the senior tranche takes all 30; the first loss loses everything
+    np.testing.assert_allclose(tr.received[1], [30.0, 0.0])
+    np.testing.assert_allclose(tr.loss[1], [20.0, 50.0])
+    np.testing.assert_allclose(tr.contributed.sum(1), 100.0)
+    np.testing.assert_allclose(tr.received.sum(1), np.maximum(flows, 0).sum(1))
+
+
+def test_fund_allocation_rules(base):
+    cost = np.array([7000.0, 7000.0, 7000.0, 7000.0, 1800.0, 1800.0, 1800.0])
+    np.testing.assert_allclose(allocate_fund(base, cost), [2000.0] * 4 + [630.0] * 3)
+    equal = allocate_fund(base.with_updates({"fund.allocation": "equal"}), cost)
+    np.testing.assert_allclose(equal, [2000.0] * 4 + [630.0] * 3)  # 20000 / 7 capped per site
+    small = base.with_updates({"fund.allocation": "pro_rata_capex", "fund.size_eur_m": 5000.0})
+    np.testing.assert_allclose(allocate_fund(small, cost), 5000.0 * cost / cost.sum())
+    short = finmodel.load_scenario("funding_shortfall")
+    np.testing.assert_allclose(allocate_fund(short, cost), [2000.0] * 4 + [200.0, 0.0, 0.0])
+
+
+def test_explicit_allocation_above_the_public_share_is_a_clear_error(base):
+    amounts = {f"factories[{i}].fund_eur_m": 500.0 for i in range(base.n_factories)}
+    sc = base.with_updates({"fund.allocation": "explicit", **amounts,
+                            "factories[4].fund_eur_m": 900.0})
+    with pytest.raises(finmodel.ScenarioError) as err:
+        close_deal(sc)
+    assert "factories[4].fund_eur_m" in str(err.value) and "public_share_of_capex_max" in str(err.value)
+
+
+def test_a_tenor_shorter_than_construction_is_a_clear_error(base):
+    sc = base.with_updates({"eib.tenor_years": 2})
+    with pytest.raises(finmodel.ScenarioError, match=r"eib\.tenor_years"):
+        close_deal(sc)
+
+
+def test_simulation_results_carry_the_financing_kpis(base):
+    res = finmodel.simulate(base, paths=256, seed=1)
+    summary = res.summary()
+    assert 0 <= summary.loc["any_default", "mean"] <= 1
+    pd_by_factory = res.factory_kpis.groupby("factory", observed=True)["default"].mean()
+    assert summary.loc["any_default", "mean"] >= pd_by_factory.max()
+    risk = res.risk()
+    el = risk.loc["eib_loss_eur_m"]
+    assert el["expected"] <= el["cvar_0.95"] and el["var_0.95"] <= el["var_0.99"] <= el["cvar_0.99"]
+    grant_total = res.path_kpis["fund_invested_eur_m"]
+    np.testing.assert_allclose(res.path_kpis["fund_loss_eur_m"], grant_total)  # grants come back never

@@ -1,6 +1,6 @@
 """finmodel: Monte Carlo investment-and-financing model for Europe's AI gigafactories."""
 
-from finmodel.api import base_case
+from finmodel.api import base_case, compare
 from finmodel.errors import Problem, ScenarioError
 from finmodel.metrics import irr, npv
 from finmodel.results import Results
@@ -16,6 +16,7 @@ __all__ = [
     "ScenarioError",
     "__version__",
     "base_case",
+    "compare",
     "irr",
     "list_scenarios",
     "load_scenario",

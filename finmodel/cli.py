@@ -148,10 +148,30 @@ def _cmd_run(args: argparse.Namespace) -> int:
     with pd.option_context("display.width", 200, "display.max_columns", None,
                            "display.float_format", lambda x: f"{x:,.4g}"):
         print(res.summary()[cols].to_string())
+        print("\nloss risk, EUR m")
+        print(res.risk().to_string())
+        if len(sc.tranches) > 1:
+            print("\nfund tranches (mean; loss = probability of a loss)")
+            print(res.tranche_summary()["mean"].unstack("kpi").to_string())
     if args.out:
         out = write_run(res, args.out)
-        print(f"\nwrote {out}/ (summary.csv, path_kpis.csv, factory_kpis.csv, inputs.csv, "
-              f"fan.csv, scenario.toml, report.html)", file=sys.stderr)
+        print(f"\nwrote {out}/ (summary.csv, risk.csv, path_kpis.csv, factory_kpis.csv, "
+              f"tranche_kpis.csv, inputs.csv, fan.csv, scenario.toml, report.html)", file=sys.stderr)
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    scenarios = [finmodel.load_scenario(name) for name in args.scenarios]
+    stats = [s.strip() for s in args.stats.split(",") if s.strip()]
+    table = finmodel.compare(scenarios, paths=args.paths, seed=args.seed, method=args.method,
+                             stats=stats)
+    if args.csv:
+        write_text_atomic(args.csv, table.to_csv())
+        print(f"wrote {args.csv}", file=sys.stderr)
+    print(f"{len(scenarios)} scenarios, {args.paths:,} paths each, seed {args.seed}\n")
+    with pd.option_context("display.width", 250, "display.max_columns", None,
+                           "display.max_rows", None, "display.float_format", lambda x: f"{x:,.4g}"):
+        print(table.to_string())
     return 0
 
 
@@ -195,6 +215,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep only per-path KPIs (for very large runs)")
     p.add_argument("--out", help="folder for the CSV files and report.html (written atomically)")
     p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("compare", help="scenarios side by side (same seed and paths)")
+    p.add_argument("scenarios", nargs="+", help="preset names or .toml paths")
+    p.add_argument("--paths", type=int, default=10_000, help="paths per scenario (default 10,000)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--method", default="lhs", help="mc, lhs (default) or sobol")
+    p.add_argument("--stats", default="mean,p10,p50,p90", help="comma-separated: mean, std, sem, "
+                   "p5, p10, p50, p90, p95")
+    p.add_argument("--csv", help="also write the table to this CSV file")
+    p.set_defaults(func=_cmd_compare)
 
     p = sub.add_parser("validate", help="check scenario files; exit 2 if any is invalid")
     p.add_argument("paths", nargs="+", help="preset names or .toml paths")

@@ -16,8 +16,11 @@ def test_run_writes_every_file(tmp_path, capsys):
     assert "project_irr" in text.out and "300 paths" in text.out
     assert "100% 300/300 paths" in text.err
     names = {p.name for p in out.iterdir()}
-    assert names == {"summary.csv", "path_kpis.csv", "factory_kpis.csv", "inputs.csv", "fan.csv",
-                     "scenario.toml", "report.html"}
+    assert names == {"summary.csv", "risk.csv", "path_kpis.csv", "factory_kpis.csv",
+                     "tranche_kpis.csv", "inputs.csv", "fan.csv", "scenario.toml", "report.html"}
+    risk = pd.read_csv(out / "risk.csv", index_col="kpi")
+    kpis = pd.read_csv(out / "path_kpis.csv")
+    assert risk.loc["eib_loss_eur_m", "expected"] == pytest.approx(kpis["eib_loss_eur_m"].mean())
     assert len(pd.read_csv(out / "path_kpis.csv")) == 300
     assert "<h1>base</h1>" in (out / "report.html").read_text()
     assert [p.name for p in tmp_path.iterdir()] == ["base"]  # no temporary folders left
@@ -46,3 +49,25 @@ def test_bad_run_arguments_exit_2(args, message, capsys):
     assert main(["run", "base", *args]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_compare_prints_scenarios_side_by_side(tmp_path, capsys):
+    out = tmp_path / "cmp.csv"
+    assert main(["compare", "four_gigafactories", "thirteen_factories", "--paths", "128",
+                 "--stats", "mean,p50", "--csv", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "four_gigafactories" in text and "thirteen_factories" in text
+    table = pd.read_csv(out, index_col=[0, 1, 2])
+    assert list(table.columns) == ["four_gigafactories", "thirteen_factories"]
+    sites = table.loc[("sites_operating", "sites", "mean")]
+    assert sites.tolist() == [4.0, 13.0]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["base", "base"], "scenario names must differ"),
+    (["base", "--stats", "p7"], "stats = ['p7']"),
+    (["base", "nope"], "nope"),
+])
+def test_bad_compare_arguments_exit_2(args, message, capsys):
+    assert main(["compare", *args, "--paths", "16"]) == 2
+    assert message in capsys.readouterr().err

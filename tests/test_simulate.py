@@ -77,6 +77,14 @@ def test_recomputed_path_matches_its_kpis(base):
         fcf = table[(table.factory == "portfolio") & (table.line_item == "unlevered_fcf")]
         irr = finmodel.irr(fcf["value"].to_numpy())
         assert irr == pytest.approx(res.path_kpis.loc[path, "project_irr"], abs=1e-12)
+        equity = table[(table.factory == "portfolio") & (table.line_item == "private_equity_flow")]
+        expected = res.path_kpis.loc[path, "equity_irr"]
+        got = finmodel.irr(equity["value"].to_numpy())
+        assert got == pytest.approx(expected, abs=1e-12) or (np.isnan(got) and np.isnan(expected))
+        lines = res.path_lines(path)
+        kpis = res.factory_kpis[res.factory_kpis.path == path]
+        np.testing.assert_allclose(kpis["eib_eur_m"], lines["eib_draw"].sum(-1), rtol=1e-12)
+        np.testing.assert_array_equal(kpis["default"], ~np.isnan(kpis["default_year"]))
     with pytest.raises(KeyError, match="500"):
         res.cashflow_table(500)
 

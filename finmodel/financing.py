@@ -150,18 +150,19 @@ def _first_repayment(sc: Scenario, d: Drivers, op: Operations, uses: Array) -> N
 
 
 def _profile_share(sc: Scenario, terms: Terms, k: NDArray[np.int64], rate: Array) -> Array:
-    """(P, F) share of the balance at r0 repaid in repayment year k (0 outside the window)."""
-    n = terms.repayment_years[None, :]
+    """(P, F, T) share of the balance at r0 repaid in repayment year k (P, F, T), 0 outside the
+    window; rate: (P, F) EIB rate (annuity)."""
+    n = terms.repayment_years[None, :, None]
     inside = (k >= 0) & (k < n)
     if sc.eib.repayment == "annuity":  # level service at the EIB rate: numpy_financial.ppmt
-        growth = (1.0 + rate) ** np.maximum(k, 0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            share = rate * growth / ((1.0 + rate) ** n - 1.0)
-        share = np.where(np.abs(rate) < 1e-12, 1.0 / n, share)
+        r = rate[..., None]
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            share = r * (1.0 + r) ** np.maximum(k, 0) / ((1.0 + r) ** n - 1.0)
+        share = np.where(np.abs(r) < 1e-12, 1.0 / n, share)
     elif sc.eib.repayment == "linear":
         share = np.broadcast_to(1.0 / n, k.shape)
     else:
-        f_idx = np.broadcast_to(np.arange(k.shape[1]), k.shape)
+        f_idx = np.arange(k.shape[1])[None, :, None]
         share = terms.principal_profile[f_idx, np.clip(k, 0, terms.principal_profile.shape[1] - 1)]
     return np.where(inside, share, 0.0)
 
@@ -223,9 +224,18 @@ def finance(sc: Scenario, d: Drivers, op: Operations, terms: Terms,
     months = eib.dsra_months / 12.0
     covenant_dscr = test_covenants and eib.default_trigger == "dscr_or_payment"
 
+    def time_first(a: Array) -> Array:  # (P, F, T) -> contiguous (T, P, F) for the period loop
+        return np.ascontiguousarray(np.moveaxis(np.broadcast_to(a, (*shape, n_t)), -1, 0))
+
+    share_t = time_first(_profile_share(sc, terms, t_idx - r0[..., None], r_e))
+    ebitda_t, taxable_t, resale_t = time_first(ebitda), time_first(taxable0), time_first(resale)
+    refresh_cf_t, hw_pay_t = time_first(refresh_in_cfads), time_first(hw_pay)
+    draw_e_t, draw_c_t = time_first(draw_e), time_first(draw_c)
+    draw_h_t, draw_f_t = time_first(draw_h), time_first(draw_f)
+    fleet_t, facility_t = time_first(fleet_value), time_first(facility_book)
     names = [n for n in FINANCING_ITEMS if n not in ("construction_uses", "fees", "eib_draw",
                                                       "commercial_draw", "fund_draw", "hardware_draw")]
-    out = {name: np.zeros((*shape, n_t)) for name in names}
+    out = {name: np.zeros((n_t, *shape)) for name in names}  # time-first while looping
     out["dscr"][:] = np.nan
     b_e, b_c, b_h, b_s = (np.zeros(shape) for _ in range(4))
     b0_e, b0_c, b0_s = (np.zeros(shape) for _ in range(3))
@@ -233,12 +243,12 @@ def finance(sc: Scenario, d: Drivers, op: Operations, terms: Terms,
     alive = np.ones(shape, bool)
     default_period = np.full(shape, np.nan)
     eib_loss, senior_loss, sub_loss = (np.zeros(shape) for _ in range(3))
-    extra_equity = np.zeros((*shape, n_t))
-    residual_to_equity = np.zeros((*shape, n_t))
+    extra_equity = np.zeros((n_t, *shape))
+    residual_to_equity = np.zeros((n_t, *shape))
     n_rep = terms.repayment_years[None, :]
 
     def scheduled(t: int, be: Array, bc: Array, b0e: Array, b0c: Array) -> tuple[Array, Array]:
-        share = _profile_share(sc, terms, t - r0, r_e)
+        share = share_t[t]
         return np.minimum(share * b0e, be), np.minimum(share * b0c, bc)
 
     for t in range(n_t):
@@ -253,7 +263,7 @@ def finance(sc: Scenario, d: Drivers, op: Operations, terms: Terms,
         prin_e, prin_c = scheduled(t, b_e, b_c, b0_e, b0_c)
         prin_e, prin_c = prin_e * repaying, prin_c * repaying
         int_h = b_h * r_c
-        pay_h = np.minimum(hw_pay[..., t], b_h * (1.0 + r_c))
+        pay_h = np.minimum(hw_pay_t[t], b_h * (1.0 + r_c))
         service = np.where(repaying, int_e + int_c + prin_e + prin_c, 0.0) + pay_h
         if last:  # everything still owed falls due at the horizon
             bullet = b_e + int_e + b_c + int_c + b_h * (1.0 + r_c) - service
@@ -263,12 +273,12 @@ def finance(sc: Scenario, d: Drivers, op: Operations, terms: Terms,
         # tax after interest paid in operation
         interest_paid = np.where(repaying | last, int_e + int_c, 0.0) + int_h + np.where(
             repaying | last, b_s * r_s, 0.0)
-        income = taxable0[..., t] - interest_paid
+        income = taxable_t[t] - interest_paid
         profit = np.maximum(income, 0.0)
         used = np.minimum(pool, profit)
         tax = tax_rate * (profit - used)
         pool = pool - used + np.maximum(-income, 0.0)
-        cfads = ebitda[..., t] - tax + resale[..., t] - refresh_in_cfads[..., t]
+        cfads = ebitda_t[t] - tax + resale_t[t] - refresh_cf_t[t]
         cash = cfads + (terminal_last if last else 0.0)
         with np.errstate(divide="ignore", invalid="ignore"):
             dscr = np.where(service > _EPS, cfads / service, np.nan)
@@ -285,24 +295,24 @@ def finance(sc: Scenario, d: Drivers, op: Operations, terms: Terms,
 
         # -- default: accelerate, recover, pay seniors pro rata, then the fund's loan, then equity
         if defaults.any():
-            assets = 0.0 if last else (fleet_value[..., t] + facility_book[..., t] * (1.0 - haircut)) * (
+            assets = 0.0 if last else (fleet_t[t] + facility_t[t] * (1.0 - haircut)) * (
                 1.0 - eib.enforcement_cost_share)
             pot = np.maximum(available + assets, 0.0)
             owed_e = b_e + int_e
             owed_c = b_c + int_c
-            owed_h = b_h * (1.0 + r_c) + draw_h[..., t]
+            owed_h = b_h * (1.0 + r_c) + draw_h_t[t]
             owed = owed_e + owed_c + owed_h
             paid = np.minimum(pot, owed)
             with np.errstate(invalid="ignore", divide="ignore"):
                 recovered = np.where(owed > 0, paid / owed, 1.0)
-            owed_s = b_s * (1.0 + r_s) + draw_f[..., t] * fund_is_sub
+            owed_s = b_s * (1.0 + r_s) + draw_f_t[t] * fund_is_sub
             paid_s = np.minimum(pot - paid, owed_s)
             np.copyto(eib_loss, owed_e * (1.0 - recovered), where=defaults)
             np.copyto(senior_loss, owed * (1.0 - recovered), where=defaults)
             np.copyto(sub_loss, owed_s - paid_s, where=defaults)
-            out["senior_recovery"][..., t] = np.where(defaults, paid, 0.0)
-            out["sub_principal_paid"][..., t] = np.where(defaults, paid_s, 0.0)
-            residual_to_equity[..., t] = np.where(defaults, pot - paid - paid_s, 0.0)
+            out["senior_recovery"][t] = np.where(defaults, paid, 0.0)
+            out["sub_principal_paid"][t] = np.where(defaults, paid_s, 0.0)
+            residual_to_equity[t] = np.where(defaults, pot - paid - paid_s, 0.0)
             default_period[defaults] = t
 
         # -- normal operation
@@ -314,9 +324,9 @@ def finance(sc: Scenario, d: Drivers, op: Operations, terms: Terms,
         dsra_next = dsra - from_dsra
         surplus = np.maximum(surplus + from_dsra, 0.0)
         capitalise = ~repaying & (not last)
-        new_e = np.where(capitalise, b_e + int_e, b_e - prin_e) + draw_e[..., t]
-        new_c = np.where(capitalise, b_c + int_c, b_c - prin_c) + draw_c[..., t]
-        new_h = b_h * (1.0 + r_c) - pay_h + draw_h[..., t]
+        new_e = np.where(capitalise, b_e + int_e, b_e - prin_e) + draw_e_t[t]
+        new_c = np.where(capitalise, b_c + int_c, b_c - prin_c) + draw_c_t[t]
+        new_h = b_h * (1.0 + r_c) - pay_h + draw_h_t[t]
         # reserve: next period's scheduled senior service
         if last:
             target = np.zeros(shape)
@@ -327,7 +337,7 @@ def finance(sc: Scenario, d: Drivers, op: Operations, terms: Terms,
             pe, pc = scheduled(nxt, new_e, new_c, b0e_n, b0c_n)
             rep_n = nxt >= r0
             target = months * (np.where(rep_n, new_e * r_e + new_c * r_c + pe + pc, 0.0)
-                               + np.minimum(hw_pay[..., nxt], new_h * (1.0 + r_c)))
+                               + np.minimum(hw_pay_t[nxt], new_h * (1.0 + r_c)))
         release = np.maximum(dsra_next - target, 0.0)
         surplus = surplus + release
         dsra_next = dsra_next - release
@@ -344,7 +354,7 @@ def finance(sc: Scenario, d: Drivers, op: Operations, terms: Terms,
             pay_s = np.where(repaying | last, np.minimum(surplus, due_s), 0.0)
             int_s = np.minimum(pay_s, b_s * r_s)
             surplus = surplus - pay_s
-            new_s = accrued - pay_s + draw_f[..., t]
+            new_s = accrued - pay_s + draw_f_t[t]
             if last:  # unpaid at the horizon: a loss to the fund
                 np.copyto(sub_loss, new_s, where=ok)
                 new_s = np.zeros(shape)
@@ -360,7 +370,7 @@ def finance(sc: Scenario, d: Drivers, op: Operations, terms: Terms,
             trapped_next = np.zeros(shape)
 
         def put(name: str, value: Array, t: int = t, ok: NDArray[np.bool_] = ok) -> None:
-            out[name][..., t] = np.where(ok, value, out[name][..., t])
+            out[name][t] = np.where(ok, value, out[name][t])
 
         put("eib_interest", np.where(capitalise, 0.0, int_e))
         put("eib_principal", prin_e)
@@ -379,10 +389,10 @@ def finance(sc: Scenario, d: Drivers, op: Operations, terms: Terms,
         put("sub_principal_paid", pay_s - int_s)
         put("sub_balance", new_s)
         put("distributions", dist)
-        out["tax_levered"][..., t] = np.where(alive, tax, 0.0)
-        out["cfads"][..., t] = np.where(alive, cfads, 0.0)
-        out["dscr"][..., t] = np.where(alive, dscr, np.nan)
-        extra_equity[..., t] += np.where(ok, top_up_equity + funded_by_equity, 0.0)
+        out["tax_levered"][t] = np.where(alive, tax, 0.0)
+        out["cfads"][t] = np.where(alive, cfads, 0.0)
+        out["dscr"][t] = np.where(alive, dscr, np.nan)
+        extra_equity[t] += np.where(ok, top_up_equity + funded_by_equity, 0.0)
 
         b_e = np.where(ok, new_e, 0.0)
         b_c = np.where(ok, new_c, 0.0)
@@ -391,6 +401,10 @@ def finance(sc: Scenario, d: Drivers, op: Operations, terms: Terms,
         dsra = np.where(ok, dsra_next, 0.0)
         trapped = np.where(ok, trapped_next, 0.0)
         alive = ok
+
+    out = {name: np.moveaxis(arr, 0, -1) for name, arr in out.items()}
+    extra_equity = np.moveaxis(extra_equity, 0, -1)
+    residual_to_equity = np.moveaxis(residual_to_equity, 0, -1)
 
     defaulted = ~np.isnan(default_period)
     end = np.where(defaulted, default_period, n_t)[..., None]

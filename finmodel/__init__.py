@@ -1,5 +1,6 @@
 """finmodel: Monte Carlo investment-and-financing model for Europe's AI gigafactories."""
 
+from finmodel.analysis import optimise_allocation, sensitivity, sweep, tail_drivers, tornado
 from finmodel.api import base_case, compare
 from finmodel.errors import Problem, ScenarioError
 from finmodel.metrics import irr, npv
@@ -22,5 +23,10 @@ __all__ = [
     "load_scenario",
     "loads_scenario",
     "npv",
+    "optimise_allocation",
+    "sensitivity",
     "simulate",
+    "sweep",
+    "tail_drivers",
+    "tornado",
 ]

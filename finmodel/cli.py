@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tomllib
 from collections.abc import Callable, Sequence
 
 import pandas as pd
@@ -175,6 +176,48 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _parse_set(spec: str) -> tuple[str, list]:
+    """``eib.tenor_years=10,15,20`` -> ("eib.tenor_years", [10, 15, 20]); values are TOML."""
+    field, sep, text = spec.partition("=")
+    if not sep or not field.strip() or not text.strip():
+        raise ScenarioError(Problem("--set", spec, "use FIELD=VALUE[,VALUE...], e.g. "
+                                    "eib.tenor_years=10,15,20"), "sweep")
+    values = []
+    for item in text.split(","):
+        item = item.strip()
+        try:
+            values.append(tomllib.loads(f"v = {item}")["v"])
+        except tomllib.TOMLDecodeError:
+            values.append(item)  # a bare word is a string, e.g. repayment=annuity
+    return field.strip(), values
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    sc = finmodel.load_scenario(args.scenario)
+    if not args.set:
+        raise ScenarioError(Problem("--set", None, "give at least one FIELD=VALUE[,VALUE...]"), "sweep")
+    grid = dict(_parse_set(spec) for spec in args.set)
+    kpis = [k.strip() for k in args.kpis.split(",")] if args.kpis else None
+    executor = None
+    if args.workers > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        executor = ProcessPoolExecutor(args.workers)
+    try:
+        table = finmodel.sweep(sc, grid, paths=args.paths, seed=args.seed, method=args.method,
+                               kpis=kpis, executor=executor)
+    finally:
+        if executor is not None:
+            executor.shutdown()
+    if args.out:
+        write_text_atomic(args.out, table.to_csv(index=False))
+        print(f"wrote {args.out}", file=sys.stderr)
+    with pd.option_context("display.width", 250, "display.max_columns", None,
+                           "display.max_rows", None, "display.float_format", lambda x: f"{x:,.4g}"):
+        print(table.to_string(index=False))
+    return 0
+
+
 def _print_problems(exc: ScenarioError, source: str | None = None) -> None:
     where = source or exc.source
     for problem in exc.problems:
@@ -225,6 +268,18 @@ def build_parser() -> argparse.ArgumentParser:
                    "p5, p10, p50, p90, p95")
     p.add_argument("--csv", help="also write the table to this CSV file")
     p.set_defaults(func=_cmd_compare)
+
+    p = sub.add_parser("sweep", help="parameter sweep on common random numbers -> tidy CSV")
+    p.add_argument("scenario", help="preset name or path to a .toml file")
+    p.add_argument("--set", action="append", metavar="FIELD=V1,V2",
+                   help="a swept field and its values (repeat for a full factorial)")
+    p.add_argument("--paths", type=int, default=10_000, help="paths per case (default 10,000)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--method", default="lhs", help="mc, lhs (default) or sobol")
+    p.add_argument("--kpis", help="comma-separated path KPIs (default: all)")
+    p.add_argument("--workers", type=int, default=1, help="local processes (default 1: serial)")
+    p.add_argument("--out", help="write the tidy table to this CSV file (atomically)")
+    p.set_defaults(func=_cmd_sweep)
 
     p = sub.add_parser("validate", help="check scenario files; exit 2 if any is invalid")
     p.add_argument("paths", nargs="+", help="preset names or .toml paths")

@@ -106,7 +106,7 @@ def simulate(
     executor: Executor | None = None,
     progress: Progress | None = None,
     factory_kpis: bool = True,
-    fan_paths: int = 100_000,
+    fan_paths: int = 20_000,
 ) -> Results:
     """Monte Carlo over ``paths`` paths -> Results.
 

@@ -1,0 +1,439 @@
+"""The analyst's layer: sweeps, sensitivity (tornado, rank correlation, Sobol indices, tail
+drivers) and the allocation optimiser. Sample -> evaluate -> analyse, as in SALib.
+
+Everything runs on common random numbers: the same seed gives every case the same draws of the
+inputs it shares, so differences between cases are not sampling noise.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+from scipy import optimize, stats
+
+from finmodel.drivers import build_drivers, central_value
+from finmodel.engine import close_deal, run
+from finmodel.errors import Problem, ScenarioError
+from finmodel.kpis import PATH_KPIS, path_kpis
+from finmodel.results import Results
+from finmodel.sampling import PathNoise, make_design, path_noise, ppf, scalar_draws
+from finmodel.scenario.model import Scenario
+from finmodel.simulation import simulate
+
+__all__ = ["AllocationResult", "optimise_allocation", "sensitivity", "sobol_indices", "sweep",
+           "tail_drivers", "tornado"]
+
+Array = NDArray[np.float64]
+SWEEP_STATS = ("mean", "std", "p10", "p50", "p90")
+EVAL_CHUNK = 2048  # paths per engine call when evaluating designs
+
+# -- sweeps -------------------------------------------------------------------------------------
+
+
+def _cases(grid: Mapping[str, Sequence[Any]] | pd.DataFrame) -> pd.DataFrame:
+    if isinstance(grid, pd.DataFrame):
+        if grid.empty:
+            raise ScenarioError(Problem("grid", "empty DataFrame", "needs at least one case"), "sweep")
+        return grid.reset_index(drop=True)
+    if not isinstance(grid, Mapping) or not grid:
+        raise ScenarioError(Problem("grid", grid, "a dict of field path -> list of values, or a "
+                                    "DataFrame with one column per field"), "sweep")
+    problems = [Problem(path, values, "needs a non-empty list of values")
+                for path, values in grid.items()
+                if isinstance(values, str | bytes) or not isinstance(values, Sequence) or not values]
+    if problems:
+        raise ScenarioError(problems, "sweep")
+    rows = list(itertools.product(*grid.values()))
+    return pd.DataFrame(rows, columns=list(grid))
+
+
+def _case_scenarios(sc: Scenario, cases: pd.DataFrame) -> list[Scenario]:
+    """Every case's scenario, validated before any work; one error lists every bad case."""
+    out, problems = [], []
+    for i, row in cases.iterrows():
+        updates = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in row.items()}
+        try:
+            out.append(sc.with_updates(updates))
+        except ScenarioError as exc:
+            problems += [Problem(p.path, p.value, f"{p.message} (case {i})") for p in exc.problems]
+    if problems:
+        raise ScenarioError(problems, "sweep")
+    return out
+
+
+def _summarise_case(args: tuple[Scenario, int, int, str, tuple[str, ...]]) -> pd.DataFrame:
+    sc, paths, seed, method, kpis = args
+    res = simulate(sc, paths=paths, seed=seed, method=method, factory_kpis=False)
+    summary = res.summary().loc[list(kpis)]
+    table = summary[["unit", *SWEEP_STATS]].copy()
+    table["probability"] = np.where(table["unit"] == "flag", table["mean"], np.nan)
+    return table.reset_index()
+
+
+def sweep(scenario: Scenario, grid: Mapping[str, Sequence[Any]] | pd.DataFrame,
+          paths: int = 10_000, seed: int = 0, method: str = "lhs",
+          kpis: Sequence[str] | None = None, executor: Executor | None = None) -> pd.DataFrame:
+    """Run every case of ``grid`` on common random numbers -> tidy DataFrame.
+
+    grid: dotted field path -> values (full factorial), or a DataFrame of explicit cases (one
+    column per field). Returns one row per (case, KPI): ``case``, one column per swept field,
+    ``kpi``, ``unit``, mean, std, p10, p50, p90 and ``probability`` (for flag KPIs: share of
+    paths). ``executor``: any ``concurrent.futures.Executor`` (a process pool, or a Dask cluster's
+    ``distributed.Client(...).get_executor()``); the result is identical with or without one.
+    Bad fields or values raise ``ScenarioError`` before any case runs.
+    """
+    cases = _cases(grid)
+    scenarios = _case_scenarios(scenario, cases)
+    kpis = tuple(kpis) if kpis is not None else tuple(PATH_KPIS)
+    unknown = [k for k in kpis if k not in PATH_KPIS]
+    if unknown:
+        raise ScenarioError(Problem("kpis", unknown, f"choose from {', '.join(PATH_KPIS)}"), "sweep")
+    jobs = [(sc, paths, seed, method, kpis) for sc in scenarios]
+    if executor is None:
+        tables = [_summarise_case(job) for job in jobs]
+    else:
+        tables = [f.result() for f in [executor.submit(_summarise_case, job) for job in jobs]]
+    frames = []
+    for i, table in enumerate(tables):
+        for field in reversed(cases.columns):
+            table.insert(0, field, cases.loc[i, field])
+        table.insert(0, "case", i)
+        frames.append(table)
+    return pd.concat(frames, ignore_index=True)
+
+# -- evaluating the engine on given draws --------------------------------------------------------
+
+
+def _evaluate(sc: Scenario, draws: Mapping[str, Array], noise: PathNoise | None,
+              terms=None) -> pd.DataFrame:
+    """Path KPIs for given scalar draws (name -> (n,)) and time-path noise (or the central
+    paths if None), with the deal terms of ``sc`` fixed at close. Evaluated in chunks."""
+    terms = close_deal(sc) if terms is None else terms
+    n = len(next(iter(draws.values()))) if draws else 1
+    central = central_value(sc)
+    frames = []
+    for start in range(0, n, EVAL_CHUNK):
+        stop = min(start + EVAL_CHUNK, n)
+
+        def value(path: str, start: int = start, stop: int = stop) -> Array:
+            return draws[path][start:stop] if path in draws else np.repeat(central(path), stop - start)
+
+        part = None if noise is None else PathNoise(
+            *(getattr(noise, f)[start:stop] for f in ("power", "power_jumps", "chip", "demand")))
+        drivers = build_drivers(sc, value, stop - start, part)
+        frames.append(path_kpis(sc, run(sc, drivers, terms), np.arange(start, stop)))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _check_kpi(kpi: str, where: str) -> None:
+    if kpi not in PATH_KPIS:
+        raise ScenarioError(Problem("kpi", kpi, f"choose from {', '.join(PATH_KPIS)}"), where)
+
+# -- one at a time --------------------------------------------------------------------------------
+
+
+def one_at_a_time(evaluate: Callable[[dict[str, Array]], Array], centre: Mapping[str, float],
+                  low: Mapping[str, float], high: Mapping[str, float]) -> pd.DataFrame:
+    """Swing each input to its low and high value with the others at their centre.
+
+    evaluate(values: name -> (n,)) -> (n,) outputs. Returns one row per input, sorted by
+    ``swing`` = |output at high - output at low|, largest first."""
+    names = list(centre)
+    n = 2 * len(names) + 1
+    values = {name: np.full(n, float(centre[name])) for name in names}
+    for j, name in enumerate(names):
+        values[name][2 * j] = low[name]
+        values[name][2 * j + 1] = high[name]
+    out = np.asarray(evaluate(values), dtype=float)
+    table = pd.DataFrame({
+        "input": names,
+        "low_value": [low[k] for k in names],
+        "high_value": [high[k] for k in names],
+        "kpi_at_low": out[0:-1:2],
+        "kpi_at_high": out[1:-1:2],
+    })
+    table["kpi_at_centre"] = out[-1]
+    table["swing"] = (table["kpi_at_high"] - table["kpi_at_low"]).abs()
+    return table.sort_values("swing", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def tornado(scenario: Scenario, kpi: str, low: float = 0.1, high: float = 0.9) -> pd.DataFrame:
+    """One-at-a-time swings of every uncertain input from its ``low`` to its ``high`` quantile,
+    the others at their central values and the deal terms fixed at close, on the central time
+    paths. One row per input, largest swing first."""
+    _check_kpi(kpi, "tornado")
+    if not 0 <= low < high <= 1:
+        raise ScenarioError(Problem("low, high", (low, high), "need 0 <= low < high <= 1"), "tornado")
+    specs = scenario.uncertain_inputs()
+    centre = {k: float(s.central) for k, s in specs.items()}
+    lows = {k: float(ppf(s, np.array([low]))[0]) for k, s in specs.items()}
+    highs = {k: float(ppf(s, np.array([high]))[0]) for k, s in specs.items()}
+    terms = close_deal(scenario)
+
+    def evaluate(values: dict[str, Array]) -> Array:
+        return _evaluate(scenario, values, None, terms)[kpi].to_numpy()
+
+    return one_at_a_time(evaluate, centre, lows, highs)
+
+# -- rank correlation, Sobol indices, tail drivers ----------------------------------------------------
+
+
+def sobol_indices(y_a: Array, y_b: Array, y_ab: Array, names: Sequence[str], n_boot: int = 500,
+                  conf: float = 0.95, seed: int = 0) -> pd.DataFrame:
+    """First-order (Saltelli 2010) and total (Jansen 1999) Sobol indices from a pick-freeze design.
+
+    y_a, y_b: (N,) outputs on two independent samples A and B; y_ab: (G, N) outputs on A with
+    group g's columns taken from B. Confidence intervals by bootstrap over the N rows
+    (half-width at ``conf``)."""
+    y_a, y_b, y_ab = (np.asarray(x, float) for x in (y_a, y_b, y_ab))
+    n = y_a.size
+    rng = np.random.default_rng(seed)
+
+    def estimate(idx: NDArray[np.int64]) -> tuple[Array, Array]:
+        a, b, ab = y_a[idx], y_b[idx], y_ab[:, idx]
+        var = np.var(np.concatenate([a, b]))
+        first = np.mean(b * (ab - a), axis=-1) / var
+        total = 0.5 * np.mean((a - ab) ** 2, axis=-1) / var
+        return first, total
+
+    s1, st = estimate(np.arange(n))
+    boot = [estimate(rng.integers(0, n, n)) for _ in range(n_boot)]
+    z = stats.norm.ppf(0.5 + conf / 2)
+    s1_conf = z * np.std([b[0] for b in boot], axis=0, ddof=1)
+    st_conf = z * np.std([b[1] for b in boot], axis=0, ddof=1)
+    return pd.DataFrame({"S1": s1, "S1_conf": s1_conf, "ST": st, "ST_conf": st_conf},
+                        index=pd.Index(list(names), name="group"))
+
+
+def input_groups(sc: Scenario) -> dict[str, list[str]]:
+    """Groups of uncertain inputs that are independent of each other: the connected components
+    of the correlation matrix, every other input alone, and each time-path noise process."""
+    names = list(sc.uncertain_inputs())
+    parent = {n: n for n in names}
+
+    def find(x: str) -> str:
+        while parent[x] != x:
+            x = parent[x]
+        return x
+
+    corr = sc.correlation
+    for i, a in enumerate(corr.inputs):
+        for j, b in enumerate(corr.inputs):
+            if i < j and corr.matrix[i][j] != 0:
+                parent[find(a)] = find(b)
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        groups.setdefault(find(name), []).append(name)
+    out = {(" + ".join(members) if len(members) > 1 else members[0]): members
+           for members in groups.values()}
+    for process in ("power", "chip", "demand"):
+        out[f"time paths: {process}"] = [f"noise:{process}"]
+    return out
+
+
+def _sobol(sc: Scenario, kpi: str, samples: int, seed: int, n_boot: int) -> pd.DataFrame:
+    groups = input_groups(sc)
+    terms = close_deal(sc)
+    draws_a = scalar_draws(sc, make_design(sc, samples, seed, "mc"), 0, samples)
+    draws_b = scalar_draws(sc, make_design(sc, samples, seed + 1, "mc"), 0, samples)
+    noise_a, noise_b = path_noise(sc, seed, 0, samples), path_noise(sc, seed + 1, 0, samples)
+    fields = ("power", "power_jumps", "chip", "demand")
+    noise_field = {"noise:power": ("power", "power_jumps"), "noise:chip": ("chip",),
+                   "noise:demand": ("demand",)}
+    blocks_draws, blocks_noise = [draws_a, draws_b], [noise_a, noise_b]
+    for members in groups.values():
+        swapped = set(members)
+        blocks_draws.append({k: (draws_b[k] if k in swapped else v) for k, v in draws_a.items()})
+        from_b = {f for m in members for f in noise_field.get(m, ())}
+        blocks_noise.append(PathNoise(*(getattr(noise_b if f in from_b else noise_a, f)
+                                        for f in fields)))
+    draws = {k: np.concatenate([d[k] for d in blocks_draws]) for k in draws_a}
+    noise = PathNoise(*(np.concatenate([getattr(nz, f) for nz in blocks_noise]) for f in fields))
+    y = _evaluate(sc, draws, noise, terms)[kpi].to_numpy().reshape(len(blocks_draws), samples)
+    ok = np.isfinite(y).all(axis=0)
+    y = y[:, ok]
+    return sobol_indices(y[0], y[1], y[2:], list(groups), n_boot=n_boot, seed=seed)
+
+
+def sensitivity(results: Results, kpi: str, sobol_samples: int = 0, seed: int = 0,
+                n_boot: int = 500) -> pd.DataFrame:
+    """Which inputs drive ``kpi`` (a path KPI).
+
+    Per input, from the run's own paths: Spearman rank correlation with the KPI and its
+    contribution to variance (squared rank correlation, normalised to 1). With
+    ``sobol_samples`` = N > 0, also variance-based Sobol indices (first order S1 and total ST,
+    with bootstrap confidence half-widths) from a pick-freeze design of N x (G + 2) model runs.
+    Sobol indices of single inputs are not defined when inputs are dependent, so they are
+    computed for groups: inputs linked by the correlation matrix form one group, every other
+    input is its own group, and each time-path noise process (power, chip market, demand) is a
+    group; each input row shows its group's indices. Paths whose KPI is undefined (e.g. no
+    IRR) are left out.
+    """
+    _check_kpi(kpi, "sensitivity")
+    y = results.path_kpis[kpi].to_numpy(dtype=float)
+    inputs = results.inputs.drop(columns="path")
+    ok = np.isfinite(y)
+    rows = []
+    for name in inputs.columns:
+        x = inputs[name].to_numpy(dtype=float)[ok]
+        rho = stats.spearmanr(x, y[ok]).statistic if np.ptp(x) > 0 and np.ptp(y[ok]) > 0 else 0.0
+        rows.append({"input": name, "spearman": rho})
+    table = pd.DataFrame(rows)
+    sq = table["spearman"] ** 2
+    table["contribution_to_variance"] = sq / sq.sum() if sq.sum() > 0 else 0.0
+    table = table.sort_values("contribution_to_variance", ascending=False, kind="stable")
+    if sobol_samples:
+        sobol = _sobol(results.scenario, kpi, int(sobol_samples), seed, n_boot)
+        member_of = {m: g for g, members in input_groups(results.scenario).items() for m in members}
+        table["group"] = table["input"].map(member_of)
+        table = table.merge(sobol, left_on="group", right_index=True, how="left")
+        noise = sobol[sobol.index.str.startswith("time paths")].reset_index()
+        noise["input"] = noise["group"]
+        table = pd.concat([table, noise], ignore_index=True)
+    return table.reset_index(drop=True)
+
+
+def tail_drivers(results: Results, condition: str | NDArray[np.bool_]) -> pd.DataFrame:
+    """Inputs inside against outside a region of outcomes, e.g. ``"any_default == 1"`` (a
+    ``DataFrame.eval`` expression on ``path_kpis``) or a boolean mask over paths.
+
+    One row per input: mean inside and outside, the difference in outside standard
+    deviations, and the two-sample Kolmogorov-Smirnov statistic and p-value; sorted by the KS
+    statistic, largest first."""
+    if isinstance(condition, str):
+        try:
+            mask = np.asarray(results.path_kpis.eval(condition), dtype=bool)
+        except Exception as exc:  # pandas raises many kinds for a bad expression
+            raise ScenarioError(Problem("condition", condition, f"not a valid expression on the "
+                                        f"path KPIs ({exc})"), "tail_drivers") from None
+    else:
+        mask = np.asarray(condition, dtype=bool)
+    if mask.shape != (results.n_paths,) or mask.all() or not mask.any():
+        raise ScenarioError(Problem("condition", f"{int(mask.sum())} of {results.n_paths} paths",
+                                    "must select some paths but not all"), "tail_drivers")
+    rows = []
+    for name in results.inputs.columns.drop("path"):
+        x = results.inputs[name].to_numpy(dtype=float)
+        inside, outside = x[mask], x[~mask]
+        sd = outside.std(ddof=1)
+        ks = stats.ks_2samp(inside, outside)
+        rows.append({"input": name, "mean_inside": inside.mean(), "mean_outside": outside.mean(),
+                     "shift_in_sd": (inside.mean() - outside.mean()) / sd if sd > 0 else 0.0,
+                     "ks_statistic": ks.statistic, "ks_pvalue": ks.pvalue})
+    table = pd.DataFrame(rows).sort_values("ks_statistic", ascending=False, kind="stable")
+    table.attrs["paths_inside"] = int(mask.sum())
+    return table.reset_index(drop=True)
+
+# -- allocation optimiser ---------------------------------------------------------------------------
+
+
+OBJECTIVES = {  # name -> (path KPI, +1 to maximise its mean, -1 to minimise)
+    "private_per_public": ("private_per_public", 1.0),
+    "public_cost_per_public_gpu_hour": ("public_cost_per_public_gpu_hour_eur", -1.0),
+    "equity_irr": ("equity_irr", 1.0),
+}
+CONSTRAINTS = ("max_default_probability", "min_equity_irr_p50", "max_fund_eur_m")
+
+
+@dataclass(frozen=True)
+class AllocationResult:
+    """Outcome of ``optimise_allocation``."""
+
+    allocation: pd.Series  # EUR m per factory
+    objective: float  # value of the objective at the allocation
+    baseline_objective: float  # value under the scenario's own allocation
+    constraints: pd.DataFrame  # per constraint and factory: value, limit, slack, binding
+    success: bool
+    message: str
+    evaluations: int
+
+
+def optimise_allocation(scenario: Scenario, objective: str = "private_per_public",
+                        constraints: Mapping[str, float] | None = None, paths: int = 1_000,
+                        seed: int = 0, method: str = "lhs", tol: float = 1e-3,
+                        max_evaluations: int = 200) -> AllocationResult:
+    """Choose the fund amount per factory that maximises (or minimises) ``objective`` on common
+    random numbers, subject to ``constraints``:
+
+    * ``max_default_probability``: P(default) of every factory at most this;
+    * ``min_equity_irr_p50``: median private equity IRR of every factory at least this;
+    * ``max_fund_eur_m``: total allocation at most this (default: ``fund.size_eur_m``).
+
+    Amounts stay within each site's public cap. Uses ``scipy.optimize.minimize(method=
+    "COBYLA")`` from the scenario's own allocation; the objective is the mean of a path KPI
+    over ``paths`` paths. A constraint binds when its slack is within 1 % of its limit.
+    """
+    if objective not in OBJECTIVES:
+        raise ScenarioError(Problem("objective", objective, f"choose from {', '.join(OBJECTIVES)}"),
+                            "optimise_allocation")
+    limits = dict(constraints or {})
+    bad = [k for k in limits if k not in CONSTRAINTS]
+    if bad:
+        raise ScenarioError(Problem("constraints", bad, f"choose from {', '.join(CONSTRAINTS)}"),
+                            "optimise_allocation")
+    limits.setdefault("max_fund_eur_m", scenario.fund.size_eur_m)
+    start_terms = close_deal(scenario)
+    cost = start_terms.construction_cost_eur_m
+    caps = np.minimum(
+        [f.public_eur_m_max if f.public_eur_m_max is not None else scenario.fund.public_eur_m_per_site_max
+         for f in scenario.factories], scenario.fund.public_share_of_capex_max * cost)
+    kpi, sign = OBJECTIVES[objective]
+    names = [f.name for f in scenario.factories]
+    cache: dict[tuple[float, ...], tuple[float, dict[str, Array]]] = {}
+
+    def evaluate(share: Array) -> tuple[float, dict[str, Array]]:
+        key = tuple(np.round(np.clip(share, 0.0, 1.0), 9))
+        if key not in cache:
+            amounts = np.asarray(key) * caps
+            sc = scenario.with_updates({"fund.allocation": "explicit",
+                                        **{f"factories[{i}].fund_eur_m": float(a)
+                                           for i, a in enumerate(amounts)}})
+            res = simulate(sc, paths=paths, seed=seed, method=method)
+            fk = res.factory_kpis.groupby("factory", observed=True)
+            values = {
+                "max_default_probability": fk["default"].mean().reindex(names).to_numpy(),
+                "min_equity_irr_p50": fk["equity_irr"].median().reindex(names).to_numpy(),
+                "max_fund_eur_m": np.array([amounts.sum()]),
+            }
+            cache[key] = (float(np.nanmean(res.path_kpis[kpi])), values)
+        return cache[key]
+
+    def slack(name: str, values: dict[str, Array]) -> Array:
+        v = np.nan_to_num(values[name], nan=-1.0 if name.startswith("min") else 2.0)
+        return (limits[name] - v) if name.startswith("max") else (v - limits[name])
+
+    cons = []
+    for name in limits:
+        for k in range(len(names) if name != "max_fund_eur_m" else 1):
+            cons.append({"type": "ineq", "fun": lambda s, n=name, k=k: slack(n, evaluate(s)[1])[k]})
+    x0 = np.clip(start_terms.fund_eur_m / np.where(caps > 0, caps, 1.0), 0.0, 1.0)
+    baseline = evaluate(x0)[0]
+    result = optimize.minimize(lambda s: -sign * evaluate(s)[0], x0, method="COBYLA",
+                               bounds=[(0.0, 1.0)] * len(names), constraints=cons,
+                               options={"rhobeg": 0.25, "maxiter": max_evaluations, "tol": tol})
+    share = np.clip(result.x, 0.0, 1.0)
+    value, values = evaluate(share)
+    rows = []
+    for name in limits:
+        s = slack(name, values)
+        for k, sl in enumerate(s):
+            rows.append({"constraint": name, "factory": names[k] if name != "max_fund_eur_m" else "all",
+                         "value": values[name][k], "limit": limits[name], "slack": sl,
+                         "binding": bool(abs(sl) <= 0.01 * max(abs(limits[name]), 1e-9) + 1e-9)})
+    table = pd.DataFrame(rows)
+    feasible = bool((table["slack"] >= -1e-6 * np.maximum(1.0, table["limit"].abs())).all())
+    return AllocationResult(
+        allocation=pd.Series(share * caps, index=pd.Index(names, name="factory"), name="fund_eur_m"),
+        objective=value, baseline_objective=baseline, constraints=table,
+        success=bool(result.success) and feasible,
+        message=str(result.message) + ("" if feasible else "; constraints not met"),
+        evaluations=len(cache),
+    )
+

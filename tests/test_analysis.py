@@ -1,0 +1,197 @@
+"""Analyst API: sweeps on common random numbers and any executor, sensitivity, the optimiser."""
+
+from __future__ import annotations
+
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import finmodel
+from finmodel import analysis
+from finmodel.analysis import one_at_a_time, sobol_indices
+from finmodel.cli import main
+
+
+@pytest.fixture(scope="module")
+def base():
+    return finmodel.load_scenario("base")
+
+
+def ishigami(x: np.ndarray, a: float = 7.0, b: float = 0.1) -> np.ndarray:
+    return np.sin(x[:, 0]) + a * np.sin(x[:, 1]) ** 2 + b * x[:, 2] ** 4 * np.sin(x[:, 0])
+
+
+def test_sobol_indices_of_the_ishigami_function_match_the_analytic_values():
+    a, b, n = 7.0, 0.1, 1 << 14
+    rng = np.random.default_rng(7)
+    xa, xb = rng.uniform(-np.pi, np.pi, (2, n, 3))
+    y_ab = []
+    for i in range(3):
+        x = xa.copy()
+        x[:, i] = xb[:, i]
+        y_ab.append(ishigami(x))
+    table = sobol_indices(ishigami(xa), ishigami(xb), np.array(y_ab), ["x1", "x2", "x3"], n_boot=300)
+    # analytic values (Ishigami and Homma 1990; Sobol' and Levitan 1999)
+    var = a**2 / 8 + b * np.pi**4 / 5 + b**2 * np.pi**8 / 18 + 0.5
+    v1 = 0.5 * (1 + b * np.pi**4 / 5) ** 2
+    v2 = a**2 / 8
+    v13 = b**2 * np.pi**8 * (1 / 18 - 1 / 50)
+    s1 = np.array([v1, v2, 0.0]) / var
+    st = np.array([v1 + v13, v2, v13]) / var
+    assert np.all(np.abs(table["S1"] - s1) <= table["S1_conf"])
+    assert np.all(np.abs(table["ST"] - st) <= table["ST_conf"])
+    assert np.all(table["S1_conf"] < 0.05)
+
+
+def test_tornado_ranks_a_linear_model_by_its_coefficients():
+    coef = {"a": 3.0, "b": -2.0, "c": 0.5, "d": 0.0}
+
+    def evaluate(values):
+        return sum(k * values[name] for name, k in coef.items())
+
+    centre = dict.fromkeys(coef, 1.0)
+    table = one_at_a_time(evaluate, centre, dict.fromkeys(coef, 0.0), dict.fromkeys(coef, 2.0))
+    assert table["input"].tolist() == ["a", "b", "c", "d"]
+    np.testing.assert_allclose(table["swing"], [6.0, 4.0, 1.0, 0.0])
+    row_b = table.set_index("input").loc["b"]
+    assert row_b["kpi_at_low"] == pytest.approx(3.0 + 0.5)  # 3 a + 0.5 c with a = c = 1, b = 0
+    assert row_b["kpi_at_centre"] == pytest.approx(1.5)
+
+
+def test_tornado_on_the_base_case_swings_around_the_base_case(base):
+    table = finmodel.tornado(base, "equity_irr")
+    centre = finmodel.base_case(base).path_kpis.loc[0, "equity_irr"]
+    np.testing.assert_allclose(table["kpi_at_centre"], centre, rtol=1e-12)
+    assert set(table["input"]) == set(base.uncertain_inputs())
+    assert table["swing"].is_monotonic_decreasing
+    top = table.iloc[0]
+    assert top["swing"] > 0.05  # the GPU-hour price or the GPU price moves the IRR by > 5 points
+
+
+def test_sweep_is_tidy_and_a_higher_margin_never_raises_the_equity_irr(base):
+    df = finmodel.sweep(base, {"eib.margin": [0.005, 0.01, 0.02]}, paths=256,
+                        kpis=["equity_irr", "any_default"])
+    assert list(df.columns) == ["case", "eib.margin", "kpi", "unit", "mean", "std", "p10", "p50",
+                                "p90", "probability"]
+    assert len(df) == 3 * 2
+    irr = df[df.kpi == "equity_irr"].set_index("eib.margin")
+    assert irr["mean"].is_monotonic_decreasing and irr["p50"].is_monotonic_decreasing
+    flags = df[df.kpi == "any_default"]
+    np.testing.assert_array_equal(flags["probability"], flags["mean"])
+
+
+def test_sweep_uses_common_random_numbers(base):
+    df = finmodel.sweep(base, pd.DataFrame({"eib.tenor_years": [15, 15]}), paths=128,
+                        kpis=["equity_irr"])
+    a, b = df.loc[0, ["mean", "p10", "p50"]], df.loc[1, ["mean", "p10", "p50"]]
+    np.testing.assert_array_equal(a.to_numpy(float), b.to_numpy(float))
+    # the swept field changes only the financing: operations are the same draws in every case
+    two = finmodel.sweep(base, {"eib.tenor_years": [10, 20]}, paths=128, kpis=["revenue_eur_m"])
+    assert two.loc[0, "mean"] == two.loc[1, "mean"]
+
+
+@pytest.mark.filterwarnings("ignore::ResourceWarning", "ignore::UserWarning",
+                            "ignore::DeprecationWarning")
+def test_serial_process_pool_and_dask_cluster_give_identical_sweeps(base):
+    distributed = pytest.importorskip("distributed")
+    grid = {"eib.margin": [0.005, 0.015], "private.refresh_funding": ["hardware_loan", "equity"]}
+    kwargs = dict(paths=96, seed=5, kpis=["equity_irr", "eib_loss_eur_m"])
+    serial = finmodel.sweep(base, grid, **kwargs)
+    with ProcessPoolExecutor(2) as pool:
+        pooled = finmodel.sweep(base, grid, executor=pool, **kwargs)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=":0") as cluster, \
+            distributed.Client(cluster) as client:
+        dask = finmodel.sweep(base, grid, executor=client.get_executor(), **kwargs)
+    pd.testing.assert_frame_equal(serial, pooled)
+    pd.testing.assert_frame_equal(serial, dask)
+
+
+@pytest.mark.parametrize(("grid", "field"), [
+    ({"eib.tenor_yeras": [10]}, "eib.tenor_yeras"),
+    ({"eib.tenor_years": [10, 99]}, "eib.tenor_years"),
+    ({"eib.repayment": ["balloon"]}, "eib.repayment"),
+    ({"eib.margin": []}, "eib.margin"),
+])
+def test_bad_grid_is_a_clear_error_before_any_work(base, monkeypatch, grid, field):
+    def no_work(*_args, **_kwargs):
+        raise AssertionError("a case ran before the grid was checked")
+
+    monkeypatch.setattr(analysis, "simulate", no_work)
+    with pytest.raises(finmodel.ScenarioError) as err:
+        finmodel.sweep(base, grid, paths=16)
+    assert field in str(err.value)
+
+
+def test_sweep_cli_writes_a_tidy_csv(tmp_path, capsys):
+    out = tmp_path / "sweep.csv"
+    assert main(["sweep", "base", "--set", "eib.tenor_years=10,15", "--set",
+                 "eib.repayment=annuity,sculpted", "--paths", "64", "--kpis", "equity_irr",
+                 "--out", str(out)]) == 0
+    table = pd.read_csv(out)
+    assert len(table) == 4
+    assert set(table["eib.repayment"]) == {"annuity", "sculpted"}
+    assert main(["sweep", "base", "--set", "eib.tenor_years=1000", "--paths", "8"]) == 2
+    assert "eib.tenor_years = 1000" in capsys.readouterr().err
+
+
+def test_sensitivity_ranks_inputs_and_groups_correlated_ones(base):
+    res = finmodel.simulate(base, paths=1024, seed=2)
+    table = finmodel.sensitivity(res, "equity_irr", sobol_samples=128, n_boot=50)
+    spearman = table.dropna(subset=["spearman"])
+    assert spearman["contribution_to_variance"].sum() == pytest.approx(1.0)
+    # rank correlations recomputed independently with pandas
+    joined = res.inputs.merge(res.path_kpis[["path", "equity_irr"]], on="path").dropna()
+    top = spearman.iloc[0]
+    expected = joined[top["input"]].rank().corr(joined["equity_irr"].rank())
+    assert top["spearman"] == pytest.approx(expected, abs=1e-12)
+    # correlated inputs share one group and its indices
+    groups = analysis.input_groups(base)
+    linked = [g for g, members in groups.items() if len(members) > 1]
+    assert linked and all(" + " in g for g in linked)
+    in_group = table[table["group"] == linked[0]]
+    assert in_group["S1"].nunique() == 1 and len(in_group) == len(groups[linked[0]])
+    assert table["input"].str.startswith("time paths").sum() == 3
+
+
+def test_tail_drivers_compare_inside_and_outside(base):
+    res = finmodel.simulate(base, paths=512, seed=4)
+    table = finmodel.tail_drivers(res, "any_default == 1")
+    mask = res.path_kpis["any_default"].to_numpy() == 1
+    row = table.iloc[0]
+    x = res.inputs[row["input"]].to_numpy()
+    assert row["mean_inside"] == pytest.approx(x[mask].mean())
+    assert table["ks_statistic"].is_monotonic_decreasing
+    with pytest.raises(finmodel.ScenarioError, match="condition"):
+        finmodel.tail_drivers(res, "no_such_kpi > 1")
+    with pytest.raises(finmodel.ScenarioError, match="condition"):
+        finmodel.tail_drivers(res, np.ones(res.n_paths, bool))
+
+
+def test_optimiser_beats_the_equal_allocation_within_its_constraints():
+    sc = finmodel.load_scenario("four_gigafactories")  # the fund split evenly
+    equal = finmodel.simulate(sc, paths=128, seed=1)
+    floor = equal.factory_kpis.groupby("factory", observed=True)["equity_irr"].median().min() - 0.01
+    out = finmodel.optimise_allocation(sc, objective="private_per_public",
+                                       constraints={"min_equity_irr_p50": floor}, paths=128,
+                                       seed=1, max_evaluations=60)
+    assert out.objective > out.baseline_objective
+    assert (out.constraints["slack"] >= -1e-3).all()
+    assert out.allocation.sum() <= sc.fund.size_eur_m + 1e-6
+    # check the reported allocation independently
+    amounts = {f"factories[{i}].fund_eur_m": float(a) for i, a in enumerate(out.allocation)}
+    res = finmodel.simulate(sc.with_updates({"fund.allocation": "explicit", **amounts}),
+                            paths=128, seed=1)
+    assert res.path_kpis["private_per_public"].mean() == pytest.approx(out.objective, rel=1e-9)
+    p50 = res.factory_kpis.groupby("factory", observed=True)["equity_irr"].median()
+    assert (p50 >= floor - 1e-3).all()
+    assert out.constraints["binding"].any()
+
+
+def test_optimiser_rejects_unknown_objective_or_constraint(base):
+    with pytest.raises(finmodel.ScenarioError, match="objective"):
+        finmodel.optimise_allocation(base, objective="happiness")
+    with pytest.raises(finmodel.ScenarioError, match="constraints"):
+        finmodel.optimise_allocation(base, constraints={"max_fun": 1})

@@ -10,6 +10,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_irr
 import bench_simulate
+import bench_sweep
 
 
 def main() -> None:
@@ -17,6 +18,7 @@ def main() -> None:
           f"{__import__('os').cpu_count()} cores")
     bench_irr.main()
     bench_simulate.main(include_million="--quick" not in sys.argv)
+    bench_sweep.main()
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from finmodel.analysis import optimise_allocation, sensitivity, sweep, tail_drivers, tornado
 from finmodel.api import base_case, compare
 from finmodel.errors import Problem, ScenarioError
+from finmodel.excel import export_excel
 from finmodel.metrics import irr, npv
 from finmodel.results import Results
 from finmodel.scenario import Scenario, list_scenarios, load_scenario, loads_scenario
@@ -18,6 +19,7 @@ __all__ = [
     "__version__",
     "base_case",
     "compare",
+    "export_excel",
     "irr",
     "list_scenarios",
     "load_scenario",

@@ -176,6 +176,19 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    sc = finmodel.load_scenario(args.scenario)
+    res = None
+    if args.paths:
+        res = finmodel.simulate(sc, paths=args.paths, seed=args.seed, method=args.method,
+                                progress=_ProgressBar())
+    selected = tuple(s.strip() for s in args.selected.split(",") if s.strip())
+    out = finmodel.export_excel(sc, args.out, results=res, selected=selected)
+    print(f"wrote {out} ({sc.n_factories} factory sheets, "
+          f"{'base case' if res is None else selected[0] + ' path of ' + format(res.n_paths, ',')})")
+    return 0
+
+
 def _parse_set(spec: str) -> tuple[str, list]:
     """``eib.tenor_years=10,15,20`` -> ("eib.tenor_years", [10, 15, 20]); values are TOML."""
     field, sep, text = spec.partition("=")
@@ -280,6 +293,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1, help="local processes (default 1: serial)")
     p.add_argument("--out", help="write the tidy table to this CSV file (atomically)")
     p.set_defaults(func=_cmd_sweep)
+
+    p = sub.add_parser("export", help="live-formula Excel workbook (written atomically)")
+    p.add_argument("scenario", help="preset name or path to a .toml file")
+    p.add_argument("out", help="the .xlsx file to write")
+    p.add_argument("--paths", type=int, default=0,
+                   help="simulate this many paths and include the distributions (default: base case only)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--method", default="lhs", help="mc, lhs (default) or sobol")
+    p.add_argument("--selected", default="p50,p10,worst",
+                   help="paths to pick, the first is modelled in the factory sheets: base, p50, p10, "
+                        "p90, worst (default p50,p10,worst)")
+    p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("validate", help="check scenario files; exit 2 if any is invalid")
     p.add_argument("paths", nargs="+", help="preset names or .toml paths")

@@ -1,0 +1,952 @@
+"""Excel export for EIB staff: a live-formula project-finance workbook (openpyxl), FAST style.
+
+Sheets: Cover (with the master check), Inputs (every assumption, named ranges), Timeline, one
+sheet per factory with the operations and financing of one selected path in live formulas,
+Portfolio (factories summed with formulas), Monte Carlo (distribution summary, histogram and
+the selected paths, as values) and Checks.
+
+A factory sheet takes the path's engine outcomes that are not finance (revenue, energy used,
+other opex, depreciation, capex, fleet values) and its drawn rates as input rows, and rebuilds
+in formulas: energy cost, EBITDA, tax with loss carry-forward, CFADS, draws and IDC, the senior,
+hardware and subordinated loans, the reserve account, the lock-up, default and recovery, equity
+and fund flows, DSCR, IRR and NPV. Change an input and the whole chain recalculates. Only
+functions that Excel and LibreOffice Calc both evaluate are used.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from openpyxl import Workbook
+from openpyxl.chart import BarChart, Reference
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter, quote_sheetname
+from openpyxl.workbook.defined_name import DefinedName
+
+from finmodel.drivers import build_drivers, central_drivers, central_value
+from finmodel.engine import Model, close_deal, run
+from finmodel.errors import Problem, ScenarioError
+from finmodel.financing import Terms, _profile_share
+from finmodel.metrics import irr as engine_irr
+from finmodel.results import Results
+from finmodel.sampling import path_noise
+from finmodel.scenario.fields import field_rows
+from finmodel.scenario.model import Scenario
+
+__all__ = ["SELECTIONS", "export_excel", "select_paths"]
+
+SELECTIONS = ("base", "p50", "p10", "p90", "worst")
+FIRST_PERIOD_COL = 4  # column D holds period 0
+TOLERANCE = 1e-9  # EUR m: payment tests, as in the engine
+
+INPUT = Font(color="0000CC")
+INPUT_FILL = PatternFill("solid", fgColor="FFF2CC")
+HEADER = Font(bold=True, color="FFFFFF")
+HEADER_FILL = PatternFill("solid", fgColor="1F3864")
+SECTION = Font(bold=True)
+CHECK_FILL = PatternFill("solid", fgColor="E2EFDA")
+NUM = "#,##0.00;[Red]-#,##0.00"
+RATIO = "0.000"
+PCT = "0.00%"
+
+
+def _text(cell, value: str) -> None:
+    """User text as text: never a formula, whatever it starts with."""
+    cell.value = str(value)
+    cell.data_type = "s"
+    if str(value)[:1] in ("=", "+", "-", "@"):
+        cell.quotePrefix = True
+
+
+# -- which paths ------------------------------------------------------------------------------
+
+
+def select_paths(results: Results, selected: Sequence[str]) -> dict[str, tuple[int, str]]:
+    """selection -> (path, why). ``p50``/``p10``/``p90``: the path whose portfolio equity IRR is
+    nearest that percentile; ``worst``: the largest EIB loss (lowest equity IRR if none);
+    ``base``: the central path of ``base_case``."""
+    bad = [s for s in selected if s not in SELECTIONS]
+    if bad or not selected:
+        raise ScenarioError(Problem("selected", list(selected), f"choose from {', '.join(SELECTIONS)}"),
+                            "export_excel")
+    out: dict[str, tuple[int, str]] = {}
+    if results.method == "base":
+        return {s: (0, "base case: every input at its central value") for s in selected}
+    kpis = results.path_kpis
+    irr = kpis["equity_irr"].to_numpy(dtype=float)
+    finite = np.isfinite(irr)
+    for s in selected:
+        if s == "base":
+            out[s] = (-1, "base case: every input at its central value")
+        elif s == "worst":
+            loss = kpis["eib_loss_eur_m"].to_numpy(dtype=float)
+            if loss.max() > 0:
+                p = int(np.argmax(loss))
+                out[s] = (p, f"largest EIB loss: EUR {loss[p]:,.1f}m")
+            else:
+                p = int(np.nanargmin(np.where(finite, irr, np.inf)))
+                out[s] = (p, f"no EIB loss on any path; lowest equity IRR {irr[p]:.2%}")
+        else:
+            q = float(s[1:]) / 100
+            target = float(np.quantile(irr[finite], q))
+            p = int(np.nanargmin(np.where(finite, np.abs(irr - target), np.inf)))
+            out[s] = (p, f"portfolio equity IRR nearest its {s.upper()} of {target:.2%}")
+    return out
+
+
+@dataclass(frozen=True)
+class _PathModel:
+    model: Model
+    drivers: object
+    path: int  # -1 for the base case
+
+
+def _path_model(sc: Scenario, terms: Terms, results: Results | None, path: int) -> _PathModel:
+    if results is None or path < 0:
+        d = central_drivers(sc)
+        return _PathModel(run(sc, d, terms), d, -1)
+    row = results.inputs.iloc[path]
+    central = central_value(sc)
+
+    def value(name: str) -> np.ndarray:
+        return np.array([row[name]]) if name in row.index else central(name)
+
+    d = build_drivers(sc, value, 1, path_noise(sc, int(results.seed), path, path + 1))
+    return _PathModel(run(sc, d, terms), d, path)
+
+
+# -- a sheet of rows over periods ---------------------------------------------------------------
+
+
+class _Rows:
+    """Rows of one sheet: parameters in column C, periods from column D; formulas refer to
+    other rows by key."""
+
+    def __init__(self, ws, n_t: int, first_row: int):
+        self.ws, self.n_t, self.row, self.at = ws, n_t, first_row, {}
+        self.pending: list = []  # rows are numbered at once and written by ``flush``
+        self.labels: set[str] = set()
+
+    def _label(self, label: str) -> None:
+        if label in self.labels:  # a reader finds rows by their label
+            raise ValueError(f"duplicate row label {label!r}")
+        self.labels.add(label)
+
+    def flush(self) -> None:
+        """Write every row's cells (formulas may refer to rows defined after them)."""
+        for r, key, values, formula, first, total, fmt in self.pending:
+            for t in range(self.n_t):
+                if values is not None:
+                    v = values[t]
+                    cell = self.ws.cell(r, FIRST_PERIOD_COL + t, float(v) if np.isfinite(v) else None)
+                    cell.font, cell.fill = INPUT, INPUT_FILL
+                else:
+                    cell = self.ws.cell(r, FIRST_PERIOD_COL + t,
+                                        first if (t == 0 and first is not None) else "=" + formula(t))
+                cell.number_format = fmt
+            if total == "sum":
+                self.ws.cell(r, 3, f"=SUM({self.span(key)})").number_format = fmt
+            elif total:
+                self.ws.cell(r, 3, "=" + total).number_format = fmt
+        self.pending.clear()
+
+    def col(self, t: int) -> str:
+        return get_column_letter(FIRST_PERIOD_COL + t)
+
+    def c(self, key: str, t: int) -> str:
+        return f"{self.col(t)}{self.at[key]}"
+
+    def p(self, key: str) -> str:
+        return f"$C${self.at[key]}"
+
+    def span(self, key: str) -> str:
+        r = self.at[key]
+        return f"${self.col(0)}${r}:${self.col(self.n_t - 1)}${r}"
+
+    def section(self, title: str) -> None:
+        self.row += 1
+        self.ws.cell(self.row, 1, title).font = SECTION
+        self.row += 1
+
+    def param(self, key: str, label: str, unit: str, value, fmt: str = NUM, is_input: bool = False) -> str:
+        self._label(label)
+        r = self.row
+        self.ws.cell(r, 1, label)
+        self.ws.cell(r, 2, unit)
+        cell = self.ws.cell(r, 3, value)
+        cell.number_format = fmt
+        if is_input:
+            cell.font, cell.fill = INPUT, INPUT_FILL
+        self.at[key] = r
+        self.row += 1
+        return f"$C${r}"
+
+    def series(self, key: str, label: str, unit: str, values=None,
+               formula: Callable[[int], str] | None = None, first=None, total: str | None = None,
+               fmt: str = NUM) -> None:
+        """An input row (``values``) or a calculation row (``formula(t)``; ``first`` replaces
+        the formula in period 0, e.g. an opening balance of 0). ``total``: "sum" or a formula
+        for column C."""
+        self._label(label)
+        r = self.row
+        self.at[key] = r
+        self.ws.cell(r, 1, label)
+        self.ws.cell(r, 2, unit)
+        self.pending.append((r, key, values, formula, first, total, fmt))
+        self.row += 1
+
+
+# -- the factory sheet -----------------------------------------------------------------------------
+
+
+def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, pm: _PathModel, f: int,
+                   title: str, names: dict[str, str]) -> tuple[str, _Rows]:
+    """One factory's operations and financing in formulas; returns the sheet name and rows."""
+    n_t = sc.timeline.horizon_years
+    fac = sc.factories[f]
+    ws = wb.create_sheet(title)
+    m, d = pm.model, pm.drivers
+    fin = m.financing
+
+    def line(name: str) -> np.ndarray:
+        return np.asarray(m[name][0, f], dtype=float)
+
+    ws.cell(1, 1, "Factory").font = SECTION
+    _text(ws.cell(1, 2), fac.name)
+    ws.cell(2, 1, "Path")
+    ws.cell(2, 2, "base case (central values)" if pm.path < 0 else f"simulated path {pm.path}")
+    ws.cell(3, 1, "period")
+    ws.cell(4, 1, "year")
+    for t in range(n_t):
+        ws.cell(3, FIRST_PERIOD_COL + t, f"=Timeline!{get_column_letter(FIRST_PERIOD_COL + t)}3")
+        ws.cell(4, FIRST_PERIOD_COL + t, f"=Timeline!{get_column_letter(FIRST_PERIOD_COL + t)}4")
+        ws.cell(4, FIRST_PERIOD_COL + t).font = HEADER
+        ws.cell(4, FIRST_PERIOD_COL + t).fill = HEADER_FILL
+    for col in (1, 2, 3):
+        ws.cell(4, col).fill = HEADER_FILL
+    ws.cell(4, 3, "total / value").font = HEADER
+    R = _Rows(ws, n_t, 6)
+    c, p = R.c, R.p
+
+    def per(t: int) -> str:
+        return f"{R.col(t)}$3"
+
+    # ---- parameters ------------------------------------------------------------------------
+    R.section("Parameters of this path (inputs in blue on yellow)")
+    rate = lambda x: float(np.asarray(x).ravel()[0])  # noqa: E731
+    R.param("base_rate", "base rate (swap, fixed at close)", "1/yr", rate(d.base_rate), PCT, True)
+    R.param("eib_margin", "EIB margin", "1/yr", rate(d.eib_margin), PCT, True)
+    R.param("senior_spread", "commercial senior spread", "1/yr", rate(d.senior_spread), PCT, True)
+    R.param("haircut", "facility recovery haircut", "share", rate(d.facility_recovery_haircut), PCT, True)
+    R.param("r_e", "EIB rate", "1/yr", f"={p('base_rate')}+{p('eib_margin')}", PCT)
+    R.param("r_c", "commercial and hardware loan rate", "1/yr",
+            f"={p('base_rate')}+{p('senior_spread')}", PCT)
+    R.param("r_s", "fund subordinated loan rate", "1/yr", f"={names['sub_loan_rate']}", PCT)
+    R.param("tax_rate", "corporate tax rate", "share", f"={names[f'tax_rate_{f}']}", PCT)
+    R.param("eib_commit", "EIB commitment (sized on the base case)", "EUR m",
+            float(terms.eib_eur_m[f]), NUM, True)
+    R.param("com_commit", "commercial senior commitment", "EUR m", float(terms.commercial_eur_m[f]),
+            NUM, True)
+    R.param("fund_commit", "fund allocation", "EUR m", float(terms.fund_eur_m[f]), NUM, True)
+    R.param("base_cost", "base-case construction cost", "EUR m",
+            float(terms.construction_cost_eur_m[f]), NUM, True)
+    R.param("hw_share", "share of each refresh borrowed (sized at close)", "share",
+            float(terms.hardware_share[f]), PCT, True)
+    R.param("hw_life", "hardware loan term", "years", f"={names['hardware_loan_tenor_years']}", "0")
+    R.param("hw_factor", "hardware annuity per EUR borrowed", "1/yr",
+            f"={p('r_c')}/(1-(1+{p('r_c')})^-{p('hw_life')})", "0.000000")
+    R.param("fees", "front-end fees", "EUR m",
+            f"={names['upfront_fee']}*{p('eib_commit')}+{names['commercial_upfront_fee']}*{p('com_commit')}")
+    R.param("close", "period of financial close", "period", int(d.close_year.ravel()[f]
+                                                                if np.size(d.close_year) > 1
+                                                                else d.close_year.ravel()[0]), "0", True)
+    R.param("r0", "first repayment period (first full period after COD)", "period",
+            int(fin.first_repayment[0, f]), "0", True)
+    R.param("n_rep", "repayment years", "years", int(terms.repayment_years[f]), "0", True)
+    R.param("is_sub", "fund instrument is a subordinated loan", "1/0",
+            f"=IF({names['fund_instrument']}=\"sub_loan\",1,0)", "0")
+    R.param("is_equity", "fund instrument is equity", "1/0",
+            f"=IF({names['fund_instrument']}=\"equity\",1,0)", "0")
+    R.param("mode_hw", "refresh by hardware loan", "1/0",
+            f"=IF({names['refresh_funding']}=\"hardware_loan\",1,0)", "0")
+    R.param("mode_cash", "refresh from operating cash", "1/0",
+            f"=IF({names['refresh_funding']}=\"cash\",1,0)", "0")
+    R.param("dscr_trigger", "DSCR covenant is an event of default", "1/0",
+            f"=IF({names['default_trigger']}=\"dscr_or_payment\",1,0)", "0")
+    tol, last_period = names["tolerance"], "Timeline!$C$3"
+
+    # ---- flags ------------------------------------------------------------------------------------
+    R.section("Flags")
+    R.series("last", "last period", "1/0", formula=lambda t: f"IF({per(t)}={last_period},1,0)", fmt="0")
+    R.series("repaying", "repayment period", "1/0", formula=lambda t: f"IF({per(t)}>={p('r0')},1,0)",
+             fmt="0")
+    R.series("capitalise", "interest capitalised (construction and grace)", "1/0",
+             formula=lambda t: f"IF(AND({c('repaying', t)}=0,{c('last', t)}=0),1,0)", fmt="0")
+
+    # ---- operations of this path --------------------------------------------------------------------
+    R.section("Operations of this path (engine outcomes as inputs; EUR m)")
+    R.series("revenue", "revenue", "EUR m", values=line("revenue"), total="sum")
+    R.series("energy_gwh", "electricity used", "GWh", values=line("energy_gwh"), total="sum")
+    R.series("power_price", "power price", "EUR/MWh",
+             values=np.broadcast_to(d.power_price_eur_mwh, (1, sc.n_factories, n_t))[0, f])
+    R.series("energy_cost", "energy cost", "EUR m",
+             formula=lambda t: f"{c('energy_gwh', t)}*{c('power_price', t)}/1000", total="sum")
+    R.series("other_opex", "other opex", "EUR m", values=line("other_opex"), total="sum")
+    R.series("ebitda", "EBITDA", "EUR m",
+             formula=lambda t: f"{c('revenue', t)}-{c('energy_cost', t)}-{c('other_opex', t)}",
+             total="sum")
+    R.series("depreciation", "depreciation", "EUR m", values=line("depreciation"), total="sum")
+    R.series("resale", "GPU resale proceeds", "EUR m", values=line("resale_proceeds"), total="sum")
+    gain = np.zeros(n_t)
+    gain[-1] = line("taxable_income")[-1] - (line("ebitda")[-1] - line("depreciation")[-1]
+                                             + line("resale_proceeds")[-1])
+    R.series("terminal_gain", "taxable gain on the fleet at the horizon", "EUR m", values=gain,
+             total="sum")
+    R.series("taxable0", "taxable income before interest", "EUR m",
+             formula=lambda t: (f"{c('ebitda', t)}-{c('depreciation', t)}+{c('resale', t)}"
+                                f"+{c('terminal_gain', t)}"), total="sum")
+    R.series("uses", "construction uses (facility, grid, first fleet)", "EUR m",
+             values=line("capex_construction") + line("capex_gpu_initial"), total="sum")
+    R.series("refresh", "GPU refresh capex", "EUR m", values=line("capex_gpu_refresh"), total="sum")
+    R.series("terminal", "terminal value (horizon)", "EUR m", values=line("terminal_value"), total="sum")
+    R.series("fleet_value", "fleet resale value at period end", "EUR m", values=line("fleet_value"))
+    R.series("facility_book", "facility book value at period end", "EUR m",
+             values=line("facility_book_value"))
+    share = _profile_share(sc, terms, np.arange(n_t)[None, None, :] - fin.first_repayment[..., None],
+                           np.broadcast_to(d.base_rate + d.eib_margin, fin.first_repayment.shape))[0, f]
+    R.series("share", "senior principal profile (share of balance at first repayment)", "share",
+             values=share, total="sum", fmt="0.0000")
+
+    # ---- sources and uses -------------------------------------------------------------------------------
+    R.section("Construction funding")
+    R.param("cost", "construction cost of this path", "EUR m", f"=SUM({R.span('uses')})")
+    R.param("scale", "facilities drawn (share of commitments)", "share",
+            f"=MIN(1,{p('cost')}/{p('base_cost')})", PCT)
+    for key, label, commit in (("eib_draw", "EIB drawn", "eib_commit"),
+                               ("com_draw", "commercial senior drawn", "com_commit"),
+                               ("fund_draw", "fund instrument paid in", "fund_commit")):
+        R.series(key, label, "EUR m", formula=lambda t, commit=commit: (
+            f"IF({p('cost')}>0,{p(commit)}*{p('scale')}*{c('uses', t)}/{p('cost')},0)"), total="sum")
+    R.series("fees_t", "fees", "EUR m", formula=lambda t: f"IF({per(t)}={p('close')},{p('fees')},0)",
+             total="sum")
+    R.series("equity_build", "equity for construction and fees", "EUR m", formula=lambda t: (
+        f"{c('uses', t)}+{c('fees_t', t)}-{c('eib_draw', t)}-{c('com_draw', t)}"
+        f"-IF({p('is_equity')}=1,0,{c('fund_draw', t)})"), total="sum")
+    R.series("hw_draw", "hardware loan drawn", "EUR m", formula=lambda t: (
+        f"IF(AND({p('mode_hw')}=1,{c('last', t)}=0),{p('hw_share')}*{c('refresh', t)},0)"), total="sum")
+    R.series("equity_refresh", "equity for refresh", "EUR m",
+             formula=lambda t: f"IF({p('mode_cash')}=1,0,{c('refresh', t)}-{c('hw_draw', t)})",
+             total="sum")
+    R.series("refresh_cfads", "refresh paid from CFADS", "EUR m",
+             formula=lambda t: f"IF({p('mode_cash')}=1,{c('refresh', t)},0)", total="sum")
+
+    def hw_cohorts(t: int) -> str:
+        if t == 0:
+            return "0"
+        lo = max(0, t - sc.private.hardware_loan_tenor_years)
+        return f"{p('hw_factor')}*SUM({R.col(lo)}{R.at['hw_draw']}:{R.col(t - 1)}{R.at['hw_draw']})"
+
+    R.series("hw_sched", "hardware loan annuities due", "EUR m", formula=hw_cohorts, first=0.0,
+             total="sum")
+    for key, label, draw, r in (("pre_e", "EIB balance before repayment", "eib_draw", "r_e"),
+                                ("pre_c", "commercial balance before repayment", "com_draw", "r_c")):
+        R.series(key, label, "EUR m", formula=lambda t, key=key, draw=draw, r=r: (
+            f"{c(key, t - 1)}*(1+{p(r)})+{c(draw, t)}"), first=f"={c(draw, 0)}")
+    R.series("pre_s", "fund loan balance before repayment", "EUR m", formula=lambda t: (
+        f"{c('pre_s', t - 1)}*(1+{p('r_s')})+{p('is_sub')}*{c('fund_draw', t)}"),
+        first=f"={p('is_sub')}*{c('fund_draw', 0)}")
+    for key, pre in (("b0_e", "pre_e"), ("b0_c", "pre_c"), ("b0_s", "pre_s")):
+        R.param(key, f"balance at first repayment ({pre[4:]})", "EUR m",
+                f"=IF({p('r0')}>0,INDEX({R.span(pre)},1,{p('r0')}),0)")
+
+    # ---- the waterfall --------------------------------------------------------------------------------
+    R.section("Senior debt, tax and CFADS")
+    R.series("alive", "not in default at the period start", "1/0",
+             formula=lambda t: f"{c('alive_close', t - 1)}", first=1, fmt="0")
+    for key, close in (("open_e", "close_e"), ("open_c", "close_c"), ("open_h", "close_h"),
+                       ("open_s", "close_s"), ("dsra_open", "dsra_close"),
+                       ("trapped_open", "trapped_close"), ("pool_open", "pool_close")):
+        R.series(key, key.replace("_", " "), "EUR m", formula=lambda t, close=close: c(close, t - 1),
+                 first=0.0)
+    R.series("int_e", "EIB interest", "EUR m", formula=lambda t: f"{c('open_e', t)}*{p('r_e')}")
+    R.series("int_c", "commercial interest", "EUR m", formula=lambda t: f"{c('open_c', t)}*{p('r_c')}")
+    R.series("int_h", "hardware loan interest", "EUR m",
+             formula=lambda t: f"{c('open_h', t)}*{p('r_c')}")
+    for key, open_, b0 in (("sched_e", "open_e", "b0_e"), ("sched_c", "open_c", "b0_c")):
+        R.series(key, f"scheduled principal ({key[-1]})", "EUR m", formula=lambda t, o=open_, b=b0: (
+            f"IF({c('repaying', t)}=1,MIN({c('share', t)}*{p(b)},{c(o, t)}),0)"))
+    R.series("sched_h", "scheduled hardware service", "EUR m",
+             formula=lambda t: f"MIN({c('hw_sched', t)},{c('open_h', t)}*(1+{p('r_c')}))")
+    R.series("service", "senior debt service (scheduled)", "EUR m", formula=lambda t: (
+        f"IF({c('repaying', t)}=1,{c('int_e', t)}+{c('int_c', t)}+{c('sched_e', t)}"
+        f"+{c('sched_c', t)},0)+{c('sched_h', t)}"))
+    R.series("due", "senior amount due (all at the horizon)", "EUR m", formula=lambda t: (
+        f"IF({c('last', t)}=1,{c('open_e', t)}+{c('int_e', t)}+{c('open_c', t)}+{c('int_c', t)}"
+        f"+{c('open_h', t)}*(1+{p('r_c')}),{c('service', t)})"))
+    R.series("interest_deductible", "interest deductible", "EUR m", formula=lambda t: (
+        f"IF(OR({c('repaying', t)}=1,{c('last', t)}=1),{c('int_e', t)}+{c('int_c', t)}"
+        f"+{c('open_s', t)}*{p('r_s')},0)+{c('int_h', t)}"))
+    R.series("income", "taxable income", "EUR m",
+             formula=lambda t: f"{c('taxable0', t)}-{c('interest_deductible', t)}")
+    R.series("loss_used", "tax losses used", "EUR m",
+             formula=lambda t: f"MIN({c('pool_open', t)},MAX({c('income', t)},0))")
+    R.series("tax_raw", "tax", "EUR m", formula=lambda t: (
+        f"{p('tax_rate')}*(MAX({c('income', t)},0)-{c('loss_used', t)})"))
+    R.series("pool_close", "tax losses carried forward", "EUR m", formula=lambda t: (
+        f"{c('pool_open', t)}-{c('loss_used', t)}+MAX(-{c('income', t)},0)"))
+    R.series("cfads_raw", "CFADS of operations (before any default)", "EUR m", formula=lambda t: (
+        f"{c('ebitda', t)}-{c('tax_raw', t)}+{c('resale', t)}-{c('refresh_cfads', t)}"))
+    R.series("cash0", "cash before support", "EUR m",
+             formula=lambda t: f"{c('cfads_raw', t)}+IF({c('last', t)}=1,{c('terminal', t)},0)")
+    R.series("support", "pre-completion losses funded by equity", "EUR m", formula=lambda t: (
+        f"IF(AND({c('repaying', t)}=0,{c('alive', t)}=1,{c('last', t)}=0),MAX(-{c('cash0', t)},0),0)"))
+    R.series("cash", "cash available from operations", "EUR m",
+             formula=lambda t: f"{c('cash0', t)}+{c('support', t)}")
+    R.series("available", "cash + reserve + trapped cash", "EUR m", formula=lambda t: (
+        f"{c('cash', t)}+{c('dsra_open', t)}+{c('trapped_open', t)}"))
+    R.series("fails", "event of default", "1/0", fmt="0", formula=lambda t: (
+        f"IF(OR({c('available', t)}<{c('due', t)}-{tol},AND({p('dscr_trigger')}=1,"
+        f"{c('service', t)}>{tol},{c('cfads_raw', t)}<{names['default_dscr']}*{c('service', t)})),1,0)"))
+    R.series("defaults", "defaults in this period", "1/0", fmt="0",
+             formula=lambda t: f"IF(AND({c('alive', t)}=1,{c('fails', t)}=1),1,0)")
+    R.series("ok", "serviced normally", "1/0", fmt="0",
+             formula=lambda t: f"IF(AND({c('alive', t)}=1,{c('fails', t)}=0),1,0)")
+
+    R.section("Waterfall")
+    R.series("s0", "cash after senior debt service", "EUR m",
+             formula=lambda t: f"{c('cash', t)}-{c('due', t)}")
+    R.series("from_trapped", "shortfall met from trapped cash", "EUR m",
+             formula=lambda t: f"MIN({c('trapped_open', t)},MAX(-{c('s0', t)},0))")
+    R.series("s1", "after trapped cash", "EUR m", formula=lambda t: f"{c('s0', t)}+{c('from_trapped', t)}")
+    R.series("from_dsra", "shortfall met from the reserve", "EUR m",
+             formula=lambda t: f"MIN({c('dsra_open', t)},MAX(-{c('s1', t)},0))")
+    R.series("s2", "surplus after senior debt", "EUR m",
+             formula=lambda t: f"MAX({c('s1', t)}+{c('from_dsra', t)},0)")
+    for key, open_, int_, prin, draw in (("new_e", "open_e", "int_e", "sched_e", "eib_draw"),
+                                         ("new_c", "open_c", "int_c", "sched_c", "com_draw")):
+        R.series(key, f"balance after this period ({key[-1]})", "EUR m", formula=lambda t, o=open_,
+                 i=int_, pr=prin, dr=draw: (
+                     f"IF({c('capitalise', t)}=1,{c(o, t)}+{c(i, t)},{c(o, t)}"
+                     f"-IF({c('last', t)}=1,{c(o, t)},{c(pr, t)}))+{c(dr, t)}"))
+    R.series("pay_h", "hardware service paid", "EUR m", formula=lambda t: (
+        f"IF({c('last', t)}=1,{c('open_h', t)}*(1+{p('r_c')}),{c('sched_h', t)})"))
+    R.series("new_h", "hardware balance after this period", "EUR m", formula=lambda t: (
+        f"{c('open_h', t)}*(1+{p('r_c')})-{c('pay_h', t)}+{c('hw_draw', t)}"))
+
+    def target(t: int) -> str:
+        if t == n_t - 1:
+            return "0"
+        n = t + 1
+        pe = f"MIN({c('share', n)}*{p('b0_e')},{c('new_e', t)})"
+        pc = f"MIN({c('share', n)}*{p('b0_c')},{c('new_c', t)})"
+        return (f"{names['dsra_months']}/12*(IF({per(n)}>={p('r0')},{c('new_e', t)}*{p('r_e')}"
+                f"+{c('new_c', t)}*{p('r_c')}+{pe}+{pc},0)+MIN({c('hw_sched', n)},"
+                f"{c('new_h', t)}*(1+{p('r_c')})))")
+
+    R.series("dsra_target", "reserve target: months of next period's service", "EUR m", formula=target)
+    R.series("dsra1", "reserve after draws", "EUR m",
+             formula=lambda t: f"{c('dsra_open', t)}-{c('from_dsra', t)}")
+    R.series("release", "reserve released", "EUR m",
+             formula=lambda t: f"MAX({c('dsra1', t)}-{c('dsra_target', t)},0)")
+    R.series("gap", "reserve shortfall", "EUR m",
+             formula=lambda t: f"MAX({c('dsra_target', t)}-({c('dsra1', t)}-{c('release', t)}),0)")
+    R.series("dsra_equity", "initial reserve funded by equity", "EUR m", formula=lambda t: (
+        f"IF(AND({c('repaying', t)}=0,{per(t)}+1={p('r0')}),{c('gap', t)},0)"))
+    R.series("s3", "surplus with reserve released", "EUR m",
+             formula=lambda t: f"{c('s2', t)}+{c('release', t)}")
+    R.series("dsra_topup", "reserve top-up from cash", "EUR m",
+             formula=lambda t: f"IF({c('repaying', t)}=1,MIN({c('gap', t)},{c('s3', t)}),0)")
+    R.series("s4", "surplus after the reserve", "EUR m",
+             formula=lambda t: f"{c('s3', t)}-{c('dsra_topup', t)}")
+    R.series("sub_accrued", "fund loan with this period's interest", "EUR m",
+             formula=lambda t: f"{c('open_s', t)}*(1+{p('r_s')})")
+    R.series("sub_sched", "fund loan scheduled principal", "EUR m", formula=lambda t: (
+        f"IF(AND({c('repaying', t)}=1,{per(t)}-{p('r0')}<{p('n_rep')}),{p('b0_s')}/{p('n_rep')},0)"))
+    R.series("sub_due", "fund loan due", "EUR m", formula=lambda t: (
+        f"IF({c('last', t)}=1,{c('sub_accrued', t)},MIN({c('sub_accrued', t)},"
+        f"{c('open_s', t)}*{p('r_s')}+{c('sub_sched', t)}))"))
+    R.series("sub_pay", "fund loan paid", "EUR m", formula=lambda t: (
+        f"IF(AND({p('is_sub')}=1,OR({c('repaying', t)}=1,{c('last', t)}=1)),"
+        f"MIN({c('s4', t)},{c('sub_due', t)}),0)"))
+    R.series("sub_int", "of which interest", "EUR m",
+             formula=lambda t: f"MIN({c('sub_pay', t)},{c('open_s', t)}*{p('r_s')})")
+    R.series("s5", "cash for equity", "EUR m", formula=lambda t: f"{c('s4', t)}-{c('sub_pay', t)}")
+    R.series("new_s", "fund loan after this period", "EUR m", formula=lambda t: (
+        f"IF({p('is_sub')}=1,{c('sub_accrued', t)}-{c('sub_pay', t)}+{c('fund_draw', t)},0)"))
+    R.series("locked", "lock-up: DSCR below the lock-up level", "1/0", fmt="0", formula=lambda t: (
+        f"IF(AND({c('service', t)}>{tol},{c('cfads_raw', t)}<{names['lockup_dscr']}*{c('service', t)},"
+        f"{c('last', t)}=0),1,0)"))
+    R.series("dist", "distributions before default", "EUR m", formula=lambda t: (
+        f"IF({c('locked', t)}=1,0,{c('s5', t)}+{c('trapped_open', t)}-{c('from_trapped', t)})"
+        f"+IF({c('last', t)}=1,{c('dsra1', t)}-{c('release', t)}+{c('dsra_topup', t)}"
+        f"+{c('dsra_equity', t)},0)"))
+
+    R.section("Closing balances")
+    ok = lambda t, x: f"IF({c('ok', t)}=1,{x},0)"  # noqa: E731
+    R.series("close_e", "EIB balance", "EUR m", formula=lambda t: ok(t, c("new_e", t)))
+    R.series("close_c", "commercial balance", "EUR m", formula=lambda t: ok(t, c("new_c", t)))
+    R.series("close_h", "hardware loan balance", "EUR m", formula=lambda t: ok(t, c("new_h", t)))
+    R.series("close_s", "fund loan balance", "EUR m",
+             formula=lambda t: ok(t, f"IF({c('last', t)}=1,0,{c('new_s', t)})"))
+    R.series("dsra_close", "reserve balance", "EUR m", formula=lambda t: ok(
+        t, f"IF({c('last', t)}=1,0,{c('dsra1', t)}-{c('release', t)}+{c('dsra_topup', t)}"
+           f"+{c('dsra_equity', t)})"))
+    R.series("trapped_close", "trapped cash", "EUR m", formula=lambda t: ok(
+        t, f"IF({c('locked', t)}=1,{c('trapped_open', t)}-{c('from_trapped', t)}+{c('s5', t)},0)"))
+    R.series("alive_close", "not in default at the period end", "1/0", fmt="0",
+             formula=lambda t: c("ok", t))
+    R.series("debt_balance", "senior debt outstanding", "EUR m", formula=lambda t: (
+        f"{c('close_e', t)}+{c('close_c', t)}+{c('close_h', t)}"))
+
+    R.section("Default and recovery")
+    R.series("assets", "assets recovered", "EUR m", formula=lambda t: (
+        f"IF({c('last', t)}=1,0,({c('fleet_value', t)}+{c('facility_book', t)}*(1-{p('haircut')}))"
+        f"*(1-{names['enforcement_cost_share']}))"))
+    R.series("pot", "cash, reserves and assets", "EUR m",
+             formula=lambda t: f"MAX({c('available', t)}+{c('assets', t)},0)")
+    R.series("owed_e", "owed to the EIB", "EUR m", formula=lambda t: f"{c('open_e', t)}+{c('int_e', t)}")
+    R.series("owed", "owed to senior lenders", "EUR m", formula=lambda t: (
+        f"{c('owed_e', t)}+{c('open_c', t)}+{c('int_c', t)}+{c('open_h', t)}*(1+{p('r_c')})"
+        f"+{c('hw_draw', t)}"))
+    R.series("paid_senior", "paid to senior lenders", "EUR m",
+             formula=lambda t: f"MIN({c('pot', t)},{c('owed', t)})")
+    R.series("recovery_rate", "senior recovery rate", "share", fmt=PCT,
+             formula=lambda t: f"IF({c('owed', t)}>0,{c('paid_senior', t)}/{c('owed', t)},1)")
+    R.series("owed_s", "owed to the fund's loan", "EUR m", formula=lambda t: (
+        f"{c('open_s', t)}*(1+{p('r_s')})+{c('fund_draw', t)}*{p('is_sub')}"))
+    R.series("paid_s", "paid to the fund's loan", "EUR m",
+             formula=lambda t: f"MIN({c('pot', t)}-{c('paid_senior', t)},{c('owed_s', t)})")
+    R.series("eib_loss", "EIB loss", "EUR m", total="sum", formula=lambda t: (
+        f"IF({c('defaults', t)}=1,{c('owed_e', t)}*(1-{c('recovery_rate', t)}),0)"))
+    R.series("senior_recovery", "senior recovery", "EUR m", total="sum",
+             formula=lambda t: f"IF({c('defaults', t)}=1,{c('paid_senior', t)},0)")
+    R.series("residual", "residual to equity", "EUR m", total="sum", formula=lambda t: (
+        f"IF({c('defaults', t)}=1,{c('pot', t)}-{c('paid_senior', t)}-{c('paid_s', t)},0)"))
+
+    R.section("Results of this factory")
+    R.series("cfads", "CFADS", "EUR m", total="sum",
+             formula=lambda t: f"IF({c('alive', t)}=1,{c('cfads_raw', t)},0)")
+    R.series("dscr", "DSCR", "ratio", fmt=RATIO, formula=lambda t: (
+        f"IF(AND({c('alive', t)}=1,{c('service', t)}>{tol}),{c('cfads_raw', t)}/{c('service', t)},\"\")"))
+    R.series("senior_service", "senior debt service", "EUR m", total="sum",
+             formula=lambda t: ok(t, c("service", t)))
+    R.series("eib_principal", "EIB principal paid", "EUR m", total="sum", formula=lambda t: ok(
+        t, f"IF({c('last', t)}=1,{c('open_e', t)},{c('sched_e', t)})"))
+    R.series("eib_interest", "EIB interest paid", "EUR m", total="sum",
+             formula=lambda t: ok(t, f"IF({c('capitalise', t)}=1,0,{c('int_e', t)})"))
+    R.series("extra_equity", "equity support and initial reserve", "EUR m", total="sum",
+             formula=lambda t: ok(t, f"{c('support', t)}+{c('dsra_equity', t)}"))
+    R.series("distributions", "distributions to equity", "EUR m", total="sum",
+             formula=lambda t: f"IF({c('ok', t)}=1,{c('dist', t)},0)+{c('residual', t)}")
+    R.series("eq_build_run", "equity for construction (until default)", "EUR m", total="sum",
+             formula=lambda t: f"IF({c('alive', t)}=1,{c('equity_build', t)},0)")
+    R.series("other", "equity flows after construction", "EUR m", formula=lambda t: (
+        f"{c('distributions', t)}-{c('extra_equity', t)}"
+        f"-IF({c('alive', t)}=1,{c('equity_refresh', t)},0)"))
+    R.series("equity_flow", "equity flow (all shareholders)", "EUR m", total="sum",
+             formula=lambda t: f"{c('other', t)}-{c('eq_build_run', t)}")
+    R.param("phi", "fund's share of equity", "share", (
+        f"=IF(AND({p('is_equity')}=1,SUM({R.span('eq_build_run')})>0),"
+        f"SUM({R.span('fund_draw')})/SUM({R.span('eq_build_run')}),0)"), PCT)
+    R.series("sub_prin_paid", "fund loan principal received", "EUR m", total="sum", formula=lambda t: (
+        f"IF({c('ok', t)}=1,{c('sub_pay', t)}-{c('sub_int', t)},"
+        f"IF({c('defaults', t)}=1,{c('paid_s', t)},0))"))
+    R.series("fund_flow", "fund flow", "EUR m", total="sum", formula=lambda t: (
+        f"-{c('fund_draw', t)}+IF({p('is_equity')}=1,{p('phi')}*{c('other', t)},"
+        f"IF({p('is_sub')}=1,IF({c('ok', t)}=1,{c('sub_int', t)},0)+{c('sub_prin_paid', t)},0))"))
+    R.series("private_flow", "private equity flow", "EUR m", total="sum", formula=lambda t: (
+        f"{c('equity_flow', t)}-IF({p('is_equity')}=1,{c('fund_flow', t)},0)"))
+    guess = float(engine_irr(fin["private_equity_flow"][0, f]))
+    R.param("irr_guess", "IRR search start (the engine's IRR, rounded)", "1/yr",
+            round(guess, 2) if np.isfinite(guess) else 0.1, PCT, True)
+    R.param("equity_irr", "private equity IRR", "1/yr",
+            f"=IRR({R.span('private_flow')},{p('irr_guess')})", PCT)
+    flow_row = R.at["private_flow"]
+    first, rest = R.c("private_flow", 0), f"{R.col(1)}{flow_row}:{R.col(n_t - 1)}{flow_row}"
+    R.param("equity_npv", "private equity NPV at the hurdle (end of period 0)", "EUR m",
+            f"={first}+NPV({names['equity_hurdle_irr']},{rest})")
+    R.param("min_dscr", "minimum DSCR", "ratio", f"=IF(COUNT({R.span('dscr')})>0,MIN({R.span('dscr')}),\"\")",
+            RATIO)
+    R.param("defaulted", "defaulted", "1/0", f"=IF(SUM({R.span('defaults')})>0,1,0)", "0")
+    R.param("eib_loss_total", "EIB loss in total", "EUR m", f"=SUM({R.span('eib_loss')})")
+
+    R.flush()
+    ws.freeze_panes = ws.cell(5, FIRST_PERIOD_COL)
+    ws.column_dimensions["A"].width = 52
+    ws.column_dimensions["B"].width = 9
+    ws.column_dimensions["C"].width = 14
+    for t in range(n_t):
+        ws.column_dimensions[R.col(t)].width = 11
+    return title, R
+
+
+def _inputs_sheet(wb: Workbook, sc: Scenario) -> dict[str, str]:
+    """Every assumption with unit, description and source; returns name -> absolute reference
+    of the named inputs used by formulas."""
+    ws = wb.create_sheet("Inputs")
+    for col, head in enumerate(["field", "value", "central value", "unit", "description", "source"], 1):
+        cell = ws.cell(1, col, head)
+        cell.font, cell.fill = HEADER, HEADER_FILL
+    names: dict[str, str] = {}
+    r = 2
+    wanted = {
+        "fund.sub_loan_rate": "sub_loan_rate",
+        "private.hardware_loan_tenor_years": "hardware_loan_tenor_years",
+        "eib.upfront_fee": "upfront_fee", "private.commercial_upfront_fee": "commercial_upfront_fee",
+        "fund.instrument": "fund_instrument", "private.refresh_funding": "refresh_funding",
+        "eib.default_trigger": "default_trigger", "eib.dsra_months": "dsra_months",
+        "eib.lockup_dscr": "lockup_dscr", "eib.default_dscr": "default_dscr",
+        "eib.enforcement_cost_share": "enforcement_cost_share",
+        "private.equity_hurdle_irr": "equity_hurdle_irr",
+    }
+    for i in range(sc.n_factories):
+        wanted[f"factories[{i}].tax_rate"] = f"tax_rate_{i}"
+    for row in field_rows(sc):
+        _text(ws.cell(r, 1), row.path)
+        value = row.value
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            _text(ws.cell(r, 2), row.display_value)
+        else:
+            ws.cell(r, 2, float(value))
+        central = getattr(value, "central", None)
+        if central is not None and not isinstance(value, int | float):
+            ws.cell(r, 3, float(central))
+        for col in (2, 3):
+            ws.cell(r, col).font, ws.cell(r, col).fill = INPUT, INPUT_FILL
+        _text(ws.cell(r, 4), row.unit)
+        _text(ws.cell(r, 5), row.description)
+        _text(ws.cell(r, 6), row.source)
+        if row.path in wanted:
+            key = wanted[row.path]
+            ref = f"Inputs!$B${r}"
+            names[key] = ref
+            wb.defined_names[key] = DefinedName(key, attr_text=f"{quote_sheetname('Inputs')}!$B${r}")
+        r += 1
+    ws.cell(r + 1, 1, "tolerance of payment tests")
+    ws.cell(r + 1, 2, TOLERANCE).font = INPUT
+    ws.cell(r + 1, 4, "EUR m")
+    names["tolerance"] = f"Inputs!$B${r + 1}"
+    wb.defined_names["tolerance"] = DefinedName("tolerance", attr_text=f"Inputs!$B${r + 1}")
+    ws.freeze_panes = "B2"
+    for col, width in zip("ABCDEF", (40, 22, 14, 16, 60, 70), strict=True):
+        ws.column_dimensions[col].width = width
+    return {k: k for k in names}  # formulas use the defined names
+
+
+def _timeline_sheet(wb: Workbook, sc: Scenario) -> None:
+    ws = wb.create_sheet("Timeline")
+    n_t = sc.timeline.horizon_years
+    ws.cell(1, 1, "Timeline").font = SECTION
+    ws.cell(3, 1, "period")
+    ws.cell(3, 2, "last period")
+    ws.cell(3, 3, n_t - 1)
+    ws.cell(4, 1, "year")
+    ws.cell(4, 2, "first year")
+    ws.cell(4, 3, sc.timeline.start_year).font = INPUT
+    for t in range(n_t):
+        col = get_column_letter(FIRST_PERIOD_COL + t)
+        before = get_column_letter(FIRST_PERIOD_COL + t - 1)
+        ws.cell(3, FIRST_PERIOD_COL + t, t if t == 0 else f"={before}3+1")
+        ws.cell(4, FIRST_PERIOD_COL + t, f"=$C$4+{col}3")
+    ws.cell(6, 1, "Construction, grace and repayment flags are on each factory's sheet (rows "
+                   "'repayment period', 'interest capitalised'), since each site has its own dates.")
+    ws.column_dimensions["A"].width = 20
+
+
+def export_excel(scenario: Scenario, path: str | os.PathLike[str], results: Results | None = None,
+                 selected: Sequence[str] = ("p50", "p10", "worst")) -> Path:
+    """Write the workbook to ``path`` atomically (temporary file, then rename).
+
+    Without ``results`` the factory sheets model the base case; with ``results`` they model
+    the first of ``selected`` (``p50`` by default) and the Monte Carlo sheet lists every
+    selected path with why it was chosen. Returns the path written."""
+    if not isinstance(scenario, Scenario):
+        raise ScenarioError(Problem("scenario", type(scenario).__name__, "must be a finmodel.Scenario"),
+                            "export_excel")
+    if results is not None and results.scenario != scenario:
+        raise ScenarioError(Problem("results", results.scenario.name,
+                                    f"were run on another scenario than {scenario.name!r}"), "export_excel")
+    target = Path(path)
+    if target.suffix.lower() != ".xlsx":
+        raise ScenarioError(Problem("path", str(path), "must end in .xlsx"), "export_excel")
+    terms = results.terms if results is not None and results.terms is not None else close_deal(scenario)
+    picks = select_paths(results, selected) if results is not None else {
+        "base": (-1, "base case: every input at its central value")}
+    first_path = next(iter(picks.values()))[0]
+    pm = _path_model(scenario, terms, results, first_path)
+
+    wb = Workbook()
+    cover = wb.active
+    cover.title = "Cover"
+    names = _inputs_sheet(wb, scenario)
+    _timeline_sheet(wb, scenario)
+    sheets = []
+    used: set[str] = set()
+    for f, fac in enumerate(scenario.factories):
+        title = _sheet_title(fac.name, f, used)
+        sheets.append(_factory_sheet(wb, scenario, terms, pm, f, title, names))
+    _portfolio_sheet(wb, scenario, terms, sheets)
+    check_cell = _checks_sheet(wb, scenario, pm, sheets)
+    _monte_carlo_sheet(wb, scenario, results, picks)
+    _cover_sheet(cover, scenario, results, picks, check_cell)
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        wb.save(tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def _sheet_title(name: str, i: int, used: set[str]) -> str:
+    """A valid, unique sheet name: no []:*?/\\ characters, at most 31 characters."""
+    clean = "".join(ch for ch in name if ch not in "[]:*?/\\'").strip() or f"Factory {i + 1}"
+    title = clean[:28]
+    if title in used or title in ("Cover", "Inputs", "Timeline", "Portfolio", "Checks", "Monte Carlo"):
+        title = f"{clean[:24]} ({i + 1})"
+    used.add(title)
+    return title
+
+
+def _ref(title: str, rows: _Rows, key: str, t: int | None = None) -> str:
+    cell = rows.p(key) if t is None else rows.c(key, t)
+    return f"{quote_sheetname(title)}!{cell}"
+
+
+PORTFOLIO_ROWS = (("revenue", "revenue"), ("ebitda", "EBITDA"), ("cfads", "CFADS"),
+                  ("senior_service", "senior debt service"), ("debt_balance", "senior debt outstanding"),
+                  ("distributions", "distributions to equity"), ("private_flow", "private equity flow"),
+                  ("fund_flow", "fund flow"), ("eib_loss", "EIB loss"))
+
+
+def _portfolio_sheet(wb: Workbook, sc: Scenario, terms: Terms, sheets) -> None:
+    ws = wb.create_sheet("Portfolio", 3)
+    n_t = sc.timeline.horizon_years
+    ws.cell(1, 1, "Portfolio: factories summed with formulas").font = SECTION
+    for t in range(n_t):
+        ws.cell(4, FIRST_PERIOD_COL + t, f"=Timeline!{get_column_letter(FIRST_PERIOD_COL + t)}4")
+    R = _Rows(ws, n_t, 6)
+    for key, label in PORTFOLIO_ROWS:
+        R.series(key, label, "EUR m", total="sum", formula=lambda t, key=key: "+".join(
+            _ref(title, rows, key, t) for title, rows in sheets))
+    R.series("dscr", "portfolio DSCR", "ratio", fmt=RATIO, formula=lambda t: (
+        f"IF({R.c('senior_service', t)}>0,{R.c('cfads', t)}/{R.c('senior_service', t)},\"\")"))
+    R.param("equity_irr", "portfolio private equity IRR", "1/yr", f"=IRR({R.span('private_flow')},0.08)", PCT)
+    R.flush()
+    R.section("Fund allocation and leverage at construction")
+    ws.cell(R.row, 1, "factory")
+    for col, head in enumerate(["fund EUR m", "EIB EUR m", "commercial EUR m", "private equity EUR m",
+                                "private per public EUR"], 2):
+        ws.cell(R.row, col, head).font = SECTION
+    R.row += 1
+    first = R.row
+    for title, rows in sheets:
+        _text(ws.cell(R.row, 1), title)
+        ws.cell(R.row, 2, f"=SUM({quote_sheetname(title)}!{rows.span('fund_draw')})")
+        ws.cell(R.row, 3, f"=SUM({quote_sheetname(title)}!{rows.span('eib_draw')})")
+        ws.cell(R.row, 4, f"=SUM({quote_sheetname(title)}!{rows.span('com_draw')})")
+        ws.cell(R.row, 5, f"=SUM({quote_sheetname(title)}!{rows.span('eq_build_run')})"
+                          f"-{_ref(title, rows, 'is_equity')}*B{R.row}")
+        ws.cell(R.row, 6, f"=IF(B{R.row}>0,(D{R.row}+E{R.row})/B{R.row},\"\")")
+        for col in range(2, 7):
+            ws.cell(R.row, col).number_format = NUM
+        R.row += 1
+    ws.cell(R.row, 1, "portfolio").font = SECTION
+    for col in "BCDE":
+        ws[f"{col}{R.row}"] = f"=SUM({col}{first}:{col}{R.row - 1})"
+        ws[f"{col}{R.row}"].number_format = NUM
+    ws[f"F{R.row}"] = f"=IF(B{R.row}>0,(D{R.row}+E{R.row})/B{R.row},\"\")"
+    ws[f"F{R.row}"].number_format = NUM
+    ws.freeze_panes = ws.cell(5, FIRST_PERIOD_COL)
+    ws.column_dimensions["A"].width = 40
+    _ = terms
+
+
+def _cc_prev(q: str, rows: _Rows, t: int, key: str) -> str:
+    """Sheet-qualified reference to row ``key`` in the period before ``t``."""
+    return f"{q}!{rows.c(key, t - 1)}"
+
+
+def _checks_sheet(wb: Workbook, sc: Scenario, pm: _PathModel, sheets) -> str:
+    """Checks per factory (0 = OK): sources = uses, cash conserved, debt repaid or default
+    flagged, and the formulas against the engine. Returns the master check's reference."""
+    ws = wb.create_sheet("Checks")
+    n_t = sc.timeline.horizon_years
+    heads = ["factory", "sources - uses", "cash conserved (max gap)", "debt repaid or default",
+             "CFADS vs engine", "debt balance vs engine", "DSCR vs engine", "equity IRR vs engine",
+             "EIB loss vs engine", "all OK"]
+    for col, head in enumerate(heads, 1):
+        cell = ws.cell(1, col, head)
+        cell.font, cell.fill = HEADER, HEADER_FILL
+    engine = wb.create_sheet("Engine")
+    engine.cell(1, 1, "Engine values of the same path, for the checks (values, not formulas)").font = SECTION
+    er = 3
+    m = pm.model
+    rel = "1E-6"
+    for f, (title, rows) in enumerate(sheets):
+        r = f + 2
+        q = quote_sheetname(title)
+        _text(ws.cell(r, 1), title)
+
+        def span(key: str, q: str = q, rows: _Rows = rows) -> str:
+            return f"{q}!{rows.span(key)}"
+
+        # sources = uses over construction: draws + equity = uses + fees
+        ws.cell(r, 2, f"=ROUND(SUM({span('eib_draw')})+SUM({span('com_draw')})+SUM({span('fund_draw')})"
+                      f"+SUM({span('equity_build')})-IF({q}!{rows.p('is_equity')}=1,SUM({span('fund_draw')}),0)"
+                      f"-SUM({span('uses')})-SUM({span('fees_t')}),6)")
+        # cash: in = out in every period that is not a default
+        gaps = []
+        for t in range(n_t):
+            def cc(key: str, q: str = q, rows: _Rows = rows, t: int = t) -> str:
+                return f"{q}!{rows.c(key, t)}"
+
+            prev = ("0" if t == 0 else
+                    f"({_cc_prev(q, rows, t, 'dsra_close')}+{_cc_prev(q, rows, t, 'trapped_close')})")
+            gaps.append(
+                f"IF({cc('ok')}=1,ABS({cc('cfads_raw')}+IF({cc('last')}=1,{cc('terminal')},0)"
+                f"+{cc('eib_draw')}+{cc('com_draw')}+{cc('hw_draw')}"
+                f"+IF({q}!{rows.p('is_equity')}=1,0,{cc('fund_draw')})+{cc('equity_build')}"
+                f"+{cc('support')}+{cc('dsra_equity')}+{cc('equity_refresh')}"
+                f"-{cc('uses')}-{cc('fees_t')}-({cc('refresh')}-{cc('refresh_cfads')})"
+                f"-{cc('eib_interest')}-{cc('eib_principal')}"
+                f"-IF({cc('capitalise')}=1,0,{cc('int_c')})-IF({cc('last')}=1,{cc('open_c')},{cc('sched_c')})"
+                f"-{cc('pay_h')}-{cc('sub_pay')}-{cc('dist')}-{cc('dsra_close')}-{cc('trapped_close')}+{prev}),0)")
+        ws.cell(r, 3, "=ROUND(MAX(" + ",".join(gaps) + "),6)")
+        ws.cell(r, 4, f"=IF(OR({q}!{rows.c('debt_balance', n_t - 1)}=0,{q}!{rows.p('defaulted')}=1),0,1)")
+        # engine values
+        values = {
+            "cfads": m["cfads"][0, f], "debt_balance": m["debt_balance"][0, f],
+            "dscr": m["dscr"][0, f],
+        }
+        for col, key in ((5, "cfads"), (6, "debt_balance"), (7, "dscr")):
+            engine.cell(er, 1, f"{title}: {key}")
+            for t in range(n_t):
+                v = values[key][t]
+                engine.cell(er, FIRST_PERIOD_COL + t, float(v) if np.isfinite(v) else None)
+            diffs = []
+            for t in range(n_t):
+                a = f"{q}!{rows.c(key, t)}"
+                b = f"Engine!{get_column_letter(FIRST_PERIOD_COL + t)}{er}"
+                diffs.append(f"IF(AND(ISNUMBER({a}),ISNUMBER({b})),IF(ABS({a}-{b})>{rel}*MAX(1,ABS({b})),1,0),"
+                             f"IF(ISNUMBER({a})=ISNUMBER({b}),0,1))")
+            ws.cell(r, col, "=" + "+".join(diffs))
+            er += 1
+        irr = float(engine_irr(m.financing["private_equity_flow"][0, f]))
+        engine.cell(er, 1, f"{title}: equity IRR")
+        engine.cell(er, 3, irr if np.isfinite(irr) else None)
+        a = f"{q}!{rows.p('equity_irr')}"
+        e = f"Engine!$C${er}"
+        ws.cell(r, 8, f"=IF(ISNUMBER({e}),IF(ISNUMBER({a}),IF(ABS({a}-{e})>{rel},1,0),1),0)")
+        er += 1
+        engine.cell(er, 1, f"{title}: EIB loss")
+        engine.cell(er, 3, float(m.financing.eib_loss[0, f]))
+        e = f"Engine!$C${er}"
+        ws.cell(r, 9, f"=IF(ABS({q}!{rows.p('eib_loss_total')}-{e})>{rel}*MAX(1,ABS({e})),1,0)")
+        er += 1
+        ws.cell(r, 10, f"=IF(AND(ABS(B{r})<1E-6,C{r}<1E-6,SUM(D{r}:I{r})=0),\"OK\",\"ERROR\")")
+        for col in range(2, 10):
+            ws.cell(r, col).fill = CHECK_FILL
+    last = len(sheets) + 1
+    master_row = last + 2
+    ws.cell(master_row, 1, "master check").font = SECTION
+    ws.cell(master_row, 10, f"=IF(COUNTIF(J2:J{last},\"OK\")={len(sheets)},\"OK\",\"ERROR\")").font = SECTION
+    ws.column_dimensions["A"].width = 30
+    for col in "BCDEFGHIJ":
+        ws.column_dimensions[col].width = 16
+    engine.sheet_state = "visible"
+    return f"Checks!$J${master_row}"
+
+
+def _monte_carlo_sheet(wb: Workbook, sc: Scenario, results: Results | None,
+                       picks: dict[str, tuple[int, str]]) -> None:
+    ws = wb.create_sheet("Monte Carlo")
+    ws.cell(1, 1, "Monte Carlo results (values)").font = SECTION
+    if results is None:
+        ws.cell(3, 1, "No simulation was exported: the factory sheets model the base case. Pass "
+                      "results=finmodel.simulate(...) to include the distributions.")
+        return
+    summary = results.summary()
+    cols = ["unit", "mean", "std", "p5", "p10", "p50", "p90", "p95"]
+    ws.cell(3, 1, "kpi").font = SECTION
+    for j, col in enumerate(cols, 2):
+        ws.cell(3, j, col).font = SECTION
+    for i, (kpi, row) in enumerate(summary[cols].iterrows(), 4):
+        ws.cell(i, 1, kpi)
+        ws.cell(i, 2, row["unit"])
+        for j, col in enumerate(cols[1:], 3):
+            v = row[col]
+            ws.cell(i, j, float(v) if np.isfinite(v) else None).number_format = "#,##0.0000"
+    r = 4 + len(summary) + 2
+    ws.cell(r, 1, "Selected paths").font = SECTION
+    for j, head in enumerate(["selection", "path", "why", "equity IRR", "EIB loss EUR m", "any default"], 1):
+        ws.cell(r + 1, j, head).font = SECTION
+    kpis = results.path_kpis
+    for i, (name, (p, why)) in enumerate(picks.items(), r + 2):
+        ws.cell(i, 1, name)
+        ws.cell(i, 2, "base case" if p < 0 else p)
+        ws.cell(i, 3, why)
+        if p >= 0:
+            ws.cell(i, 4, float(kpis.loc[p, "equity_irr"])).number_format = PCT
+            ws.cell(i, 5, float(kpis.loc[p, "eib_loss_eur_m"])).number_format = NUM
+            ws.cell(i, 6, float(kpis.loc[p, "any_default"]))
+    ws.cell(r + 2 + len(picks), 1, f"The factory sheets model the {next(iter(picks))} path.")
+    # histogram of the portfolio equity IRR
+    h = r + 4 + len(picks)
+    x = kpis["equity_irr"].to_numpy(dtype=float)
+    x = x[np.isfinite(x)]
+    counts, edges = np.histogram(np.clip(x, -0.5, 0.5), bins=20, range=(-0.5, 0.5))
+    ws.cell(h, 1, "Histogram of portfolio equity IRR (clipped to +-50%)").font = SECTION
+    ws.cell(h + 1, 1, "bin from")
+    ws.cell(h + 1, 2, "paths")
+    for k, count in enumerate(counts):
+        ws.cell(h + 2 + k, 1, float(edges[k])).number_format = PCT
+        ws.cell(h + 2 + k, 2, int(count))
+    chart = BarChart()
+    chart.title = "Portfolio equity IRR"
+    chart.y_axis.title = "paths"
+    chart.add_data(Reference(ws, min_col=2, min_row=h + 1, max_row=h + 1 + len(counts)),
+                   titles_from_data=True)
+    chart.set_categories(Reference(ws, min_col=1, min_row=h + 2, max_row=h + 1 + len(counts)))
+    ws.add_chart(chart, f"E{h}")
+    ws.column_dimensions["A"].width = 38
+    ws.column_dimensions["C"].width = 60
+
+
+def _cover_sheet(ws, sc: Scenario, results: Results | None, picks, check_cell: str) -> None:
+    from finmodel import __version__
+
+    ws.cell(1, 1, "finmodel: AI gigafactory investment and financing model").font = Font(bold=True, size=14)
+    rows = [
+        ("scenario", sc.name), ("description", sc.description),
+        ("date", dt.date.today().isoformat()), ("finmodel version", __version__),
+        ("paths", results.n_paths if results is not None else "base case only"),
+        ("seed", results.seed if results is not None else ""),
+        ("method", results.method if results is not None else "base"),
+        ("path in the factory sheets", f"{next(iter(picks))}: {next(iter(picks.values()))[1]}"),
+    ]
+    for i, (label, value) in enumerate(rows, 3):
+        ws.cell(i, 1, label).font = SECTION
+        if isinstance(value, str):
+            _text(ws.cell(i, 2), value)
+        else:
+            ws.cell(i, 2, value)
+    r = 3 + len(rows) + 1
+    ws.cell(r, 1, "master check").font = SECTION
+    ws.cell(r, 2, f"={check_cell}").font = SECTION
+    ws.cell(r + 2, 1, "Conventions: EUR millions nominal, annual periods, flows at period ends; "
+                      "inputs in blue on yellow, calculations in black; every calculation is a formula.")
+    ws.column_dimensions["A"].width = 30
+    ws.column_dimensions["B"].width = 100
+    ws["B4"].alignment = Alignment(wrap_text=True)
+

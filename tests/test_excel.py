@@ -1,0 +1,176 @@
+"""Excel export: recalculated by LibreOffice Calc, the workbook's formulas reproduce the engine."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import openpyxl
+import pytest
+from conftest import require_tool
+
+import finmodel
+from finmodel import excel
+from finmodel.cli import main
+from finmodel.engine import run
+from finmodel.metrics import irr, npv
+
+REL = 1e-6
+
+
+def recalc(files: list[Path], out_dir: Path) -> dict[str, openpyxl.Workbook]:
+    """Recalculate with headless LibreOffice Calc; read the values back."""
+    soffice = require_tool("soffice", "libreoffice")
+    out_dir.mkdir(exist_ok=True)
+    subprocess.run([soffice, "--headless", "--calc", "--convert-to", "xlsx", "--outdir", str(out_dir),
+                    *map(str, files)], check=True, capture_output=True, timeout=300)
+    return {f.stem: openpyxl.load_workbook(out_dir / f.name, data_only=True) for f in files}
+
+
+def rows_by_label(ws) -> dict[str, list]:
+    return {row[0]: list(row[2:]) for row in ws.iter_rows(values_only=True) if row and row[0]}
+
+
+def assert_close(sheet_values, engine_values, what):
+    got = np.array([np.nan if v in (None, "") else v for v in sheet_values], dtype=float)
+    want = np.asarray(engine_values, dtype=float)
+    assert np.array_equal(np.isnan(got), np.isnan(want)), what
+    ok = ~np.isnan(want)
+    np.testing.assert_allclose(got[ok], want[ok], rtol=REL, atol=REL, err_msg=what)
+
+
+CASES = {
+    "base": ("base", {}, None),
+    "thirteen": ("thirteen_factories", {}, None),
+    "layered_worst": ("layered_fund", {}, ("worst",)),
+    "equity_commercial_p10": ("base", {"fund.instrument": "equity",
+                                       "private.commercial_debt_share": 0.1}, ("p10",)),
+    "cash_annuity_worst": ("base", {"private.refresh_funding": "cash", "eib.repayment": "annuity"},
+                           ("worst",)),
+}
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """Each case: (scenario, path model, written file); recalculated together in one call."""
+    folder = tmp_path_factory.mktemp("xlsx")
+    cases, files = {}, []
+    for key, (name, updates, selected) in CASES.items():
+        sc = finmodel.load_scenario(name)
+        sc = sc.with_updates(updates) if updates else sc
+        res = finmodel.simulate(sc, paths=200, seed=3) if selected else None
+        path = folder / f"{key}.xlsx"
+        finmodel.export_excel(sc, path, results=res, selected=selected or ("p50",))
+        picks = excel.select_paths(res, selected) if res is not None else {"base": (-1, "")}
+        terms = res.terms if res is not None else excel.close_deal(sc)
+        pm = excel._path_model(sc, terms, res, next(iter(picks.values()))[0])
+        cases[key] = (sc, pm, terms)
+        files.append(path)
+    books = recalc(files, folder / "recalculated")
+    return {key: (*cases[key], books[key]) for key in cases}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_workbook_formulas_reproduce_the_engine(exported, case):
+    sc, pm, _, book = exported[case]
+    m = pm.model
+    cover = {row[0]: row[1] for row in book["Cover"].iter_rows(values_only=True) if row and row[0]}
+    assert cover["master check"] == "OK"
+    portfolio_cfads = np.zeros(sc.timeline.horizon_years)
+    for f, fac in enumerate(sc.factories):
+        ws = book[excel._sheet_title(fac.name, f, set())]
+        rows = rows_by_label(ws)
+        period = slice(1, None)  # column C holds totals; periods follow
+        assert_close(rows["CFADS"][period], m["cfads"][0, f], f"{fac.name} CFADS")
+        assert_close(rows["senior debt outstanding"][period], m["debt_balance"][0, f], f"{fac.name} debt")
+        assert_close(rows["DSCR"][period], m["dscr"][0, f], f"{fac.name} DSCR")
+        flow = m["private_equity_flow"][0, f]
+        want_irr = irr(flow)
+        got_irr = rows["private equity IRR"][0]
+        if np.isfinite(want_irr):
+            assert got_irr == pytest.approx(want_irr, rel=REL, abs=REL), fac.name
+        got_npv = rows["private equity NPV at the hurdle (end of period 0)"][0]
+        assert got_npv == pytest.approx(npv(sc.private.equity_hurdle_irr, flow), rel=REL, abs=REL)
+        assert rows["EIB loss in total"][0] == pytest.approx(m.financing.eib_loss[0, f], rel=REL, abs=REL)
+        assert rows["defaulted"][0] == int(m.financing.default[0, f])
+        portfolio_cfads += m["cfads"][0, f]
+    totals = rows_by_label(book["Portfolio"])
+    assert_close(totals["CFADS"][1:], portfolio_cfads, "portfolio CFADS")
+    assert_close(totals["senior debt outstanding"][1:], m["debt_balance"][0].sum(0), "portfolio debt")
+    checks = rows_by_label(book["Checks"])
+    assert checks["master check"][7] == "OK"
+
+
+def test_defaults_are_among_the_reconciled_paths(exported):
+    defaulted = [exported[k][1].model.financing.default.any() for k in CASES]
+    assert any(defaulted) and not all(defaulted)
+
+
+def test_a_changed_input_moves_the_output_as_the_engine_says(exported, tmp_path):
+    sc, pm, terms, _ = exported["base"]
+    src = tmp_path / "base.xlsx"
+    finmodel.export_excel(sc, src)
+    wb = openpyxl.load_workbook(src)
+    ws = wb[excel._sheet_title(sc.factories[0].name, 0, set())]
+    row = next(r for r in range(1, ws.max_row + 1) if ws.cell(r, 1).value == "power price")
+    n_t = sc.timeline.horizon_years
+    for t in range(n_t):
+        cell = ws.cell(row, excel.FIRST_PERIOD_COL + t)
+        cell.value = cell.value + 40.0
+    changed = tmp_path / "changed.xlsx"
+    wb.save(changed)
+    book = recalc([changed], tmp_path / "out")["changed"]
+    rows = rows_by_label(book[ws.title])
+    power = np.array(np.broadcast_to(pm.drivers.power_price_eur_mwh, (1, sc.n_factories, n_t)))
+    power[0, 0] += 40.0
+    again = run(sc, dataclasses.replace(pm.drivers, power_price_eur_mwh=power), terms)
+    assert_close(rows["CFADS"][1:], again["cfads"][0, 0], "CFADS after +40 EUR/MWh")
+    before = pm.model["cfads"][0, 0].sum()
+    assert again["cfads"][0, 0].sum() < before  # dearer power, less cash
+    assert rows["private equity IRR"][0] == pytest.approx(irr(again["private_equity_flow"][0, 0]),
+                                                          rel=REL, abs=REL)
+
+
+def test_user_text_can_never_be_a_formula(tmp_path):
+    sc = finmodel.load_scenario("base").with_updates({
+        "name": "=HYPERLINK(\"http://x\")", "description": "@SUM(A1)",
+        "factories[0].name": "+cmd|' /C calc'!A0", "factories[1].name": "-2+3"})
+    out = finmodel.export_excel(sc, tmp_path / "evil.xlsx")
+    wb = openpyxl.load_workbook(out)
+    cover = {r[0].value: r[1] for r in wb["Cover"].iter_rows(min_row=3, max_row=10)}
+    for label, text in (("scenario", sc.name), ("description", sc.description)):
+        assert cover[label].data_type == "s" and cover[label].value == text
+    sheet = wb[excel._sheet_title(sc.factories[0].name, 0, set())]
+    assert sheet["B1"].data_type == "s" and sheet["B1"].value == sc.factories[0].name
+
+
+def test_export_is_atomic_and_checks_its_arguments(tmp_path, monkeypatch, base):
+    out = tmp_path / "base.xlsx"
+    finmodel.export_excel(base, out)
+    before = out.read_bytes()
+
+    def boom(*_args, **_kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(openpyxl.Workbook, "save", boom)
+    with pytest.raises(OSError, match="disk full"):
+        finmodel.export_excel(base, out)
+    assert out.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["base.xlsx"]
+    monkeypatch.undo()
+    with pytest.raises(finmodel.ScenarioError, match="xlsx"):
+        finmodel.export_excel(base, tmp_path / "base.csv")
+    res = finmodel.simulate(base, paths=32)
+    with pytest.raises(finmodel.ScenarioError, match="selected"):
+        finmodel.export_excel(base, out, results=res, selected=("p42",))
+
+
+def test_cli_export(tmp_path, capsys):
+    out = tmp_path / "four.xlsx"
+    assert main(["export", "four_gigafactories", str(out), "--paths", "64"]) == 0
+    wb = openpyxl.load_workbook(out)
+    assert {"Cover", "Inputs", "Timeline", "Portfolio", "Checks", "Monte Carlo"} <= set(wb.sheetnames)
+    assert "wrote" in capsys.readouterr().out
+    assert main(["export", "four_gigafactories", str(tmp_path / "x.txt")]) == 2

@@ -8,6 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bench_excel
 import bench_irr
 import bench_simulate
 import bench_sweep
@@ -19,6 +20,7 @@ def main() -> None:
     bench_irr.main()
     bench_simulate.main(include_million="--quick" not in sys.argv)
     bench_sweep.main()
+    bench_excel.main()
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""The Streamlit app (issue 3 scope): assumptions shown, bad input shown as a message."""
+"""The Streamlit app, driven by streamlit.testing: every control, the KPIs it shows against the
+API's numbers for the same inputs, and every error path as a message."""
 
 from __future__ import annotations
 
@@ -7,35 +8,120 @@ from conftest import ROOT
 from streamlit.testing.v1 import AppTest
 
 import finmodel
-from finmodel.ui import UPLOAD
+from finmodel.ui import DEFAULT_PATHS, HEADLINE, UPLOAD, headline_value
 
 APP = str(ROOT / "app.py")
 
 
 @pytest.fixture
 def app() -> AppTest:
-    return AppTest.from_file(APP, default_timeout=60).run()
+    return AppTest.from_file(APP, default_timeout=120).run()
 
 
-def test_default_is_base_with_assumptions_units_and_sources(app, base):
-    assert not app.exception
+def shown(app: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in app.metric}
+
+
+def expected(sc: finmodel.Scenario, paths: int = DEFAULT_PATHS, seed: int = 0,
+             method: str = "lhs") -> dict[str, str]:
+    res = finmodel.simulate(sc, paths=paths, seed=seed, method=method)
+    return {h.label: headline_value(res, h) for h in HEADLINE}
+
+
+def widget(app: AppTest, kind: str, label: str):
+    return next(w for w in app.sidebar.get(kind) if w.label == label)
+
+
+def test_default_page_shows_the_api_numbers_for_base(app, base):
+    assert not app.exception and not app.error
     assert app.sidebar.selectbox[0].value == "base"
     assert app.subheader[0].value == "base"
-    table = app.dataframe[1].value
-    row = table.set_index("field").loc["eib.tenor_years"]
+    assert shown(app) == expected(base)
+    assert all(not m.delta for m in app.metric)  # nothing edited: no deltas
+    assumptions = next(df.value for df in app.dataframe if "field" in df.value.columns)
+    row = assumptions.set_index("field").loc["eib.tenor_years"]
     assert row["value"] == "15" and row["unit"] == "years" and row["source"].startswith("[S12]")
-    assert app.metric[0].value == str(base.n_factories)
-    shown = {m.label: m.value for m in app.metric}
-    kpis = finmodel.base_case(base).path_kpis.iloc[0]
-    assert shown["Portfolio project IRR"] == f"{kpis['project_irr']:.1%}"
-    assert shown["Project NPV"] == f"EUR {kpis['project_npv_eur_m'] / 1000:,.1f}B"
 
 
-def test_switching_preset(app):
+CONTROLS = [
+    ("slider", "GPU price (USD, central)", 55_000.0,
+     lambda sc: sc.with_centres({"market.gpu_price_usd": 55_000.0})),
+    ("slider", "GPU-hour price at launch (USD, central)", 5.0,
+     lambda sc: sc.with_centres({"market.gpu_hour_price_launch_usd": 5.0})),
+    ("slider", "Steady utilisation (central)", 0.7,
+     lambda sc: sc.with_centres({"market.utilisation_steady": 0.7}, how="shift")),
+    ("slider", "Power price (EUR/MWh, central)", 150.0,
+     lambda sc: sc.with_centres({"energy.power_price_eur_mwh": 150.0})),
+    ("slider", "PUE (central)", 1.4, lambda sc: sc.with_centres({"energy.pue": 1.4}, how="shift")),
+    ("slider", "Extra grid delay, every site (years)", 2, lambda sc: sc.with_centres(
+        {f"factories[{i}].grid_delay_years": 2.0 for i in range(sc.n_factories)}, how="shift")),
+    ("slider", "EIB share of cost", 0.45, lambda sc: sc.with_updates({"eib.share_of_cost": 0.45})),
+    ("slider", "EIB tenor (years)", 20, lambda sc: sc.with_updates({"eib.tenor_years": 20})),
+    ("slider", "EIB margin (central)", 0.02, lambda sc: sc.with_centres({"eib.margin": 0.02})),
+    ("selectbox", "Repayment profile", "annuity", lambda sc: sc.with_updates({"eib.repayment": "annuity"})),
+    ("selectbox", "Fund instrument", "sub_loan", lambda sc: sc.with_updates({"fund.instrument": "sub_loan"})),
+    ("selectbox", "Fund allocation", "pro_rata_capex",
+     lambda sc: sc.with_updates({"fund.allocation": "pro_rata_capex"})),
+    ("multiselect", "Factories in the portfolio",
+     ["DE gigafactory (gigafactory)", "FI AI factory (ai factory)"],
+     lambda sc: sc.with_factories(["DE gigafactory", "FI AI factory"])),
+]
+
+
+@pytest.mark.parametrize(("kind", "label", "value", "edit"), CONTROLS, ids=[c[1] for c in CONTROLS])
+def test_each_control_changes_the_kpis_to_the_api_numbers(app, base, kind, label, value, edit):
+    widget(app, kind, label).set_value(value).run()
+    assert not app.exception and not app.error
+    assert app.subheader[0].value == "base-edited"
+    now = expected(edit(base))
+    assert shown(app) == now
+    # a card whose number moved shows a delta against the preset
+    before = expected(base)
+    for m in app.metric:
+        if now[m.label] != before[m.label]:
+            assert m.delta, m.label
+    if label != "Fund allocation":  # with every site at its public cap the rules coincide
+        assert any(m.delta for m in app.metric)
+
+
+@pytest.mark.parametrize(("label", "value", "kwargs"), [
+    ("Paths", 500, {"paths": 500}), ("Seed", 7, {"seed": 7}), ("Sampling", "mc", {"method": "mc"}),
+])
+def test_simulation_settings(app, base, label, value, kwargs):
+    kind = "number_input" if label == "Seed" else "selectbox"
+    widget(app, kind, label).set_value(value).run()
+    assert not app.exception
+    assert shown(app) == expected(base, **{"paths": DEFAULT_PATHS, **kwargs})
+
+
+def test_switching_preset_resets_the_controls(app):
+    widget(app, "slider", "Power price (EUR/MWh, central)").set_value(200.0).run()
     app.sidebar.selectbox[0].select("thirteen_factories").run()
     assert not app.exception
     assert app.subheader[0].value == "thirteen_factories"
-    assert app.metric[0].value == "13"
+    assert widget(app, "slider", "Power price (EUR/MWh, central)").value == pytest.approx(
+        finmodel.load_scenario("thirteen_factories").energy.power_price_eur_mwh.central)
+    assert len(widget(app, "multiselect", "Factories in the portfolio").value) == 13
+
+
+def test_an_impossible_combination_is_a_message(app):
+    widget(app, "multiselect", "Factories in the portfolio").set_value([]).run()
+    assert not app.exception
+    assert "problem" in app.error[0].value
+    assert "factories" in " ".join(m.value for m in app.markdown)
+
+
+def test_compare_tab_shows_each_scenario_with_the_api_numbers(app):
+    table = next(df.value for df in app.dataframe
+                 if list(df.value.columns) == ["four_gigafactories", "thirteen_factories"])
+    for name in ("four_gigafactories", "thirteen_factories"):
+        assert table[name].to_dict() == expected(finmodel.load_scenario(name))
+
+
+def test_tornado_kpi_choice(app):
+    box = next(w for w in app.selectbox if w.label == "KPI for the tornado")
+    box.set_value("eib_loss_eur_m").run()
+    assert not app.exception
 
 
 def test_upload_valid_and_malformed_toml(app):
@@ -59,16 +145,6 @@ def test_upload_valid_and_malformed_toml(app):
     assert "malformed TOML" in " ".join(m.value for m in app.markdown)
 
     uploader = app.sidebar.get("file_uploader")[0]
-    uploader.set_value(("binary.toml", b"\xff\xfe\x00", "text/plain"))
+    uploader.set_value(("binary.toml", b"\xff\xfe\x00", "application/octet-stream"))
     app.run()
     assert not app.exception and "not a UTF-8 text file" in app.error[0].value
-
-
-def test_invalid_preset_shows_message_not_traceback(tmp_path, monkeypatch):
-    (tmp_path / "base.toml").write_text((ROOT / "assumptions" / "base.toml").read_text()
-                                        .replace("tenor_years = 15", "tenor_years = -15"))
-    monkeypatch.setenv("FINMODEL_ASSUMPTIONS", str(tmp_path))
-    at = AppTest.from_file(APP, default_timeout=60).run()
-    assert not at.exception
-    assert "eib.tenor_years" in " ".join(m.value for m in at.markdown)
-    assert finmodel.list_scenarios() == ["base"]

@@ -52,6 +52,29 @@ class _Spec(BaseModel):
         """Compact human-readable form, e.g. ``tri(0.75, 0.85, 0.95)``."""
         raise NotImplementedError
 
+    def moved_to(self, centre: float, how: str = "scale") -> dict:
+        """This distribution moved so that its central value is ``centre``, as a plain dict.
+
+        ``how="scale"`` multiplies every value by centre / central (the relative spread stays;
+        falls back to a shift when the central value is 0); ``"shift"`` adds centre - central
+        (the absolute spread stays)."""
+        c = self.central
+        if how == "scale" and c != 0:
+            a, b = centre / c, 0.0
+        elif how in ("scale", "shift"):
+            a, b = 1.0, centre - c
+        else:
+            raise ValueError(f"how must be 'scale' or 'shift', not {how!r}")
+        data = self.model_dump()
+        for key in ("value", "low", "mode", "high", "mean"):
+            if key in data and math.isfinite(data[key]):
+                data[key] = a * data[key] + b
+        if "values" in data:
+            data["values"] = [a * v + b for v in data["values"]]
+        if "sd" in data:
+            data["sd"] = abs(a) * data["sd"]
+        return data
+
 
 def _g(x: float) -> str:
     return f"{x:,.6g}" if abs(x) >= 1000 else f"{x:.6g}"

@@ -434,6 +434,49 @@ class Scenario(BaseModel):
 
         return apply_updates(self, updates)
 
+    def with_centres(self, centres: dict[str, float], how: str = "scale") -> Scenario:
+        """New scenario with uncertain inputs moved to new central values, keeping them uncertain.
+
+        ``{"market.gpu_price_usd": 50_000}`` scales the GPU price distribution so that its
+        central value is 50,000 (``how="scale"``, relative spread kept) or shifts it
+        (``how="shift"``, absolute spread kept). A fixed input simply takes the value."""
+        from finmodel.errors import Problem, ScenarioError
+        from finmodel.scenario.distributions import _Spec
+        from finmodel.scenario.fields import resolve
+
+        updates, problems = {}, []
+        for path, value in centres.items():
+            try:
+                spec = resolve(self, path)
+            except (KeyError, IndexError, ValueError):
+                problems.append(Problem(path, value, "no such input"))
+                continue
+            if not isinstance(spec, _Spec):
+                problems.append(Problem(path, value, "not a distribution-valued input; use "
+                                                     "with_updates"))
+                continue
+            try:
+                updates[path] = spec.moved_to(float(value), how)
+            except (TypeError, ValueError) as exc:
+                problems.append(Problem(path, value, str(exc)))
+        if problems:
+            raise ScenarioError(problems, "with_centres")
+        return self.with_updates(updates)
+
+    def with_factories(self, names: list[str]) -> Scenario:
+        """New scenario with only the factories named, in their original order."""
+        from finmodel.errors import Problem, ScenarioError
+        from finmodel.scenario.io import validate_data
+
+        known = [f.name for f in self.factories]
+        unknown = [n for n in names if n not in known]
+        if unknown or not names:
+            raise ScenarioError(Problem("factories", list(names), f"choose one or more of {known}"),
+                                "with_factories")
+        data = self.model_dump(mode="python")
+        data["factories"] = [f for f in data["factories"] if f["name"] in names]
+        return validate_data(data, "with_factories")
+
     def to_toml(self) -> str:
         """The scenario as TOML text; ``loads_scenario(sc.to_toml()) == sc``."""
         from finmodel.scenario.io import dumps_scenario

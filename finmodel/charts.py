@@ -30,15 +30,17 @@ def histogram(res: Results, kpi: str, unit: str, *, marker: float | None = None,
 
 def fan_chart(res: Results, line_item: str, unit: str,
               quantiles: tuple[float, ...] = (0.05, 0.25, 0.5, 0.75, 0.95),
-              rules: dict[str, float] | None = None) -> alt.Chart:
+              rules: dict[str, float] | None = None, y_max: float | None = None) -> alt.Chart:
     """Per-year quantile bands of a portfolio line item; ``rules``: label -> level lines (e.g.
-    covenants)."""
+    covenants); ``y_max`` clips the axis (values above are drawn at the top)."""
     fan = res.fan(line_item, quantiles)
     fan.columns = [f"p{100 * q:g}" for q in quantiles]
     fan = fan.reset_index()
     lo, q1, mid, q3, hi = fan.columns[1:]
+    scale = alt.Scale(domain=[0, y_max], clamp=True) if y_max is not None else alt.Scale()
     outer = alt.Chart(fan).mark_area(opacity=0.25).encode(
-        x=alt.X("year:O"), y=alt.Y(f"{lo}:Q", title=f"{line_item} ({unit})"), y2=f"{hi}:Q")
+        x=alt.X("year:O"), y=alt.Y(f"{lo}:Q", title=f"{line_item} ({unit})", scale=scale),
+        y2=f"{hi}:Q")
     inner = alt.Chart(fan).mark_area(opacity=0.45).encode(x="year:O", y=f"{q1}:Q", y2=f"{q3}:Q")
     line = alt.Chart(fan).mark_line().encode(x="year:O", y=f"{mid}:Q")
     chart = outer + inner + line
@@ -57,7 +59,7 @@ def bar_by_factory(table: pd.DataFrame, column: str, title: str, fmt: str = ".1%
         x=alt.X("value:Q", title=title, axis=alt.Axis(format=fmt)),
         y=alt.Y("factory:N", sort=None, title=None),
         tooltip=["factory", alt.Tooltip("value:Q", format=fmt)],
-    ).properties(width=420, height=max(120, 22 * len(data)))
+    ).properties(width=420, height=max(160, 30 * len(data)))
 
 
 def tornado_chart(table: pd.DataFrame, kpi: str, top: int = 12) -> alt.Chart:

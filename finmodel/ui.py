@@ -32,7 +32,7 @@ __all__ = ["HEADLINE", "headline_value", "main"]
 
 UPLOAD = "upload a scenario file..."
 PATH_CHOICES = (500, 1_000, 2_000, 5_000, 10_000)
-DEFAULT_PATHS = 1_000  # the page is final within about a second after a change (see README)
+DEFAULT_PATHS = 500  # the page is final within a second after a change (README, browser test)
 
 
 @dataclass(frozen=True)
@@ -48,9 +48,9 @@ HEADLINE = (
     Headline("P(any site defaults)", "any_default", "mean", "pct"),
     Headline("Min DSCR (P50)", "min_dscr", "p50", "ratio"),
     Headline("EIB expected loss", "eib_loss_eur_m", "mean", "eur_m"),
-    Headline("Private EUR per public EUR (P50)", "private_per_public", "p50", "ratio"),
-    Headline("Public cost per public GPU-hour (P50)", "public_cost_per_public_gpu_hour_eur", "p50", "eur"),
-    Headline("GPU-hours delivered (P50)", "gpu_hours_m", "p50", "bn_hours"),
+    Headline("Private € per public € (P50)", "private_per_public", "p50", "ratio"),
+    Headline("Public € per public GPU-h (P50)", "public_cost_per_public_gpu_hour_eur", "p50", "eur"),
+    Headline("GPU-hours (P50)", "gpu_hours_m", "p50", "bn_hours"),
 )
 
 
@@ -257,8 +257,8 @@ def _results_tab(sc: finmodel.Scenario, res: finmodel.Results, toml: str) -> Non
     left.altair_chart(histogram(res, "equity_irr", "1/yr", marker=sc.private.equity_hurdle_irr)
                       .properties(title="Portfolio private equity IRR (red line: hurdle)"))
     right.altair_chart(fan_chart(res, "dscr", "ratio", rules={
-        f"lock-up {eib.lockup_dscr:g}": eib.lockup_dscr, f"default {eib.default_dscr:g}": eib.default_dscr})
-        .properties(title="Portfolio DSCR by year (5-95%)"))
+        f"lock-up {eib.lockup_dscr:g}": eib.lockup_dscr, f"default {eib.default_dscr:g}": eib.default_dscr},
+        y_max=4.0).properties(title="Portfolio DSCR by year (5-95%, axis clipped at 4)"))
     left, right = st.columns(2)
     left.altair_chart(fan_chart(res, "cfads", "EUR m").properties(title="Portfolio CFADS by year (5-95%)"))
     by_factory = res.factory_kpis.groupby("factory", observed=True)

@@ -1,0 +1,138 @@
+"""The app in a real browser: headless Chromium driven by Playwright against `streamlit run app.py`.
+
+Loads the default page, moves a slider and waits for the KPI the API gives for the same inputs
+(timing the slider-to-final-page latency, reported in reports/screenshots/timing.json and the
+README), switches to the compare view, downloads the Excel workbook and opens it, uploads a
+malformed TOML file and sees the message. Screenshots go to reports/screenshots/.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+
+import openpyxl
+import pytest
+from conftest import REQUIRE_SYSTEM_TESTS, ROOT, require_tool
+
+import finmodel
+from finmodel.ui import DEFAULT_PATHS, HEADLINE, UPLOAD, headline_value
+
+SHOTS = ROOT / "reports" / "screenshots"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--disable-quic"]
+IDLE = '[data-testid="stStatusWidget"]'  # present while the script runs
+
+
+def _playwright():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        if REQUIRE_SYSTEM_TESTS:
+            pytest.fail("playwright is not installed (FINMODEL_REQUIRE_SYSTEM_TESTS=1)")
+        pytest.skip("playwright is not installed")
+    return sync_playwright
+
+
+@pytest.fixture(scope="module")
+def server():
+    port_socket = socket.socket()
+    port_socket.bind(("127.0.0.1", 0))
+    port = port_socket.getsockname()[1]
+    port_socket.close()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+         "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(240):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.25)
+        else:
+            pytest.fail("streamlit did not start")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def metric_values(page) -> dict[str, str]:
+    labels = page.locator('[data-testid="stMetricLabel"]').all_inner_texts()
+    values = page.locator('[data-testid="stMetricValue"]').all_inner_texts()
+    return {label.strip(): value.strip() for label, value in zip(labels, values, strict=True)}
+
+
+def wait_idle(page, timeout_ms: int = 120_000) -> None:
+    page.wait_for_selector(IDLE, state="detached", timeout=timeout_ms)
+
+
+def test_the_app_in_a_real_browser(server, tmp_path):
+    chromium = require_tool("chromium", "chromium-browser")
+    sync_playwright = _playwright()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    base = finmodel.load_scenario("base")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1600, "height": 1300}, accept_downloads=True)
+        page.goto(server)
+        page.get_by_text(HEADLINE[0].label).first.wait_for(timeout=120_000)
+        wait_idle(page)
+        res = finmodel.simulate(base, paths=DEFAULT_PATHS)
+        assert metric_values(page) == {h.label: headline_value(res, h) for h in HEADLINE}
+        page.screenshot(path=str(SHOTS / "app_base.png"))
+
+        # move a slider; the KPI becomes the API's number for the same inputs
+        edited = base.with_centres({"market.gpu_hour_price_launch_usd": 10.0})
+        want = headline_value(finmodel.simulate(edited, paths=DEFAULT_PATHS), HEADLINE[0])
+        before = metric_values(page)[HEADLINE[0].label]
+        assert want != before
+        slider = page.locator('[data-testid="stSlider"]').filter(
+            has_text="GPU-hour price at launch").get_by_role("slider")
+        slider.focus()
+        started = time.perf_counter()
+        slider.press("End")  # the slider's maximum, USD 10.0
+        page.wait_for_function(
+            "([want]) => { const v = document.querySelectorAll('[data-testid=\"stMetricValue\"]');"
+            " return v.length > 0 && v[0].innerText.trim() === want; }", arg=[want], timeout=60_000)
+        changed = time.perf_counter() - started
+        wait_idle(page, 60_000)
+        latency = time.perf_counter() - started
+        print(f"KPI changed after {changed:.2f} s")
+        (SHOTS / "timing.json").write_text(json.dumps(
+            {"slider_to_final_page_seconds": latency, "paths": DEFAULT_PATHS}), encoding="utf-8")
+        print(f"slider change to final page: {latency:.2f} s at {DEFAULT_PATHS} paths")
+        page.screenshot(path=str(SHOTS / "app_slider.png"))
+
+        # the compare view
+        page.get_by_role("tab", name="Compare scenarios").click()
+        page.get_by_text("thirteen_factories").first.wait_for(timeout=60_000)
+        wait_idle(page)
+        page.screenshot(path=str(SHOTS / "app_compare.png"))
+
+        # download the Excel workbook and open it
+        with page.expect_download(timeout=120_000) as download:
+            page.get_by_role("button", name="Download Excel workbook").click()
+        xlsx = tmp_path / "app.xlsx"
+        download.value.save_as(xlsx)
+        wb = openpyxl.load_workbook(xlsx)
+        assert {"Cover", "Inputs", "Portfolio", "Checks", "Monte Carlo"} <= set(wb.sheetnames)
+        assert wb["Cover"]["B3"].value == "base-edited"
+
+        # upload a malformed scenario: a message, never a traceback
+        page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').first.click()
+        page.get_by_role("option", name=UPLOAD).click()
+        upload = page.locator('[data-testid="stSidebar"] input[type="file"]')
+        upload.wait_for(state="attached", timeout=60_000)
+        upload.set_input_files(files=[{"name": "broken.toml", "mimeType": "text/plain",
+                                       "buffer": b"[eib\ntenor_years = 3\n"}])
+        page.get_by_text("malformed TOML").first.wait_for(timeout=60_000)
+        wait_idle(page)
+        assert page.locator('[data-testid="stException"]').count() == 0
+        page.screenshot(path=str(SHOTS / "app_bad_upload.png"))
+        browser.close()

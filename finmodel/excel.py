@@ -654,9 +654,22 @@ def _timeline_sheet(wb: Workbook, sc: Scenario) -> None:
         before = get_column_letter(FIRST_PERIOD_COL + t - 1)
         ws.cell(3, FIRST_PERIOD_COL + t, t if t == 0 else f"={before}3+1")
         ws.cell(4, FIRST_PERIOD_COL + t, f"=$C$4+{col}3")
-    ws.cell(6, 1, "Construction, grace and repayment flags are on each factory's sheet (rows "
-                   "'repayment period', 'interest capitalised'), since each site has its own dates.")
-    ws.column_dimensions["A"].width = 20
+    ws.column_dimensions["A"].width = 48
+
+
+def _timeline_flags(wb: Workbook, sc: Scenario, sheets) -> None:
+    """Each factory's flags on the Timeline, linked to its sheet (each site has its own dates)."""
+    ws = wb["Timeline"]
+    n_t = sc.timeline.horizon_years
+    ws.cell(6, 1, "Flags by factory (1 = yes), from each factory's sheet").font = SECTION
+    r = 7
+    for title, rows in sheets:
+        for key, what in (("capitalise", "construction and grace (interest capitalised)"),
+                          ("repaying", "repayment")):
+            _text(ws.cell(r, 1), f"{title}: {what}")
+            for t in range(n_t):
+                ws.cell(r, FIRST_PERIOD_COL + t, f"={quote_sheetname(title)}!{rows.c(key, t)}")
+            r += 1
 
 
 def export_excel(scenario: Scenario, path: str | os.PathLike[str], results: Results | None = None,
@@ -691,6 +704,7 @@ def export_excel(scenario: Scenario, path: str | os.PathLike[str], results: Resu
     for f, fac in enumerate(scenario.factories):
         title = _sheet_title(fac.name, f, used)
         sheets.append(_factory_sheet(wb, scenario, terms, pm, f, title, names))
+    _timeline_flags(wb, scenario, sheets)
     _portfolio_sheet(wb, scenario, terms, sheets)
     check_cell = _checks_sheet(wb, scenario, pm, sheets)
     _monte_carlo_sheet(wb, scenario, results, picks)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +36,7 @@ from finmodel.metrics import irr as engine_irr
 from finmodel.results import Results
 from finmodel.sampling import path_noise
 from finmodel.scenario.fields import field_rows
+from finmodel.scenario.io import write_atomic
 from finmodel.scenario.model import Scenario
 
 __all__ = ["SELECTIONS", "export_excel", "select_paths"]
@@ -710,16 +710,7 @@ def export_excel(scenario: Scenario, path: str | os.PathLike[str], results: Resu
     _monte_carlo_sheet(wb, scenario, results, picks)
     _cover_sheet(cover, scenario, results, picks, check_cell)
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        wb.save(tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return write_atomic(target, wb.save)
 
 
 def _sheet_title(name: str, i: int, used: set[str]) -> str:

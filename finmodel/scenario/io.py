@@ -7,6 +7,7 @@ import os
 import re
 import tempfile
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, get_args, get_origin
 
@@ -277,19 +278,25 @@ def dumps_scenario(sc: Scenario) -> str:
     return tomli_w.dumps(_plain(sc.model_dump(mode="python")))
 
 
-def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
-    """Write text to ``path`` via a temporary file in the same folder, then rename."""
+def write_atomic(path: str | os.PathLike[str], write: Callable[[str], None]) -> Path:
+    """Write ``path`` through ``write(temporary_path)`` in the same folder, then rename: a
+    reader sees the old file or the new one, never a half-written one."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(fd)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        write(tmp)
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return target
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
+    """Write text to ``path`` atomically (see ``write_atomic``)."""
+    return write_atomic(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
 # -- updates ----------------------------------------------------------------------------------

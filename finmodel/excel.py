@@ -44,6 +44,7 @@ __all__ = ["SELECTIONS", "export_excel", "select_paths"]
 SELECTIONS = ("base", "p50", "p10", "p90", "worst")
 FIRST_PERIOD_COL = 4  # column D holds period 0
 TOLERANCE = 1e-9  # EUR m: payment tests, as in the engine
+CHECK_TOLERANCE = 1e-6  # formulas against the engine, relative (absolute below 1)
 
 INPUT = Font(color="0000CC")
 INPUT_FILL = PatternFill("solid", fgColor="FFF2CC")
@@ -296,7 +297,8 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, pm: _PathModel, f: 
     R.series("power_price", "power price", "EUR/MWh",
              values=np.broadcast_to(d.power_price_eur_mwh, (1, sc.n_factories, n_t))[0, f])
     R.series("energy_cost", "energy cost", "EUR m",
-             formula=lambda t: f"{c('energy_gwh', t)}*{c('power_price', t)}/1000", total="sum")
+             formula=lambda t: f"{c('energy_gwh', t)}*{c('power_price', t)}/{names['mwh_per_gwh_k']}",
+             total="sum")
     R.series("other_opex", "other opex", "EUR m", values=line("other_opex"), total="sum")
     R.series("ebitda", "EBITDA", "EUR m",
              formula=lambda t: f"{c('revenue', t)}-{c('energy_cost', t)}-{c('other_opex', t)}",
@@ -445,8 +447,8 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, pm: _PathModel, f: 
         n = t + 1
         pe = f"MIN({c('share', n)}*{p('b0_e')},{c('new_e', t)})"
         pc = f"MIN({c('share', n)}*{p('b0_c')},{c('new_c', t)})"
-        return (f"{names['dsra_months']}/12*(IF({per(n)}>={p('r0')},{c('new_e', t)}*{p('r_e')}"
-                f"+{c('new_c', t)}*{p('r_c')}+{pe}+{pc},0)+MIN({c('hw_sched', n)},"
+        return (f"{names['dsra_months']}/{names['months_per_year']}*(IF({per(n)}>={p('r0')},"
+                f"{c('new_e', t)}*{p('r_e')}+{c('new_c', t)}*{p('r_c')}+{pe}+{pc},0)+MIN({c('hw_sched', n)},"
                 f"{c('new_h', t)}*(1+{p('r_c')})))")
 
     R.series("dsra_target", "reserve target: months of next period's service", "EUR m", formula=target)
@@ -628,11 +630,21 @@ def _inputs_sheet(wb: Workbook, sc: Scenario) -> dict[str, str]:
             names[key] = ref
             wb.defined_names[key] = DefinedName(key, attr_text=f"{quote_sheetname('Inputs')}!$B${r}")
         r += 1
-    ws.cell(r + 1, 1, "tolerance of payment tests")
-    ws.cell(r + 1, 2, TOLERANCE).font = INPUT
-    ws.cell(r + 1, 4, "EUR m")
-    names["tolerance"] = f"Inputs!$B${r + 1}"
-    wb.defined_names["tolerance"] = DefinedName("tolerance", attr_text=f"Inputs!$B${r + 1}")
+    constants = (
+        ("tolerance", "tolerance of payment tests", TOLERANCE, "EUR m"),
+        ("check_tolerance", "tolerance of the checks (relative, or absolute below 1)", CHECK_TOLERANCE,
+         "share"),
+        ("months_per_year", "months per year", 12, "months"),
+        ("mwh_per_gwh_k", "GWh x EUR/MWh per EUR m (1,000 MWh per GWh / 1,000,000 EUR per EUR m)",
+         1000, "ratio"),
+    )
+    ws.cell(r + 1, 1, "Constants").font = SECTION
+    for k, (name, label, value, unit) in enumerate(constants, r + 2):
+        ws.cell(k, 1, label)
+        ws.cell(k, 2, value).font = INPUT
+        ws.cell(k, 4, unit)
+        names[name] = f"Inputs!$B${k}"
+        wb.defined_names[name] = DefinedName(name, attr_text=f"Inputs!$B${k}")
     ws.freeze_panes = "B2"
     for col, width in zip("ABCDEF", (40, 22, 14, 16, 60, 70), strict=True):
         ws.column_dimensions[col].width = width
@@ -797,7 +809,7 @@ def _checks_sheet(wb: Workbook, sc: Scenario, pm: _PathModel, sheets) -> str:
     engine.cell(1, 1, "Engine values of the same path, for the checks (values, not formulas)").font = SECTION
     er = 3
     m = pm.model
-    rel = "1E-6"
+    rel = "check_tolerance"
     for f, (title, rows) in enumerate(sheets):
         r = f + 2
         q = quote_sheetname(title)
@@ -859,7 +871,7 @@ def _checks_sheet(wb: Workbook, sc: Scenario, pm: _PathModel, sheets) -> str:
         e = f"Engine!$C${er}"
         ws.cell(r, 9, f"=IF(ABS({q}!{rows.p('eib_loss_total')}-{e})>{rel}*MAX(1,ABS({e})),1,0)")
         er += 1
-        ws.cell(r, 10, f"=IF(AND(ABS(B{r})<1E-6,C{r}<1E-6,SUM(D{r}:I{r})=0),\"OK\",\"ERROR\")")
+        ws.cell(r, 10, f"=IF(AND(ABS(B{r})<{rel},C{r}<{rel},SUM(D{r}:I{r})=0),\"OK\",\"ERROR\")")
         for col in range(2, 10):
             ws.cell(r, col).fill = CHECK_FILL
     last = len(sheets) + 1

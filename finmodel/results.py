@@ -45,6 +45,7 @@ class Results:
     recompute: Callable[[int], dict[str, np.ndarray]] | None = field(default=None, repr=False)
     tranche_kpis: pd.DataFrame | None = None
     terms: Terms | None = field(default=None, repr=False)
+    _memo: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def n_paths(self) -> int:
@@ -132,7 +133,9 @@ class Results:
 
         For flags (unit ``flag``) the mean is the probability over paths. ``finite_share``
         is the share of paths where the KPI exists (e.g. an IRR)."""
-        return _describe(self.path_kpis, PATH_KPIS)
+        if "summary" not in self._memo:  # results are immutable; the table is computed once
+            self._memo["summary"] = _describe(self.path_kpis, PATH_KPIS)
+        return self._memo["summary"].copy()
 
     def factory_summary(self) -> pd.DataFrame:
         """Per factory and KPI: mean, std, percentiles (rows: factory, kpi)."""

@@ -32,6 +32,8 @@ __all__ = ["HEADLINE", "headline_value", "main"]
 
 UPLOAD = "upload a scenario file..."
 PATH_CHOICES = (500, 1_000, 2_000, 5_000, 10_000)
+VIEWS = ("Results", "Drivers", "Compare scenarios", "Assumptions")
+PAGE_COMPLETE = "Shown last, once the page is drawn for the current inputs."
 DEFAULT_PATHS = 500  # the page is final within a second after a change (README, browser test)
 
 
@@ -251,7 +253,7 @@ def _headline(res: finmodel.Results, preset: finmodel.Results) -> None:
                    delta_color="off", help=f"{spread}{PATH_KPIS[h.kpi][1]}; delta against the preset.")
 
 
-def _results_tab(sc: finmodel.Scenario, res: finmodel.Results, toml: str) -> None:
+def _results_tab(sc: finmodel.Scenario, res: finmodel.Results) -> None:
     eib = sc.eib
     left, right = st.columns(2)
     left.altair_chart(histogram(res, "equity_irr", "1/yr", marker=sc.private.equity_hurdle_irr)
@@ -273,20 +275,26 @@ def _results_tab(sc: finmodel.Scenario, res: finmodel.Results, toml: str) -> Non
     right.altair_chart(bar_by_factory(table, "P(default)", "probability of default")
                        .properties(title="Default probability by factory"))
     st.markdown("#### Factories")
-    st.dataframe(table.style.format({"P(default)": "{:.1%}", "equity IRR P50": "{:.1%}",
-                                     "min DSCR P50": "{:.2f}", "EIB loss mean EUR m": "{:,.0f}",
-                                     "fund EUR m": "{:,.0f}", "GPU-hours P50 m": "{:,.0f}"}),
-                 width="stretch")
+    pct, num = st.column_config.NumberColumn(format="percent"), st.column_config.NumberColumn(format="%.2f")
+    money = st.column_config.NumberColumn(format="%,.0f")
+    st.dataframe(table, width="stretch", column_config={
+        "P(default)": pct, "equity IRR P50": pct, "min DSCR P50": num, "EIB loss mean EUR m": money,
+        "fund EUR m": money, "GPU-hours P50 m": money})
     st.altair_chart(bar_by_factory(table, "equity IRR P50", "median private equity IRR")
                     .properties(title="Median equity IRR by factory"))
-    st.markdown("#### What drives the result")
+    st.markdown("#### Summary of every portfolio KPI")
+    st.dataframe(res.summary()[["unit", "mean", "p10", "p50", "p90"]], width="stretch")
+
+
+def _drivers_tab(res: finmodel.Results, toml: str) -> None:
     choices = [h.kpi for h in HEADLINE if h.kpi not in ("any_default",)]
     kpi = st.selectbox("KPI for the tornado", choices, key="tornado_kpi",
                        help="One-at-a-time swings of each uncertain input from its P10 to its P90, "
                             "the others at their centre, on the base case.")
-    st.altair_chart(tornado_chart(_tornado(toml, kpi), kpi))
-    st.markdown("#### Summary of every portfolio KPI")
-    st.dataframe(res.summary()[["unit", "mean", "p10", "p50", "p90"]], width="stretch")
+    st.altair_chart(tornado_chart(_tornado(toml, kpi), kpi)
+                    .properties(title=f"What moves {kpi} (base case, one input at a time)"))
+    st.markdown("#### Inputs ranked by rank correlation with the KPI over the simulated paths")
+    st.dataframe(finmodel.sensitivity(res, kpi), hide_index=True, width="stretch")
 
 
 def _compare_tab(paths: int, seed: int, method: str) -> None:
@@ -301,6 +309,7 @@ def _compare_tab(paths: int, seed: int, method: str) -> None:
     st.altair_chart(overlaid_histograms({n: r.path_kpis[kpi] for n, r in runs.items()},
                                         f"{kpi} ({PATH_KPIS[kpi][0]})"))
     rows = {n: {h.label: headline_value(r, h) for h in HEADLINE} for n, r in runs.items()}
+    st.markdown("#### Headline KPIs")
     st.dataframe(pd.DataFrame(rows), width="stretch")
 
 
@@ -335,17 +344,23 @@ def main() -> None:
     st.caption(f"{paths:,} paths, {method}, seed {seed}. Cards show P50 (or the mean for "
                "probabilities and expected loss); hover for P10 / P90. Deltas against the preset "
                "with the same paths and seed.")
-    results, compare, assumptions = st.tabs(["Results", "Compare scenarios", "Assumptions"])
-    with results:
-        _results_tab(sc, res, toml)
-    with compare:
-        _compare_tab(paths, seed, method)
-    with assumptions:
-        _assumptions_tab(sc)
     d1, d2, d3 = st.columns(3)
     d1.download_button("Download Excel workbook", lambda: _workbook(toml, paths, seed, method),
                        file_name=f"{sc.name}.xlsx", key="download_xlsx",
                        mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
     d2.download_button("Download scenario (TOML)", toml, file_name=f"{sc.name}.toml", key="download_toml")
-    d3.download_button("Download results (CSV)", res.path_kpis.to_csv(index=False),
+    d3.download_button("Download results (CSV)", lambda: res.path_kpis.to_csv(index=False),
                        file_name=f"{sc.name}_paths.csv", key="download_csv")
+    # one view at a time: only what is on screen is computed and drawn
+    view = st.radio("View", VIEWS, horizontal=True, key="view", label_visibility="collapsed")
+    if view == "Results":
+        _results_tab(sc, res)
+    elif view == "Drivers":
+        _drivers_tab(res, toml)
+    elif view == "Compare scenarios":
+        _compare_tab(paths, seed, method)
+    else:
+        _assumptions_tab(sc)
+    # the last element: when it shows these results, everything above is final
+    st.caption(f"Page complete for {sc.name}: {paths:,} paths, "
+               f"{HEADLINE[0].label} {headline_value(res, HEADLINE[0])}.", help=PAGE_COMPLETE)

@@ -38,6 +38,7 @@ def test_default_page_shows_the_api_numbers_for_base(app, base):
     assert app.subheader[0].value == "base"
     assert shown(app) == expected(base)
     assert all(not m.delta for m in app.metric)  # nothing edited: no deltas
+    app.radio(key="view").set_value("Assumptions").run()
     assumptions = next(df.value for df in app.dataframe if "field" in df.value.columns)
     row = assumptions.set_index("field").loc["eib.tenor_years"]
     assert row["value"] == "15" and row["unit"] == "years" and row["source"].startswith("[S12]")
@@ -111,17 +112,24 @@ def test_an_impossible_combination_is_a_message(app):
     assert "factories" in " ".join(m.value for m in app.markdown)
 
 
-def test_compare_tab_shows_each_scenario_with_the_api_numbers(app):
+def test_compare_view_shows_each_scenario_with_the_api_numbers(app):
+    app.radio(key="view").set_value("Compare scenarios").run()
+    assert not app.exception
     table = next(df.value for df in app.dataframe
                  if list(df.value.columns) == ["four_gigafactories", "thirteen_factories"])
     for name in ("four_gigafactories", "thirteen_factories"):
         assert table[name].to_dict() == expected(finmodel.load_scenario(name))
 
 
-def test_tornado_kpi_choice(app):
+def test_drivers_view_ranks_inputs_as_the_api_does(app, base):
+    app.radio(key="view").set_value("Drivers").run()
     box = next(w for w in app.selectbox if w.label == "KPI for the tornado")
     box.set_value("eib_loss_eur_m").run()
     assert not app.exception
+    ranked = next(df.value for df in app.dataframe if "spearman" in df.value.columns)
+    res = finmodel.simulate(base, paths=DEFAULT_PATHS)
+    want = finmodel.sensitivity(res, "eib_loss_eur_m")
+    assert ranked["input"].tolist() == want["input"].tolist()
 
 
 def test_upload_valid_and_malformed_toml(app):

@@ -78,7 +78,7 @@ def select_paths(results: Results, selected: Sequence[str]) -> dict[str, tuple[i
                             "export_excel")
     out: dict[str, tuple[int, str]] = {}
     if results.method == "base":
-        return {s: (0, "base case: every input at its central value") for s in selected}
+        return {s: (-1, "base case: every input at its central value") for s in selected}
     kpis = results.path_kpis
     irr = kpis["equity_irr"].to_numpy(dtype=float)
     finite = np.isfinite(irr)

@@ -167,6 +167,13 @@ def test_export_is_atomic_and_checks_its_arguments(tmp_path, monkeypatch, base):
         finmodel.export_excel(base, out, results=res, selected=("p42",))
 
 
+def test_base_case_results_export_the_base_case(tmp_path, base):
+    out = finmodel.export_excel(base, tmp_path / "b.xlsx", results=finmodel.base_case(base))
+    wb = openpyxl.load_workbook(out)
+    sheet = wb[excel._sheet_title(base.factories[0].name, 0, set())]
+    assert sheet["B2"].value == "base case (central values)"
+
+
 def test_cli_export(tmp_path, capsys):
     out = tmp_path / "four.xlsx"
     assert main(["export", "four_gigafactories", str(out), "--paths", "64"]) == 0

@@ -717,7 +717,7 @@ def export_excel(scenario: Scenario, path: str | os.PathLike[str], results: Resu
         title = _sheet_title(fac.name, f, used)
         sheets.append(_factory_sheet(wb, scenario, terms, pm, f, title, names))
     _timeline_flags(wb, scenario, sheets)
-    _portfolio_sheet(wb, scenario, terms, sheets)
+    _portfolio_sheet(wb, scenario, sheets)
     check_cell = _checks_sheet(wb, scenario, pm, sheets)
     _monte_carlo_sheet(wb, scenario, results, picks)
     _cover_sheet(cover, scenario, results, picks, check_cell)
@@ -746,7 +746,7 @@ PORTFOLIO_ROWS = (("revenue", "revenue"), ("ebitda", "EBITDA"), ("cfads", "CFADS
                   ("fund_flow", "fund flow"), ("eib_loss", "EIB loss"))
 
 
-def _portfolio_sheet(wb: Workbook, sc: Scenario, terms: Terms, sheets) -> None:
+def _portfolio_sheet(wb: Workbook, sc: Scenario, sheets) -> None:
     ws = wb.create_sheet("Portfolio", 3)
     n_t = sc.timeline.horizon_years
     ws.cell(1, 1, "Portfolio: factories summed with formulas").font = SECTION
@@ -786,7 +786,6 @@ def _portfolio_sheet(wb: Workbook, sc: Scenario, terms: Terms, sheets) -> None:
     ws[f"F{R.row}"].number_format = NUM
     ws.freeze_panes = ws.cell(5, FIRST_PERIOD_COL)
     ws.column_dimensions["A"].width = 40
-    _ = terms
 
 
 def _cc_prev(q: str, rows: _Rows, t: int, key: str) -> str:

@@ -11,7 +11,7 @@ from finmodel.engine import Model
 from finmodel.metrics import irr, llcr, moic, npv, payback_period
 from finmodel.scenario.model import Scenario
 
-__all__ = ["FACTORY_KPIS", "FLAG_KPIS", "PATH_KPIS", "TRANCHE_KPIS", "factory_kpis", "path_kpis",
+__all__ = ["FACTORY_KPIS", "PATH_KPIS", "TRANCHE_KPIS", "factory_kpis", "path_kpis",
            "tranche_kpis"]
 
 # name -> (unit, description)
@@ -86,7 +86,6 @@ PATH_KPIS: dict[str, tuple[str, str]] = {
     "private_per_first_loss": ("EUR per EUR", "private money (private tranches, equity, commercial "
                                "debt) per first-loss euro"),
 }
-FLAG_KPIS = ("default", "any_default")
 TRANCHE_KPIS: dict[str, tuple[str, str]] = {
     "contributed_eur_m": ("EUR m", "paid into the fund"),
     "received_eur_m": ("EUR m", "paid out by the fund"),

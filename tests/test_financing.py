@@ -252,3 +252,19 @@ def test_simulation_results_carry_the_financing_kpis(base):
     assert el["expected"] <= el["cvar_0.95"] and el["var_0.95"] <= el["var_0.99"] <= el["cvar_0.99"]
     grant_total = res.path_kpis["fund_invested_eur_m"]
     np.testing.assert_allclose(res.path_kpis["fund_loss_eur_m"], grant_total)  # grants come back never
+
+
+def test_llcr_is_the_pv_of_cfads_over_the_loan_life_per_euro_owed(base):
+    res = finmodel.base_case(base)
+    _, d, m = central_run(base)
+    fin = m.financing
+    rate = float((d.base_rate + d.eib_margin)[0, 0])
+    for f in range(base.n_factories):
+        r0 = int(fin.first_repayment[0, f])
+        balance = fin["eib_balance"][0, f] + fin["commercial_balance"][0, f]
+        last = int(np.flatnonzero(balance > 1e-9)[-1]) + 1  # the loan's final repayment period
+        cfads = fin["cfads"][0, f, r0:last + 1]
+        pv = sum(c / (1 + rate) ** (k + 1) for k, c in enumerate(cfads))
+        want = pv / (balance[r0 - 1])
+        got = res.factory_kpis.loc[f, "llcr"]
+        assert got == pytest.approx(want, rel=1e-10)

@@ -7,12 +7,12 @@ layers. Both ``base_case`` and ``simulate`` use these two functions and nothing 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from finmodel.drivers import Drivers, central_drivers
 from finmodel.financing import FINANCING_ITEMS, Financing, Terms, finance, size_debt
 from finmodel.operations import LINE_ITEMS, Operations, operate
-from finmodel.portfolio import TrancheFlows, allocate_fund, tranche_waterfall
+from finmodel.portfolio import TrancheFlows, allocate_fund, eu_part, tranche_waterfall
 from finmodel.scenario.model import Scenario
 
 __all__ = ["ITEMS", "Model", "close_deal", "run"]
@@ -44,7 +44,8 @@ def close_deal(sc: Scenario) -> Terms:
     drivers = central_drivers(sc)
     ops = operate(drivers)
     cost = (ops["capex_construction"] + ops["capex_gpu_initial"])[0].sum(-1)
-    return size_debt(sc, drivers, ops, allocate_fund(sc, cost))
+    fund = allocate_fund(sc, cost)
+    return replace(size_debt(sc, drivers, ops, fund), eu_eur_m=eu_part(sc, cost, fund))
 
 
 def run(sc: Scenario, drivers: Drivers, terms: Terms) -> Model:

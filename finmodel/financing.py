@@ -102,6 +102,7 @@ class Terms:
     dscr_capacity_eur_m: Array  # senior commitment the base-case CFADS can carry at target DSCR
     hardware_share: Array  # share of each GPU refresh borrowed (at most the scenario's share)
     binding: tuple[str, ...]  # which cap set the senior debt: eib_share, gearing, dscr, equity
+    eu_eur_m: Array | None = None  # EU part of the fund allocation (the host state pays the rest)
 
     @property
     def senior_eur_m(self) -> Array:

@@ -31,6 +31,7 @@ FACTORY_KPIS: dict[str, tuple[str, str]] = {
     "gpu_hours_public_m": ("m GPU-hours", "GPU-hours for the public-access quota"),
     "energy_gwh": ("GWh", "electricity used over the horizon"),
     "fund_eur_m": ("EUR m", "fund instrument paid in"),
+    "eu_eur_m": ("EUR m", "EU part of the fund money paid in (host state: the rest)"),
     "eib_eur_m": ("EUR m", "EIB loan drawn (before IDC)"),
     "private_equity_eur_m": ("EUR m", "private equity paid in during construction"),
     "equity_irr": ("1/yr", "IRR of private shareholders' flows"),
@@ -74,6 +75,8 @@ PATH_KPIS: dict[str, tuple[str, str]] = {
     "eib_loss_eur_m": ("EUR m", "EIB principal and interest not recovered"),
     "eib_loss_share": ("share", "EIB loss / EIB exposure"),
     "fund_invested_eur_m": ("EUR m", "fund money paid into the factories"),
+    "eu_eur_m": ("EUR m", "EU part of the fund money paid in"),
+    "host_state_eur_m": ("EUR m", "host states' part of the fund money paid in"),
     "fund_irr": ("1/yr", "IRR of the fund's flows (empty for grants)"),
     "fund_loss_eur_m": ("EUR m", "fund money paid in and not returned"),
     "public_cost_eur_m": ("EUR m", "PV of the fund's net outflows and public-access payments"),
@@ -103,6 +106,15 @@ def _public(sc: Scenario, m: Model) -> tuple[np.ndarray, np.ndarray]:
     cost = npv(rate, payments - m.financing["fund_flow"])
     hours = npv(rate, m.operations["gpu_hours_public_m"])
     return cost, hours
+
+
+def _eu_paid(m: Model, fund_in: np.ndarray) -> np.ndarray:
+    """(P, F) EU part of the fund money paid in: the EU's share of each allocation."""
+    terms = m.terms
+    eu = terms.eu_eur_m if terms.eu_eur_m is not None else np.zeros_like(terms.fund_eur_m)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(terms.fund_eur_m > 0, eu / terms.fund_eur_m, 0.0)
+    return fund_in * share
 
 
 def _dscr_stats(m: Model) -> tuple[np.ndarray, np.ndarray]:
@@ -153,6 +165,7 @@ def factory_kpis(sc: Scenario, m: Model, path_ids: np.ndarray, rates: np.ndarray
     with np.errstate(divide="ignore", invalid="ignore"):
         cols.update({
             "fund_eur_m": fund_in,
+            "eu_eur_m": _eu_paid(m, fund_in),
             "eib_eur_m": fin["eib_draw"].sum(-1),
             "private_equity_eur_m": fin.private_equity_at_close,
             "equity_irr": irr(private),
@@ -225,6 +238,8 @@ def path_kpis(sc: Scenario, m: Model, path_ids: np.ndarray) -> pd.DataFrame:
             "eib_loss_eur_m": fin.eib_loss.sum(1),
             "eib_loss_share": np.where(eib_exposure > 0, fin.eib_loss.sum(1) / eib_exposure, np.nan),
             "fund_invested_eur_m": fund_in,
+            "eu_eur_m": _eu_paid(m, fin["fund_draw"].sum(-1)).sum(1),
+            "host_state_eur_m": fund_in - _eu_paid(m, fin["fund_draw"].sum(-1)).sum(1),
             "fund_irr": irr(fund_flow) if sc.fund.instrument != "grant" else np.nan,
             "fund_loss_eur_m": np.maximum(-fund_flow.sum(-1), 0.0),
             "public_cost_eur_m": public_cost,

@@ -13,7 +13,7 @@ from numpy.typing import NDArray
 from finmodel.errors import Problem, ScenarioError
 from finmodel.scenario.model import Scenario
 
-__all__ = ["TrancheFlows", "allocate_fund", "tranche_waterfall"]
+__all__ = ["TrancheFlows", "allocate_fund", "eu_part", "tranche_waterfall"]
 
 Array = NDArray[np.float64]
 
@@ -53,13 +53,27 @@ def allocate_fund(sc: Scenario, cost: Array) -> Array:
     if rule == "pro_rata_capex":
         return np.minimum(fund.size_eur_m * cost / cost.sum(), caps)
     wanted = np.minimum(np.array([f.public_share_of_capex for f in sc.factories]) * cost, caps)
-    order = sorted(range(len(cost)), key=lambda i: (sc.factories[i].start_delay_years, i))
-    out = np.zeros(len(cost))
-    left = fund.size_eur_m
+    return _in_order_of_close(sc, wanted, fund.size_eur_m)
+
+
+def _in_order_of_close(sc: Scenario, wanted: Array, budget: float) -> Array:
+    """(F,) each site's wanted amount, served in order of close (then listing) until the
+    budget is spent."""
+    order = sorted(range(len(wanted)), key=lambda i: (sc.factories[i].start_delay_years, i))
+    out = np.zeros(len(wanted))
+    left = budget
     for i in order:
         out[i] = min(wanted[i], left)
         left -= out[i]
     return out
+
+
+def eu_part(sc: Scenario, cost: Array, fund: Array) -> Array:
+    """(F,) EUR m of each site's public money (F,) that the EU pays: up to
+    ``fund.eu_share_of_capex_max`` of its construction cost (F,), from the EU grant total in
+    order of close; the host state pays the rest. Attribution only: the site gets ``fund``."""
+    wanted = np.minimum(sc.fund.eu_share_of_capex_max * cost, fund)
+    return _in_order_of_close(sc, wanted, sc.fund.eu_grant_total_eur_m)
 
 
 @dataclass(frozen=True)

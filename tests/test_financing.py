@@ -268,3 +268,16 @@ def test_llcr_is_the_pv_of_cfads_over_the_loan_life_per_euro_owed(base):
         want = pv / (balance[r0 - 1])
         got = res.factory_kpis.loc[f, "llcr"]
         assert got == pytest.approx(want, rel=1e-10)
+
+
+def test_eu_part_of_public_money_is_served_from_the_eu_grant_in_order_of_close(base):
+    from finmodel.portfolio import eu_part
+
+    cost = np.array([7000.0, 7000.0, 7000.0, 7000.0, 1800.0, 1800.0, 1800.0])
+    fund = np.array([2000.0] * 4 + [630.0] * 3)
+    # 17 % of cost: 1,190 per gigafactory, 306 per AI factory; EUR 4,100m runs out at the fourth
+    np.testing.assert_allclose(eu_part(base, cost, fund), [1190.0, 1190.0, 1190.0, 530.0, 0, 0, 0])
+    res = finmodel.base_case(base)
+    kpis = res.path_kpis.iloc[0]
+    assert kpis["eu_eur_m"] == pytest.approx(base.fund.eu_grant_total_eur_m)
+    assert kpis["eu_eur_m"] + kpis["host_state_eur_m"] == pytest.approx(kpis["fund_invested_eur_m"])

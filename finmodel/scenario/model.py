@@ -94,7 +94,8 @@ class Macro(Section):
 class Fund(Section):
     size_eur_m: float = f(20_000.0, "EUR m", "cap on public commitments of the gigafactory fund", gt=0)
     eu_grant_total_eur_m: float = f(
-        4_100.0, "EUR m", "EU grant element reported for the first call", ge=0
+        4_100.0, "EUR m", "EU grant element reported for the first call: the EU part of each "
+        "site's public money is served from it in order of close; host states pay the rest", ge=0
     )
     instrument: Literal["grant", "equity", "sub_loan"] = f(
         "grant", "choice", "how the fund invests in each factory"

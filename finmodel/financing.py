@@ -15,9 +15,10 @@ Timing (annual periods, flows at period end, EUR m nominal):
   draw. Principal of year k of the repayment window is ``profile[k]`` times the balance at
   ``r0``; anything still owed at the horizon is due in the last period (bullet).
 * Hardware loans (``private.refresh_funding = "hardware_loan"``): each GPU refresh is funded
-  ``hardware_loan_share`` by a senior annuity loan over ``hardware_loan_tenor_years`` and the
-  rest by equity; with ``"equity"`` equity pays the whole refresh; with ``"cash"`` the refresh
-  is paid from CFADS.
+  ``Terms.hardware_share`` (the scenario's ``hardware_loan_share``, cut at close to what the
+  base case carries at the target DSCR) by a senior annuity loan over
+  ``hardware_loan_tenor_years`` and the rest by equity; with ``"equity"`` equity pays the
+  whole refresh; with ``"cash"`` the refresh is paid from CFADS.
 * Waterfall each period: CFADS -> senior interest and principal (reserve and trapped cash
   cover shortfalls) -> DSRA top-up to ``dsra_months`` of next period's senior service ->
   subordinated (fund) loan interest and principal (unpaid amounts accrue) -> lock-up test

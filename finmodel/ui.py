@@ -164,9 +164,11 @@ def _controls(key: str, sc: finmodel.Scenario) -> tuple[finmodel.Scenario, int, 
     so a new preset starts from its own values."""
     side = st.sidebar
 
-    def slider(label, path, lo, hi, step, fmt=None):
-        value = min(max(_central(sc, path), lo), hi)
-        return side.slider(label, lo, hi, value, step, format=fmt, help=_help(sc, path),
+    def slider(label, path, lo, hi, step, fmt=None, value=None):
+        # the range always holds the scenario's own value, so an untouched control changes nothing
+        value = _central(sc, path) if value is None else value
+        lo, hi = type(lo)(min(lo, value)), type(hi)(max(hi, value))
+        return side.slider(label, lo, hi, type(lo)(value), step, format=fmt, help=_help(sc, path),
                            key=f"{key}:{path}")
 
     side.markdown("**Market** (sliders move the centre of each distribution)")
@@ -181,10 +183,8 @@ def _controls(key: str, sc: finmodel.Scenario) -> tuple[finmodel.Scenario, int, 
                         help="Added to each site's grid-connection delay distribution "
                              "(factories[i].grid_delay_years).")
     side.markdown("**EIB loan**")
-    share = side.slider("EIB share of cost", 0.0, 0.5, float(sc.eib.share_of_cost), 0.01,
-                        help=_help(sc, "eib.share_of_cost"), key=f"{key}:eib.share_of_cost")
-    tenor = side.slider("EIB tenor (years)", 5, 25, int(sc.eib.tenor_years), 1,
-                        help=_help(sc, "eib.tenor_years"), key=f"{key}:eib.tenor_years")
+    share = slider("EIB share of cost", "eib.share_of_cost", 0.0, 0.5, 0.01)
+    tenor = slider("EIB tenor (years)", "eib.tenor_years", 5, 25, 1, value=int(sc.eib.tenor_years))
     margin = slider("EIB margin (central)", "eib.margin", 0.0025, 0.03, 0.0025, "%.4f")
     profiles = ["annuity", "linear", "sculpted"]
     repayment = side.selectbox("Repayment profile", profiles, index=profiles.index(sc.eib.repayment),

@@ -156,3 +156,15 @@ def test_upload_valid_and_malformed_toml(app):
     uploader.set_value(("binary.toml", b"\xff\xfe\x00", "application/octet-stream"))
     app.run()
     assert not app.exception and "not a UTF-8 text file" in app.error[0].value
+
+
+def test_an_upload_outside_the_slider_ranges_is_shown_unchanged(app):
+    app.sidebar.selectbox[0].select(UPLOAD).run()
+    uploader = app.sidebar.get("file_uploader")[0]
+    text = b'extends = "base"\nname = "far"\n[energy]\npower_price_eur_mwh = 450.0\n'
+    uploader.set_value(("far.toml", text, "text/plain"))
+    app.run()
+    assert not app.exception and not app.error
+    assert app.subheader[0].value == "far"  # not "far-edited": untouched controls change nothing
+    assert widget(app, "slider", "Power price (EUR/MWh, central)").value == 450.0
+    assert shown(app) == expected(finmodel.loads_scenario(text.decode()))

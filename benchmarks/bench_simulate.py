@@ -36,17 +36,14 @@ import json, sys, time
 import numpy as np
 sys.path.insert(0, {tests!r})
 import finmodel
-from finmodel.drivers import build_drivers, central_value
+from finmodel.drivers import drivers_from_draws
 from finmodel.operations import operate
 from finmodel.sampling import make_design, path_noise, scalar_draws
 from reference_model import drivers_row, factory_reference
 sc = finmodel.load_scenario("base")
 def drivers(n):
     design = make_design(sc, n, 0, "mc")
-    draws = scalar_draws(sc, design, 0, n)
-    central = central_value(sc)
-    value = lambda p: draws[p] if p in draws else np.repeat(central(p), n)
-    return build_drivers(sc, value, n, path_noise(sc, 0, 0, n))
+    return drivers_from_draws(sc, scalar_draws(sc, design, 0, n), n, path_noise(sc, 0, 0, n))
 big, small = drivers(8192), drivers(100)
 operate(big)
 t0 = time.perf_counter(); operate(big); vec = (time.perf_counter() - t0) / (8192 * sc.n_factories)

@@ -7,6 +7,7 @@ inputs it shares, so differences between cases are not sampling noise.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
@@ -18,10 +19,11 @@ import pandas as pd
 from numpy.typing import NDArray
 from scipy import optimize, stats
 
-from finmodel.drivers import build_drivers, central_value
+from finmodel.drivers import drivers_from_draws
 from finmodel.engine import close_deal, run
 from finmodel.errors import Problem, ScenarioError
 from finmodel.kpis import PATH_KPIS, path_kpis
+from finmodel.portfolio import site_caps
 from finmodel.results import Results
 from finmodel.sampling import PathNoise, make_design, path_noise, ppf, scalar_draws
 from finmodel.scenario.model import Scenario
@@ -117,17 +119,11 @@ def _evaluate(sc: Scenario, draws: Mapping[str, Array], noise: PathNoise | None,
     paths if None), with the deal terms of ``sc`` fixed at close. Evaluated in chunks."""
     terms = close_deal(sc) if terms is None else terms
     n = len(next(iter(draws.values()))) if draws else 1
-    central = central_value(sc)
     frames = []
     for start in range(0, n, EVAL_CHUNK):
         stop = min(start + EVAL_CHUNK, n)
-
-        def value(path: str, start: int = start, stop: int = stop) -> Array:
-            return draws[path][start:stop] if path in draws else np.repeat(central(path), stop - start)
-
-        part = None if noise is None else PathNoise(
-            *(getattr(noise, f)[start:stop] for f in ("power", "power_jumps", "chip", "demand")))
-        drivers = build_drivers(sc, value, stop - start, part)
+        drivers = drivers_from_draws(sc, {k: v[start:stop] for k, v in draws.items()}, stop - start,
+                                     None if noise is None else noise.rows(start, stop))
         frames.append(path_kpis(sc, run(sc, drivers, terms), np.arange(start, stop)))
     return pd.concat(frames, ignore_index=True)
 
@@ -244,7 +240,7 @@ def _sobol(sc: Scenario, kpi: str, samples: int, seed: int, n_boot: int) -> pd.D
     draws_a = scalar_draws(sc, make_design(sc, samples, seed, "mc"), 0, samples)
     draws_b = scalar_draws(sc, make_design(sc, samples, seed + 1, "mc"), 0, samples)
     noise_a, noise_b = path_noise(sc, seed, 0, samples), path_noise(sc, seed + 1, 0, samples)
-    fields = ("power", "power_jumps", "chip", "demand")
+    fields = [f.name for f in dataclasses.fields(PathNoise)]
     noise_field = {"noise:power": ("power", "power_jumps"), "noise:chip": ("chip",),
                    "noise:demand": ("demand",)}
     blocks_draws, blocks_noise = [draws_a, draws_b], [noise_a, noise_b]
@@ -380,10 +376,7 @@ def optimise_allocation(scenario: Scenario, objective: str = "private_per_public
                             "optimise_allocation")
     limits.setdefault("max_fund_eur_m", scenario.fund.size_eur_m)
     start_terms = close_deal(scenario)
-    cost = start_terms.construction_cost_eur_m
-    caps = np.minimum(
-        [f.public_eur_m_max if f.public_eur_m_max is not None else scenario.fund.public_eur_m_per_site_max
-         for f in scenario.factories], scenario.fund.public_share_of_capex_max * cost)
+    caps = site_caps(scenario, start_terms.construction_cost_eur_m)
     kpi, sign = OBJECTIVES[objective]
     names = [f.name for f in scenario.factories]
     cache: dict[tuple[float, ...], tuple[float, dict[str, Array]]] = {}

@@ -11,6 +11,7 @@ have size-1 axes that broadcast (e.g. ``(1, F)`` for factory constants).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 
 import numpy as np
@@ -23,6 +24,7 @@ __all__ = [
     "Drivers",
     "build_drivers",
     "central_drivers",
+    "drivers_from_draws",
     "gpu_hour_price_shock_path",
     "power_price_mean_path",
 ]
@@ -242,6 +244,18 @@ def central_value(sc: Scenario):
     return value
 
 
+def drivers_from_draws(sc: Scenario, draws: Mapping[str, Array], n_paths: int,
+                       noise: PathNoise | None) -> Drivers:
+    """Drivers for ``n_paths`` paths: inputs in ``draws`` (dotted path -> (n_paths,)) take
+    those values, every other input its central value; ``noise`` None: central time paths."""
+    central = central_value(sc)
+
+    def value(path: str) -> Array:
+        return draws[path] if path in draws else np.repeat(central(path), n_paths)
+
+    return build_drivers(sc, value, n_paths, noise)
+
+
 def central_drivers(sc: Scenario) -> Drivers:
     """One path (P = 1) with every uncertain input at its central value."""
-    return build_drivers(sc, central_value(sc), 1, noise=None)
+    return drivers_from_draws(sc, {}, 1, noise=None)

@@ -28,7 +28,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter, quote_sheetname
 from openpyxl.workbook.defined_name import DefinedName
 
-from finmodel.drivers import build_drivers, central_drivers, central_value
+from finmodel.drivers import central_drivers, drivers_from_draws
 from finmodel.engine import Model, close_deal, run
 from finmodel.errors import Problem, ScenarioError
 from finmodel.financing import Terms, _profile_share
@@ -112,13 +112,9 @@ def _path_model(sc: Scenario, terms: Terms, results: Results | None, path: int) 
     if results is None or path < 0:
         d = central_drivers(sc)
         return _PathModel(run(sc, d, terms), d, -1)
-    row = results.inputs.iloc[path]
-    central = central_value(sc)
-
-    def value(name: str) -> np.ndarray:
-        return np.array([row[name]]) if name in row.index else central(name)
-
-    d = build_drivers(sc, value, 1, path_noise(sc, int(results.seed), path, path + 1))
+    row = results.inputs.drop(columns="path").iloc[path]
+    d = drivers_from_draws(sc, {name: np.array([v]) for name, v in row.items()}, 1,
+                           path_noise(sc, int(results.seed), path, path + 1))
     return _PathModel(run(sc, d, terms), d, path)
 
 
@@ -264,9 +260,8 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, pm: _PathModel, f: 
             f"={p('r_c')}/(1-(1+{p('r_c')})^-{p('hw_life')})", "0.000000")
     R.param("fees", "front-end fees", "EUR m",
             f"={names['upfront_fee']}*{p('eib_commit')}+{names['commercial_upfront_fee']}*{p('com_commit')}")
-    R.param("close", "period of financial close", "period", int(d.close_year.ravel()[f]
-                                                                if np.size(d.close_year) > 1
-                                                                else d.close_year.ravel()[0]), "0", True)
+    R.param("close", "period of financial close", "period",
+            int(np.broadcast_to(d.close_year, fin.first_repayment.shape)[0, f]), "0", True)
     R.param("r0", "first repayment period (first full period after COD)", "period",
             int(fin.first_repayment[0, f]), "0", True)
     R.param("n_rep", "repayment years", "years", int(terms.repayment_years[f]), "0", True)
@@ -589,13 +584,18 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, pm: _PathModel, f: 
 
 
 def _inputs_sheet(wb: Workbook, sc: Scenario) -> dict[str, str]:
-    """Every assumption with unit, description and source; returns name -> absolute reference
-    of the named inputs used by formulas."""
+    """Every assumption with unit, description and source. Returns key -> workbook name of the
+    inputs formulas use (a missing key is a KeyError while building, not a broken workbook)."""
     ws = wb.create_sheet("Inputs")
     for col, head in enumerate(["field", "value", "central value", "unit", "description", "source"], 1):
         cell = ws.cell(1, col, head)
         cell.font, cell.fill = HEADER, HEADER_FILL
     names: dict[str, str] = {}
+
+    def define(name: str, row: int) -> None:
+        wb.defined_names[name] = DefinedName(name, attr_text=f"{quote_sheetname('Inputs')}!$B${row}")
+        names[name] = name
+
     r = 2
     wanted = {
         "fund.sub_loan_rate": "sub_loan_rate",
@@ -625,10 +625,7 @@ def _inputs_sheet(wb: Workbook, sc: Scenario) -> dict[str, str]:
         _text(ws.cell(r, 5), row.description)
         _text(ws.cell(r, 6), row.source)
         if row.path in wanted:
-            key = wanted[row.path]
-            ref = f"Inputs!$B${r}"
-            names[key] = ref
-            wb.defined_names[key] = DefinedName(key, attr_text=f"{quote_sheetname('Inputs')}!$B${r}")
+            define(wanted[row.path], r)
         r += 1
     constants = (
         ("tolerance", "tolerance of payment tests", TOLERANCE, "EUR m"),
@@ -643,12 +640,11 @@ def _inputs_sheet(wb: Workbook, sc: Scenario) -> dict[str, str]:
         ws.cell(k, 1, label)
         ws.cell(k, 2, value).font = INPUT
         ws.cell(k, 4, unit)
-        names[name] = f"Inputs!$B${k}"
-        wb.defined_names[name] = DefinedName(name, attr_text=f"Inputs!$B${k}")
+        define(name, k)
     ws.freeze_panes = "B2"
     for col, width in zip("ABCDEF", (40, 22, 14, 16, 60, 70), strict=True):
         ws.column_dimensions[col].width = width
-    return {k: k for k in names}  # formulas use the defined names
+    return names
 
 
 def _timeline_sheet(wb: Workbook, sc: Scenario) -> None:
@@ -880,7 +876,6 @@ def _checks_sheet(wb: Workbook, sc: Scenario, pm: _PathModel, sheets) -> str:
     ws.column_dimensions["A"].width = 30
     for col in "BCDEFGHIJ":
         ws.column_dimensions[col].width = 16
-    engine.sheet_state = "visible"
     return f"Checks!$J${master_row}"
 
 

@@ -105,10 +105,6 @@ class Terms:
     binding: tuple[str, ...]  # which cap set the senior debt: eib_share, gearing, dscr, equity
     eu_eur_m: Array | None = None  # EU part of the fund allocation (the host state pays the rest)
 
-    @property
-    def senior_eur_m(self) -> Array:
-        return self.eib_eur_m + self.commercial_eur_m
-
 
 @dataclass(frozen=True)
 class Financing:
@@ -121,9 +117,6 @@ class Financing:
     eib_exposure: Array  # (P, F) EIB balance at r0 (peak, after IDC)
     senior_exposure: Array  # (P, F) EIB + commercial balance at r0
     eib_loss: Array  # (P, F) EUR m unpaid EIB principal and interest after recovery
-    senior_loss: Array  # (P, F) EUR m all senior lenders
-    sub_loss: Array  # (P, F) EUR m fund subordinated loan
-    fund_equity_share: Array  # (P, F) fund's share of equity (instrument = equity)
     private_equity_at_close: Array  # (P, F) EUR m private equity paid in at construction
 
     def __getitem__(self, name: str) -> Array:
@@ -244,7 +237,7 @@ def finance(sc: Scenario, d: Drivers, op: Operations, terms: Terms,
     dsra, trapped, pool = (np.zeros(shape) for _ in range(3))
     alive = np.ones(shape, bool)
     default_period = np.full(shape, np.nan)
-    eib_loss, senior_loss, sub_loss = (np.zeros(shape) for _ in range(3))
+    eib_loss = np.zeros(shape)
     extra_equity = np.zeros((n_t, *shape))
     residual_to_equity = np.zeros((n_t, *shape))
     n_rep = terms.repayment_years[None, :]
@@ -310,8 +303,6 @@ def finance(sc: Scenario, d: Drivers, op: Operations, terms: Terms,
             owed_s = b_s * (1.0 + r_s) + draw_f_t[t] * fund_is_sub
             paid_s = np.minimum(pot - paid, owed_s)
             np.copyto(eib_loss, owed_e * (1.0 - recovered), where=defaults)
-            np.copyto(senior_loss, owed * (1.0 - recovered), where=defaults)
-            np.copyto(sub_loss, owed_s - paid_s, where=defaults)
             out["senior_recovery"][t] = np.where(defaults, paid, 0.0)
             out["sub_principal_paid"][t] = np.where(defaults, paid_s, 0.0)
             residual_to_equity[t] = np.where(defaults, pot - paid - paid_s, 0.0)
@@ -357,8 +348,7 @@ def finance(sc: Scenario, d: Drivers, op: Operations, terms: Terms,
             int_s = np.minimum(pay_s, b_s * r_s)
             surplus = surplus - pay_s
             new_s = accrued - pay_s + draw_f_t[t]
-            if last:  # unpaid at the horizon: a loss to the fund
-                np.copyto(sub_loss, new_s, where=ok)
+            if last:  # unpaid at the horizon is written off: the fund's flows show the loss
                 new_s = np.zeros(shape)
         else:
             pay_s = int_s = new_s = np.zeros(shape)
@@ -422,10 +412,8 @@ def finance(sc: Scenario, d: Drivers, op: Operations, terms: Terms,
             phi = np.where(equity_build.sum(-1) > 0, fund_in / equity_build.sum(-1), 0.0)
         fund_flow = -draw_f + phi[..., None] * other
     elif fund_is_sub:
-        phi = np.zeros(shape)
         fund_flow = -draw_f + out["sub_interest_paid"] + out["sub_principal_paid"]
     else:
-        phi = np.zeros(shape)
         fund_flow = -draw_f
     private_flow = equity_flow - (fund_flow if fund_is_equity else 0.0)
     private_at_close = equity_build.sum(-1) - (draw_f.sum(-1) if fund_is_equity else 0.0)
@@ -452,8 +440,7 @@ def finance(sc: Scenario, d: Drivers, op: Operations, terms: Terms,
     return Financing(
         items=items, first_repayment=r0, default=defaulted, default_period=default_period,
         eib_exposure=b0_e, senior_exposure=b0_senior, eib_loss=eib_loss,
-        senior_loss=senior_loss, sub_loss=sub_loss,
-        fund_equity_share=phi, private_equity_at_close=private_at_close,
+        private_equity_at_close=private_at_close,
     )
 
 

@@ -226,6 +226,7 @@ def path_kpis(sc: Scenario, m: Model, path_ids: np.ndarray) -> pd.DataFrame:
     first_loss = max(range(len(sc.tranches)), key=lambda k: sc.tranches[k].priority)
     private_tranches = sum((tr.contributed[:, k] for k, t in enumerate(sc.tranches) if not t.public),
                            np.zeros(len(path_ids)))
+    eu_paid = _eu_paid(m, fin["fund_draw"].sum(-1)).sum(1)
     with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         cols.update({
@@ -238,8 +239,8 @@ def path_kpis(sc: Scenario, m: Model, path_ids: np.ndarray) -> pd.DataFrame:
             "eib_loss_eur_m": fin.eib_loss.sum(1),
             "eib_loss_share": np.where(eib_exposure > 0, fin.eib_loss.sum(1) / eib_exposure, np.nan),
             "fund_invested_eur_m": fund_in,
-            "eu_eur_m": _eu_paid(m, fin["fund_draw"].sum(-1)).sum(1),
-            "host_state_eur_m": fund_in - _eu_paid(m, fin["fund_draw"].sum(-1)).sum(1),
+            "eu_eur_m": eu_paid,
+            "host_state_eur_m": fund_in - eu_paid,
             "fund_irr": irr(fund_flow) if sc.fund.instrument != "grant" else np.nan,
             "fund_loss_eur_m": np.maximum(-fund_flow.sum(-1), 0.0),
             "public_cost_eur_m": public_cost,

@@ -11,17 +11,18 @@ import numpy as np
 from numpy.typing import NDArray
 
 from finmodel.errors import Problem, ScenarioError
+from finmodel.scenario.checks import site_euro_cap
 from finmodel.scenario.model import Scenario
 
-__all__ = ["TrancheFlows", "allocate_fund", "eu_part", "tranche_waterfall"]
+__all__ = ["TrancheFlows", "allocate_fund", "eu_part", "site_caps", "tranche_waterfall"]
 
 Array = NDArray[np.float64]
 
 
-def _site_caps(sc: Scenario, cost: Array) -> Array:
-    """(F,) most public money each site may get: the per-site euro cap and the public share cap."""
-    euro = np.array([f.public_eur_m_max if f.public_eur_m_max is not None
-                     else sc.fund.public_eur_m_per_site_max for f in sc.factories])
+def site_caps(sc: Scenario, cost: Array) -> Array:
+    """(F,) EUR m most public money each site may get, given its construction cost (F,) EUR m:
+    the per-site euro cap and the public share cap."""
+    euro = np.array([site_euro_cap(sc, i) for i in range(sc.n_factories)])
     return np.minimum(euro, sc.fund.public_share_of_capex_max * cost)
 
 
@@ -34,7 +35,7 @@ def allocate_fund(sc: Scenario, cost: Array) -> Array:
     amounts given and raises ``ScenarioError`` if one breaks a cap.
     """
     fund = sc.fund
-    caps = _site_caps(sc, cost)
+    caps = site_caps(sc, cost)
     rule = fund.allocation
     if rule == "explicit":
         amounts = np.array([f.fund_eur_m for f in sc.factories], dtype=float)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -289,6 +289,10 @@ class PathNoise:
     chip: Array  # (n, 1, T) N(0, 1), one global chip market
     demand: Array  # N(0, 1), common/idiosyncratic mix set by market.demand_common_share; moves
     # both the GPU-hour price (random walk) and utilisation (mean-reverting) of a site
+
+    def rows(self, start: int, stop: int) -> PathNoise:
+        """The shocks of rows start..stop."""
+        return PathNoise(*(getattr(self, f.name)[start:stop] for f in fields(self)))
 
 
 def _mixed(seed: int, name: str, start: int, stop: int, n_f: int, n_t: int, common: float) -> Array:

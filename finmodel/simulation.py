@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from finmodel.drivers import build_drivers, central_value
+from finmodel.drivers import drivers_from_draws
 from finmodel.engine import close_deal, run
 from finmodel.errors import Problem, ScenarioError
 from finmodel.financing import Terms
@@ -65,13 +65,7 @@ class _ChunkResult:
 def _drivers(sc: Scenario, design: Design, start: int, stop: int):
     """Drawn scalar inputs and drivers of paths start..stop."""
     draws = scalar_draws(sc, design, start, stop)
-    n = stop - start
-    central = central_value(sc)
-
-    def value(path: str) -> np.ndarray:
-        return draws[path] if path in draws else np.repeat(central(path), n)
-
-    return draws, build_drivers(sc, value, n, path_noise(sc, design.seed, start, stop))
+    return draws, drivers_from_draws(sc, draws, stop - start, path_noise(sc, design.seed, start, stop))
 
 
 def _run_chunk(chunk: _Chunk) -> _ChunkResult:

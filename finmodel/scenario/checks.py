@@ -11,7 +11,7 @@ from finmodel.errors import Problem
 if TYPE_CHECKING:
     from finmodel.scenario.model import Scenario
 
-__all__ = ["cross_field_problems", "nearest_correlation"]
+__all__ = ["cross_field_problems", "nearest_correlation", "site_euro_cap"]
 
 SIZING_TOLERANCE = 0.005  # gpus and facility_mw may both be given if they agree within 0.5 %
 
@@ -101,7 +101,7 @@ def _check_allocation(sc: Scenario) -> list[Problem]:
                 out.append(Problem(f"factories[{i}].fund_eur_m", None,
                                    "fund.allocation = 'explicit' needs an amount for every factory"))
             else:
-                cap = _site_cap(sc, i)
+                cap = site_euro_cap(sc, i)
                 if amount > cap:
                     out.append(Problem(f"factories[{i}].fund_eur_m", amount,
                                        f"above the site's public cap of {cap:g} EUR m "
@@ -137,7 +137,8 @@ def _check_tranches(sc: Scenario) -> list[Problem]:
     return out
 
 
-def _site_cap(sc: Scenario, i: int) -> float:
+def site_euro_cap(sc: Scenario, i: int) -> float:
+    """EUR m of public money factory i may get at most: its own cap, else the fund's per-site cap."""
     fac = sc.factories[i]
     return fac.public_eur_m_max if fac.public_eur_m_max is not None else sc.fund.public_eur_m_per_site_max
 

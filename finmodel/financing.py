@@ -38,6 +38,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 from numpy.typing import NDArray
 
 from finmodel.drivers import Drivers
@@ -162,6 +163,173 @@ def _profile_share(sc: Scenario, terms: Terms, k: NDArray[np.int64], rate: Array
     return np.where(inside, share, 0.0)
 
 
+# what the waterfall kernel writes: line items (R, T), then per-row outcomes (R,)
+_WATERFALL_ITEMS = (
+    "eib_interest", "eib_principal", "commercial_interest", "commercial_principal", "senior_idc",
+    "hardware_interest", "hardware_principal", "senior_debt_service", "eib_balance",
+    "commercial_balance", "hardware_balance", "dsra_balance", "trapped_cash",
+    "sub_interest_paid", "sub_principal_paid", "sub_balance", "distributions", "tax_levered",
+    "cfads", "dscr", "senior_recovery", "extra_equity", "residual_to_equity",
+)
+_ROW_OUTCOMES = ("default_period", "eib_loss", "eib_exposure", "commercial_exposure")
+(_EIB_INT, _EIB_PRIN, _COM_INT, _COM_PRIN, _IDC, _HW_INT, _HW_PRIN, _SERVICE, _EIB_BAL, _COM_BAL,
+ _HW_BAL, _DSRA, _TRAPPED, _SUB_INT, _SUB_PRIN, _SUB_BAL, _DIST, _TAX, _CFADS, _DSCR, _RECOVERY,
+ _EXTRA_EQUITY, _RESIDUAL) = range(len(_WATERFALL_ITEMS))
+# rows of the ``flows`` input (M, R, T)
+(_SHARE, _EBITDA, _TAXABLE, _RESALE, _REFRESH_CF, _HW_PAY, _DRAW_E, _DRAW_C, _DRAW_H, _DRAW_F,
+ _FLEET, _FACILITY) = range(12)
+
+
+@njit(cache=True, nogil=True)
+def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, r0, n_rep, consts,
+               test_covenants, covenant_dscr, fund_is_sub, out, ends):
+    """The period loop of ``finance`` for each row (one path and factory), compiled.
+
+    flows: (12, R, T) inputs indexed by ``_SHARE`` ...; r_e, r_c, haircut, tax_rate,
+    terminal (EUR m, at the horizon): (R,); r0, n_rep: (R,) int; consts: sub-loan rate, DSRA
+    years of service, default and lock-up DSCR, enforcement cost share. Fills ``out``
+    (len(_WATERFALL_ITEMS), R, T), zero on entry, and ``ends`` (4, R): default period (NaN if
+    none), EIB loss, EIB and commercial balance at r0. A row stops at its default.
+    """
+    r_s, dsra_years, default_dscr, lockup_dscr, enforcement = consts
+    n_rows, n_t = flows.shape[1], flows.shape[2]
+    share = flows[_SHARE]
+    for i in range(n_rows):
+        re, rc, start = r_e[i], r_c[i], r0[i]
+        b_e = b_c = b_h = b_s = 0.0
+        b0_e = b0_c = b0_s = 0.0
+        dsra = trapped = pool = 0.0
+        ends[0, i] = np.nan
+        for t in range(n_t):
+            out[_DSCR, i, t] = np.nan
+        for t in range(n_t):
+            last = t == n_t - 1
+            repaying = t >= start
+            if t == start:
+                b0_e, b0_c, b0_s = b_e, b_c, b_s
+            # senior loans: interest on the opening balance; capitalised before r0
+            int_e, int_c, int_h = b_e * re, b_c * rc, b_h * rc
+            prin_e = min(share[i, t] * b0_e, b_e) if repaying else 0.0
+            prin_c = min(share[i, t] * b0_c, b_c) if repaying else 0.0
+            pay_h = min(flows[_HW_PAY, i, t], b_h * (1.0 + rc))
+            service = (int_e + int_c + prin_e + prin_c if repaying else 0.0) + pay_h
+            bullet = 0.0
+            if last:  # everything still owed falls due at the horizon
+                bullet = b_e + int_e + b_c + int_c + b_h * (1.0 + rc) - service
+                prin_e, prin_c, pay_h = b_e, b_c, b_h * (1.0 + rc)
+            # tax after interest paid in operation, losses carried forward
+            senior_paid = repaying or last
+            interest_paid = ((int_e + int_c if senior_paid else 0.0) + int_h
+                             + (b_s * r_s if senior_paid else 0.0))
+            income = flows[_TAXABLE, i, t] - interest_paid
+            profit = max(income, 0.0)
+            used = min(pool, profit)
+            tax = tax_rate[i] * (profit - used)
+            pool = pool - used + max(-income, 0.0)
+            cfads = flows[_EBITDA, i, t] - tax + flows[_RESALE, i, t] - flows[_REFRESH_CF, i, t]
+            cash = cfads + (terminal[i] if last else 0.0)
+            dscr = cfads / service if service > _EPS else np.nan
+            due = service + bullet
+            out[_TAX, i, t] = tax
+            out[_CFADS, i, t] = cfads
+            out[_DSCR, i, t] = dscr
+            # before r0: pre-completion losses are funded by equity
+            top_up_equity = max(-cash, 0.0) if not repaying and not last else 0.0
+            cash += top_up_equity
+            available = cash + dsra + trapped
+            fails = test_covenants and available < due - _EPS
+            if covenant_dscr and service > _EPS and dscr < default_dscr:
+                fails = True
+            if fails:  # accelerate, recover, pay seniors pro rata, then the fund's loan, equity
+                assets = 0.0 if last else (flows[_FLEET, i, t] + flows[_FACILITY, i, t] * (
+                    1.0 - haircut[i])) * (1.0 - enforcement)
+                pot = max(available + assets, 0.0)
+                owed_e = b_e + int_e
+                owed = owed_e + b_c + int_c + b_h * (1.0 + rc) + flows[_DRAW_H, i, t]
+                paid = min(pot, owed)
+                recovered = paid / owed if owed > 0 else 1.0
+                owed_s = b_s * (1.0 + r_s) + (flows[_DRAW_F, i, t] if fund_is_sub else 0.0)
+                paid_s = min(pot - paid, owed_s)
+                out[_RECOVERY, i, t] = paid
+                out[_SUB_PRIN, i, t] = paid_s
+                out[_RESIDUAL, i, t] = pot - paid - paid_s
+                ends[0, i] = t
+                ends[1, i] = owed_e * (1.0 - recovered)
+                break
+            # cash short of service: trapped cash first, then the reserve
+            surplus = cash - due
+            from_trapped = min(trapped, max(-surplus, 0.0))
+            trapped -= from_trapped
+            surplus += from_trapped
+            from_dsra = min(dsra, max(-surplus, 0.0))
+            dsra -= from_dsra
+            surplus = max(surplus + from_dsra, 0.0)
+            capitalise = not repaying and not last
+            new_e = (b_e + int_e if capitalise else b_e - prin_e) + flows[_DRAW_E, i, t]
+            new_c = (b_c + int_c if capitalise else b_c - prin_c) + flows[_DRAW_C, i, t]
+            new_h = b_h * (1.0 + rc) - pay_h + flows[_DRAW_H, i, t]
+            # reserve target: next period's scheduled senior service
+            target = 0.0
+            if not last:
+                nxt = t + 1
+                if nxt >= start:
+                    b0e_n, b0c_n = (new_e, new_c) if nxt == start else (b0_e, b0_c)
+                    target = (new_e * re + new_c * rc + min(share[i, nxt] * b0e_n, new_e)
+                              + min(share[i, nxt] * b0c_n, new_c))
+                target = dsra_years * (target + min(flows[_HW_PAY, i, nxt],
+                                                    new_h * (1.0 + rc)))
+            release = max(dsra - target, 0.0)
+            surplus += release
+            dsra -= release
+            gap = max(target - dsra, 0.0)
+            funded_by_equity = gap if not repaying and t + 1 == start else 0.0  # initial reserve
+            top_up = min(gap, surplus) if repaying else 0.0
+            surplus -= top_up
+            dsra += top_up + funded_by_equity
+            # fund subordinated loan: scheduled interest and principal, unpaid amounts accrue
+            pay_s = int_s = new_s = 0.0
+            if fund_is_sub:
+                accrued = b_s * (1.0 + r_s)
+                sched = b0_s / n_rep[i] if repaying and t - start < n_rep[i] else 0.0
+                due_s = accrued if last else min(accrued, b_s * r_s + sched)
+                pay_s = min(surplus, due_s) if repaying or last else 0.0
+                int_s = min(pay_s, b_s * r_s)
+                surplus -= pay_s
+                # unpaid at the horizon is written off: the fund's flows show the loss
+                new_s = 0.0 if last else accrued - pay_s + flows[_DRAW_F, i, t]
+            # lock-up
+            if service > _EPS and dscr < lockup_dscr and not last:
+                dist = 0.0
+                trapped += surplus
+            else:
+                dist = surplus + trapped
+                trapped = 0.0
+            if last:
+                dist += dsra + trapped
+                dsra = trapped = 0.0
+            out[_EIB_INT, i, t] = 0.0 if capitalise else int_e
+            out[_EIB_PRIN, i, t] = prin_e
+            out[_COM_INT, i, t] = 0.0 if capitalise else int_c
+            out[_COM_PRIN, i, t] = prin_c
+            out[_IDC, i, t] = int_e + int_c if capitalise else 0.0
+            out[_HW_INT, i, t] = min(int_h, pay_h)
+            out[_HW_PRIN, i, t] = pay_h - min(int_h, pay_h)
+            out[_SERVICE, i, t] = service
+            out[_EIB_BAL, i, t] = new_e
+            out[_COM_BAL, i, t] = new_c
+            out[_HW_BAL, i, t] = new_h
+            out[_DSRA, i, t] = dsra
+            out[_TRAPPED, i, t] = trapped
+            out[_SUB_INT, i, t] = int_s
+            out[_SUB_PRIN, i, t] = pay_s - int_s
+            out[_SUB_BAL, i, t] = new_s
+            out[_DIST, i, t] = dist
+            out[_EXTRA_EQUITY, i, t] = top_up_equity + funded_by_equity
+            b_e, b_c, b_h, b_s = new_e, new_c, new_h, new_s
+        ends[2, i] = b0_e
+        ends[3, i] = b0_c
+
+
 def finance(sc: Scenario, d: Drivers, op: Operations, terms: Terms,
             test_covenants: bool = True) -> Financing:
     """Every factory's financing on every path. ``test_covenants=False`` (debt sizing) never
@@ -212,191 +380,32 @@ def finance(sc: Scenario, d: Drivers, op: Operations, terms: Terms,
     hw_pay = cum[..., t_idx] - cum[..., np.clip(t_idx - life_h, 0, None)]  # cohorts s in [t-L, t-1]
 
     r0 = _first_repayment(sc, d, op, uses)
-    ebitda, taxable0, resale = op["ebitda"], op["taxable_income"], op["resale_proceeds"]
-    terminal_last = op["terminal_value"][..., -1]
-    fleet_value, facility_book = op["fleet_value"], op["facility_book_value"]
-    tax_rate = np.broadcast_to(d.tax_rate, shape)
-    months = eib.dsra_months / 12.0
-    covenant_dscr = test_covenants and eib.default_trigger == "dscr_or_payment"
+    rows = shape[0] * shape[1]
 
-    def time_first(a: Array) -> Array:  # (P, F, T) -> contiguous (T, P, F) for the period loop
-        return np.ascontiguousarray(np.moveaxis(np.broadcast_to(a, (*shape, n_t)), -1, 0))
+    def per_period(a: Array) -> Array:  # (P, F, T) -> contiguous (R, T)
+        return np.ascontiguousarray(np.broadcast_to(a, (*shape, n_t))).reshape(rows, n_t)
 
-    share_t = time_first(_profile_share(sc, terms, t_idx - r0[..., None], r_e))
-    ebitda_t, taxable_t, resale_t = time_first(ebitda), time_first(taxable0), time_first(resale)
-    refresh_cf_t, hw_pay_t = time_first(refresh_in_cfads), time_first(hw_pay)
-    draw_e_t, draw_c_t = time_first(draw_e), time_first(draw_c)
-    draw_h_t, draw_f_t = time_first(draw_h), time_first(draw_f)
-    fleet_t, facility_t = time_first(fleet_value), time_first(facility_book)
-    names = [n for n in FINANCING_ITEMS if n not in ("construction_uses", "fees", "eib_draw",
-                                                      "commercial_draw", "fund_draw", "hardware_draw")]
-    out = {name: np.zeros((n_t, *shape)) for name in names}  # time-first while looping
-    out["dscr"][:] = np.nan
-    b_e, b_c, b_h, b_s = (np.zeros(shape) for _ in range(4))
-    b0_e, b0_c, b0_s = (np.zeros(shape) for _ in range(3))
-    dsra, trapped, pool = (np.zeros(shape) for _ in range(3))
-    alive = np.ones(shape, bool)
-    default_period = np.full(shape, np.nan)
-    eib_loss = np.zeros(shape)
-    extra_equity = np.zeros((n_t, *shape))
-    residual_to_equity = np.zeros((n_t, *shape))
-    n_rep = terms.repayment_years[None, :]
+    def per_row(a: Array, dtype: type = float) -> Array:  # (P, F) -> contiguous (R,)
+        return np.ascontiguousarray(np.broadcast_to(a, shape), dtype=dtype).reshape(rows)
 
-    def scheduled(t: int, be: Array, bc: Array, b0e: Array, b0c: Array) -> tuple[Array, Array]:
-        share = share_t[t]
-        return np.minimum(share * b0e, be), np.minimum(share * b0c, bc)
-
-    for t in range(n_t):
-        last = t == n_t - 1
-        repaying = t >= r0
-        starts = t == r0
-        np.copyto(b0_e, b_e, where=starts)
-        np.copyto(b0_c, b_c, where=starts)
-        np.copyto(b0_s, b_s, where=starts)
-        # senior loans: interest on the opening balance; capitalised before r0
-        int_e, int_c = b_e * r_e, b_c * r_c
-        prin_e, prin_c = scheduled(t, b_e, b_c, b0_e, b0_c)
-        prin_e, prin_c = prin_e * repaying, prin_c * repaying
-        int_h = b_h * r_c
-        pay_h = np.minimum(hw_pay_t[t], b_h * (1.0 + r_c))
-        service = np.where(repaying, int_e + int_c + prin_e + prin_c, 0.0) + pay_h
-        if last:  # everything still owed falls due at the horizon
-            bullet = b_e + int_e + b_c + int_c + b_h * (1.0 + r_c) - service
-            prin_e, prin_c, pay_h = b_e, b_c, b_h * (1.0 + r_c)
-        else:
-            bullet = 0.0
-        # tax after interest paid in operation
-        interest_paid = np.where(repaying | last, int_e + int_c, 0.0) + int_h + np.where(
-            repaying | last, b_s * r_s, 0.0)
-        income = taxable_t[t] - interest_paid
-        profit = np.maximum(income, 0.0)
-        used = np.minimum(pool, profit)
-        tax = tax_rate * (profit - used)
-        pool = pool - used + np.maximum(-income, 0.0)
-        cfads = ebitda_t[t] - tax + resale_t[t] - refresh_cf_t[t]
-        cash = cfads + (terminal_last if last else 0.0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            dscr = np.where(service > _EPS, cfads / service, np.nan)
-        due = service + bullet
-        # before r0: pre-completion losses are funded by equity
-        top_up_equity = np.where(~repaying & alive & (not last), np.maximum(-cash, 0.0), 0.0)
-        cash = cash + top_up_equity
-        available = cash + dsra + trapped
-        fails = (available < due - _EPS) & test_covenants
-        if covenant_dscr:
-            fails |= (service > _EPS) & (dscr < eib.default_dscr)
-        defaults = alive & fails
-        ok = alive & ~fails
-
-        # -- default: accelerate, recover, pay seniors pro rata, then the fund's loan, then equity
-        if defaults.any():
-            assets = 0.0 if last else (fleet_t[t] + facility_t[t] * (1.0 - haircut)) * (
-                1.0 - eib.enforcement_cost_share)
-            pot = np.maximum(available + assets, 0.0)
-            owed_e = b_e + int_e
-            owed_c = b_c + int_c
-            owed_h = b_h * (1.0 + r_c) + draw_h_t[t]
-            owed = owed_e + owed_c + owed_h
-            paid = np.minimum(pot, owed)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                recovered = np.where(owed > 0, paid / owed, 1.0)
-            owed_s = b_s * (1.0 + r_s) + draw_f_t[t] * fund_is_sub
-            paid_s = np.minimum(pot - paid, owed_s)
-            np.copyto(eib_loss, owed_e * (1.0 - recovered), where=defaults)
-            out["senior_recovery"][t] = np.where(defaults, paid, 0.0)
-            out["sub_principal_paid"][t] = np.where(defaults, paid_s, 0.0)
-            residual_to_equity[t] = np.where(defaults, pot - paid - paid_s, 0.0)
-            default_period[defaults] = t
-
-        # -- normal operation
-        surplus = cash - due
-        from_trapped = np.minimum(trapped, np.maximum(-surplus, 0.0))
-        trapped_next = trapped - from_trapped
-        surplus = surplus + from_trapped
-        from_dsra = np.minimum(dsra, np.maximum(-surplus, 0.0))
-        dsra_next = dsra - from_dsra
-        surplus = np.maximum(surplus + from_dsra, 0.0)
-        capitalise = ~repaying & (not last)
-        new_e = np.where(capitalise, b_e + int_e, b_e - prin_e) + draw_e_t[t]
-        new_c = np.where(capitalise, b_c + int_c, b_c - prin_c) + draw_c_t[t]
-        new_h = b_h * (1.0 + r_c) - pay_h + draw_h_t[t]
-        # reserve: next period's scheduled senior service
-        if last:
-            target = np.zeros(shape)
-        else:
-            nxt = t + 1
-            b0e_n = np.where(nxt == r0, new_e, b0_e)
-            b0c_n = np.where(nxt == r0, new_c, b0_c)
-            pe, pc = scheduled(nxt, new_e, new_c, b0e_n, b0c_n)
-            rep_n = nxt >= r0
-            target = months * (np.where(rep_n, new_e * r_e + new_c * r_c + pe + pc, 0.0)
-                               + np.minimum(hw_pay_t[nxt], new_h * (1.0 + r_c)))
-        release = np.maximum(dsra_next - target, 0.0)
-        surplus = surplus + release
-        dsra_next = dsra_next - release
-        gap = np.maximum(target - dsra_next, 0.0)
-        funded_by_equity = np.where(~repaying & (t + 1 == r0), gap, 0.0)  # initial reserve
-        top_up = np.where(repaying, np.minimum(gap, surplus), 0.0)
-        surplus = surplus - top_up
-        dsra_next = dsra_next + top_up + funded_by_equity
-        # fund subordinated loan
-        accrued = b_s * (1.0 + r_s)
-        if fund_is_sub:
-            sched = np.where(repaying & (t - r0 < n_rep), b0_s / n_rep, 0.0)
-            due_s = np.minimum(accrued, b_s * r_s + sched) if not last else accrued
-            pay_s = np.where(repaying | last, np.minimum(surplus, due_s), 0.0)
-            int_s = np.minimum(pay_s, b_s * r_s)
-            surplus = surplus - pay_s
-            new_s = accrued - pay_s + draw_f_t[t]
-            if last:  # unpaid at the horizon is written off: the fund's flows show the loss
-                new_s = np.zeros(shape)
-        else:
-            pay_s = int_s = new_s = np.zeros(shape)
-        # lock-up
-        locked = (service > _EPS) & (dscr < eib.lockup_dscr) & (not last)
-        dist = np.where(locked, 0.0, surplus + trapped_next)
-        trapped_next = np.where(locked, trapped_next + surplus, 0.0)
-        if last:
-            dist = dist + dsra_next + trapped_next
-            dsra_next = np.zeros(shape)
-            trapped_next = np.zeros(shape)
-
-        def put(name: str, value: Array, t: int = t, ok: NDArray[np.bool_] = ok) -> None:
-            out[name][t] = np.where(ok, value, out[name][t])
-
-        put("eib_interest", np.where(capitalise, 0.0, int_e))
-        put("eib_principal", prin_e)
-        put("commercial_interest", np.where(capitalise, 0.0, int_c))
-        put("commercial_principal", prin_c)
-        put("senior_idc", np.where(capitalise, int_e + int_c, 0.0))
-        put("hardware_interest", np.minimum(int_h, pay_h))
-        put("hardware_principal", pay_h - np.minimum(int_h, pay_h))
-        put("senior_debt_service", service)
-        put("eib_balance", new_e)
-        put("commercial_balance", new_c)
-        put("hardware_balance", new_h)
-        put("dsra_balance", dsra_next)
-        put("trapped_cash", trapped_next)
-        put("sub_interest_paid", int_s)
-        put("sub_principal_paid", pay_s - int_s)
-        put("sub_balance", new_s)
-        put("distributions", dist)
-        out["tax_levered"][t] = np.where(alive, tax, 0.0)
-        out["cfads"][t] = np.where(alive, cfads, 0.0)
-        out["dscr"][t] = np.where(alive, dscr, np.nan)
-        extra_equity[t] += np.where(ok, top_up_equity + funded_by_equity, 0.0)
-
-        b_e = np.where(ok, new_e, 0.0)
-        b_c = np.where(ok, new_c, 0.0)
-        b_h = np.where(ok, new_h, 0.0)
-        b_s = np.where(ok, new_s, 0.0)
-        dsra = np.where(ok, dsra_next, 0.0)
-        trapped = np.where(ok, trapped_next, 0.0)
-        alive = ok
-
-    out = {name: np.moveaxis(arr, 0, -1) for name, arr in out.items()}
-    extra_equity = np.moveaxis(extra_equity, 0, -1)
-    residual_to_equity = np.moveaxis(residual_to_equity, 0, -1)
+    flows = np.stack([per_period(a) for a in (
+        _profile_share(sc, terms, t_idx - r0[..., None], r_e), op["ebitda"],
+        op["taxable_income"], op["resale_proceeds"], refresh_in_cfads, hw_pay, draw_e, draw_c,
+        draw_h, draw_f, op["fleet_value"], op["facility_book_value"])])
+    out = np.zeros((len(_WATERFALL_ITEMS), rows, n_t))
+    ends = np.zeros((len(_ROW_OUTCOMES), rows))
+    _waterfall(
+        flows, per_row(r_e), per_row(r_c), per_row(haircut), per_row(d.tax_rate),
+        per_row(op["terminal_value"][..., -1]), per_row(r0, np.int64),
+        per_row(terms.repayment_years[None, :], np.int64),
+        np.array([r_s, eib.dsra_months / 12.0, eib.default_dscr, eib.lockup_dscr,
+                  eib.enforcement_cost_share]),
+        test_covenants, test_covenants and eib.default_trigger == "dscr_or_payment", fund_is_sub,
+        out, ends)
+    out = {name: out[k].reshape(*shape, n_t) for k, name in enumerate(_WATERFALL_ITEMS)}
+    extra_equity = out.pop("extra_equity")
+    residual_to_equity = out.pop("residual_to_equity")
+    default_period, eib_loss, b0_e, b0_c = (e.reshape(shape) for e in ends)
 
     defaulted = ~np.isnan(default_period)
     end = np.where(defaulted, default_period, n_t)[..., None]

@@ -7,6 +7,7 @@ per period, and "no solution" is NaN.
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 from numpy.typing import ArrayLike, NDArray
 
 __all__ = ["dscr", "irr", "llcr", "moic", "npv", "payback_period", "sign_changes"]
@@ -14,13 +15,16 @@ __all__ = ["dscr", "irr", "llcr", "moic", "npv", "payback_period", "sign_changes
 FloatArray = NDArray[np.float64]
 
 # Grid of discount factors x = 1 / (1 + r) scanned for roots when flows change sign more than once:
-# steps of 0.02 in r for -0.5 <= r <= 1, geometric in x (ratio ~1.05-1.25) towards r = -0.99
-# and r = 1000, so that two roots rarely share a cell.
-_RATE_GRID = np.unique(np.concatenate([
-    1.0 / np.geomspace(2.0, 100.0, 81) - 1.0, np.linspace(-0.5, 1.0, 76),
-    1.0 / np.geomspace(0.001, 0.5, 30) - 1.0,
-]))
-_X_GRID = np.sort(1.0 / (1.0 + _RATE_GRID))
+# steps of 0.02 in r for -0.5 <= r <= 1, geometric in x (ratio ~1.05-1.26) from there out to
+# r = 1e6 and r = -0.999999, so that two roots rarely share a cell. For flows whose sizes differ
+# by less than a factor 1e6 every root lies on the grid (Cauchy's bounds).
+_X_GRID = np.concatenate([
+    np.geomspace(1e-6, 1e-3, 30, endpoint=False),
+    np.geomspace(1e-3, 0.5, 30, endpoint=False),
+    1.0 / (1.0 + np.linspace(1.0, -0.5, 76)),
+    np.geomspace(2.0, 100.0, 81)[1:],
+    np.geomspace(100.0, 1e6, 41)[1:],
+])
 
 
 def npv(rate: ArrayLike, cashflows: ArrayLike, axis: int = -1) -> FloatArray:
@@ -49,163 +53,221 @@ def sign_changes(cashflows: ArrayLike, axis: int = -1) -> NDArray[np.int64]:
     return np.sum((filled[..., 1:] * filled[..., :-1]) < 0, axis=-1)
 
 
-def _horner(cols: FloatArray, x: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """f(x) = sum_t c_t x^t and f'(x) per row; cols: (T, n) flows by period, x: (n,)."""
-    f = np.zeros_like(x)
-    df = np.zeros_like(x)
-    for t in range(cols.shape[0] - 1, -1, -1):
-        np.multiply(df, x, out=df)
-        df += f
-        np.multiply(f, x, out=f)
-        f += cols[t]
+_K0 = int(np.searchsorted(0.5 * (_X_GRID[1:] + _X_GRID[:-1]), 1.0, side="right"))
+_RATE_FAR = 1.0 - 1.0 / _X_GRID[-1]  # |r| beyond the grid's x end
+_NEWTON_ITERATIONS = 200
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _horner(c: FloatArray, x: float) -> tuple[float, float]:
+    """f(x) = sum_k c_k x^k and f'(x); c: (m,)."""
+    f = df = 0.0
+    for k in range(c.size - 1, -1, -1):
+        df = df * x + f
+        f = f * x + c[k]
     return f, df
 
 
-def _refine(cf: FloatArray, lo: FloatArray, hi: FloatArray, iters: int = 200,
-            f_hi: FloatArray | None = None) -> FloatArray:
-    """Root of f in [lo, hi] per row, where f(lo) and f(hi) differ in sign.
+@njit(cache=True, nogil=True, error_model="numpy")
+def _sign(v: float) -> float:
+    return 1.0 if v > 0 else (-1.0 if v < 0 else 0.0)
 
-    Starts from the secant point when f(hi) is given (else the midpoint); Newton steps kept
-    inside the shrinking bracket (bisection otherwise); a row stops once its step is below
-    1e-14 relative.
-    """
-    lo, hi = lo.astype(float).copy(), hi.astype(float).copy()
-    cols = np.ascontiguousarray(cf.T)  # (T, n)
-    f_lo, _ = _horner(cols, lo)
-    start = 0.5 * (lo + hi)
-    if f_hi is not None:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            secant = lo - f_lo * (hi - lo) / (f_hi - f_lo)
-        start = np.where(np.isfinite(secant) & (secant > lo) & (secant < hi), secant, start)
-    x = np.where(f_lo == 0, lo, start)
-    active = np.arange(cf.shape[0])
-    c, a_lo, a_hi, a_flo, a_x = cols, lo, hi, f_lo, x.copy()
-    done = np.zeros(x.size, dtype=bool)
-    for _ in range(iters):
-        f, df = _horner(c, a_x)
-        same = np.sign(f) == np.sign(a_flo)
-        a_lo = np.where(same, a_x, a_lo)
-        a_flo = np.where(same, f, a_flo)
-        a_hi = np.where(same, a_hi, a_x)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            newton = a_x - f / df
-        ok = np.isfinite(newton) & (newton >= a_lo) & (newton <= a_hi)
-        x_new = np.where(f == 0, a_x, np.where(ok, newton, 0.5 * (a_lo + a_hi)))
-        step = np.abs(x_new - a_x)
-        tol = 1e-14 * np.maximum(1.0, np.abs(x_new))
-        keep = (step > tol) & (a_hi - a_lo > tol) & (f != 0)
-        x[active] = np.where(done, x[active], x_new)
-        done |= ~keep
-        if done.all():
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _refine(c: FloatArray, lo: float, hi: float, f_hi: float) -> float:
+    """Root of f in [lo, hi] where f(lo) and f(hi) differ in sign: Newton steps kept inside the
+    shrinking bracket, bisection otherwise, from the secant point when f_hi is finite (else
+    the midpoint); stops once a step is below 1e-14 relative."""
+    f_lo = _horner(c, lo)[0]
+    x = 0.5 * (lo + hi)
+    if np.isfinite(f_hi):
+        secant = lo - f_lo * (hi - lo) / (f_hi - f_lo)
+        if np.isfinite(secant) and lo < secant < hi:
+            x = secant
+    if f_lo == 0:
+        x = lo
+    for _ in range(_NEWTON_ITERATIONS):
+        f, df = _horner(c, x)
+        if _sign(f) == _sign(f_lo):
+            lo, f_lo = x, f
+        else:
+            hi = x
+        newton = x - f / df
+        if f == 0:
+            x_new = x
+        elif np.isfinite(newton) and lo <= newton <= hi:
+            x_new = newton
+        else:
+            x_new = 0.5 * (lo + hi)
+        tol = 1e-14 * max(1.0, abs(x_new))
+        done = abs(x_new - x) <= tol or hi - lo <= tol or f == 0
+        x = x_new
+        if done:
             break
-        a_x = x_new
-        if done.sum() > 0.5 * done.size:  # compact the active set once half the rows are done
-            keep = ~done
-            active, c = active[keep], np.ascontiguousarray(c[:, keep])
-            a_lo, a_hi, a_flo, a_x, done = a_lo[keep], a_hi[keep], a_flo[keep], a_x[keep], done[keep]
     return x
 
 
-def _bracket_above(cf: FloatArray, lo: FloatArray, positive_at_lo: NDArray[np.bool_]) -> FloatArray:
-    """Grow hi = 4 lo, 16 lo, ... until f(hi) has the other sign than at lo (rows that have one)."""
-    hi = np.maximum(lo, 0.5) * 4.0
-    cols = np.ascontiguousarray(cf.T)
+@njit(cache=True, nogil=True, error_model="numpy")
+def _bracket_above(c: FloatArray, lo: float, positive_at_lo: bool) -> float:
+    """Grow hi = 4 lo, 16 lo, ... until f(hi) has the other sign than at lo."""
+    hi = max(lo, 0.5) * 4.0
     for _ in range(600):
-        f_hi, _ = _horner(cols, hi)
-        need = (f_hi > 0) == positive_at_lo
-        if not need.any():
+        if (_horner(c, hi)[0] > 0) != positive_at_lo:
             break
-        hi = np.where(need, hi * 4.0, hi)
+        hi *= 4.0
     return hi
 
 
-def _irr_single(cf: FloatArray) -> FloatArray:
-    """IRR of rows with exactly one sign change: the unique root x in (0, inf).
-
-    Rows have no leading zeros, so f(0+) has the sign of the first flow.
-    """
-    lo = np.zeros(cf.shape[0])
-    hi = _bracket_above(cf, lo, cf[:, 0] > 0)
-    return 1.0 / _refine(cf, lo, hi) - 1.0
-
-
-_K0 = int(np.searchsorted(0.5 * (_X_GRID[1:] + _X_GRID[:-1]), 1.0, side="right"))
-_POWERS_CACHE: dict[int, FloatArray] = {}
+@njit(cache=True, nogil=True, error_model="numpy")
+def _slope_and_curvature(c: FloatArray, x: float) -> tuple[float, float]:
+    """f'(x) and f''(x) of f(x) = sum_k c_k x^k; c: (m,)."""
+    f = df = d2f = 0.0
+    for k in range(c.size - 1, -1, -1):
+        d2f = d2f * x + 2.0 * df
+        df = df * x + f
+        f = f * x + c[k]
+    return df, d2f
 
 
-def _grid_powers(periods: int) -> FloatArray:
-    """(T, G) matrix of x_g ** t for the rate grid."""
-    if periods not in _POWERS_CACHE:
-        _POWERS_CACHE[periods] = _X_GRID[None, :] ** np.arange(periods)[:, None]
-    return _POWERS_CACHE[periods]
+@njit(cache=True, nogil=True, error_model="numpy")
+def _turning_point(c: FloatArray, lo: float, hi: float, rising_at_lo: bool) -> float:
+    """Root of f' in [lo, hi], where f' has the sign given by rising_at_lo at lo and the
+    other at hi: Newton steps on f' kept inside the bracket, bisection otherwise."""
+    x = 0.5 * (lo + hi)
+    for _ in range(_NEWTON_ITERATIONS):
+        d, d2 = _slope_and_curvature(c, x)
+        if (d > 0) == rising_at_lo:
+            lo = x
+        else:
+            hi = x
+        newton = x - d / d2
+        x_new = newton if np.isfinite(newton) and lo <= newton <= hi else 0.5 * (lo + hi)
+        done = abs(x_new - x) <= 1e-14 * max(1.0, abs(x_new)) or d == 0
+        x = x_new
+        if done:
+            break
+    return x
 
 
-def _irr_multi(cf: FloatArray) -> FloatArray:
-    """IRR of rows that change sign several times: numpy-financial's choice of the real root
-    closest to zero, found by scanning a grid of rates, refining the brackets next to r = 0, and
-    checking the two open ends of the grid. Rows have no leading zeros."""
-    n = cf.shape[0]
-    f = cf @ _grid_powers(cf.shape[1])  # (n, G), x ascending = rate descending
-    pos = f > 0
-    change = pos[:, 1:] != pos[:, :-1]  # (n, G-1) brackets [x_j, x_j+1]
-    best_r = np.full(n, np.inf)
-    # nearest bracket on each side of r = 0: r >= 0 left of x = 1 (the last such cell), r < 0
-    # right of it (the first); refine a side only if its cell may hold the root closest to 0
-    left, right = change[:, :_K0][:, ::-1], change[:, _K0:]
-    has_l, has_r = left.any(axis=1), right.any(axis=1)
-    j_l = _K0 - 1 - np.argmax(left, axis=1)
-    j_r = _K0 + np.argmax(right, axis=1)
-    rate = 1.0 / _X_GRID - 1.0
-    near_l = np.where(has_l, rate[np.minimum(j_l + 1, len(rate) - 1)], np.inf)  # smallest |r|
-    far_l = np.where(has_l, rate[j_l], np.inf)
-    near_r = np.where(has_r, -rate[j_r], np.inf)
-    far_r = np.where(has_r, -rate[np.minimum(j_r + 1, len(rate) - 1)], np.inf)
-    for has, j, mine_near, other_far in ((has_l, j_l, near_l, far_r), (has_r, j_r, near_r, far_l)):
-        rows = np.flatnonzero(has & (mine_near <= other_far))
-        if rows.size == 0:
+@njit(cache=True, nogil=True, error_model="numpy")
+def _pair_in_cell(c: FloatArray, x0: float, x1: float, f0: float, f1: float, d0: float,
+                  d1: float) -> float:
+    """Root closest to r = 0 of a pair sharing the cell [x0, x1], where f has the same sign
+    at both ends (f0, f1) and slopes (d0, d1) that turn it towards zero inside; NaN if the
+    turning point stays on the same side of zero."""
+    if not (f0 > 0 and d0 < 0 < d1) and not (f0 < 0 and d0 > 0 > d1):
+        return np.nan
+    xm = _turning_point(c, x0, x1, d0 > 0)
+    fm = _horner(c, xm)[0]
+    if (fm > 0) == (f0 > 0) and fm != 0:
+        return np.nan
+    r_a = 1.0 / _refine(c, x0, xm, fm) - 1.0
+    r_b = 1.0 / _refine(c, xm, x1, f1) - 1.0
+    return r_a if abs(r_a) <= abs(r_b) else r_b
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _irr_multi(c: FloatArray, x: FloatArray, k0: int, f: FloatArray, df: FloatArray,
+               stamp: NDArray[np.int64], row: int) -> tuple[float, bool]:
+    """Root closest to r = 0 of flows c (m,) that change sign several times, c[0] != 0 and
+    c[-1] != 0. Grid cells are scanned outwards from r = 0 on both sides in order of |r|, only
+    as far as a root could still be closer; a cell holds a root where f changes sign, or a
+    pair where f turns back across zero inside it. Then the grid's two open ends. Returns
+    (rate, needs_roots): NaN and True where numpy's polynomial roots must settle the row
+    (roots beyond the grid that its ends cannot separate). Only cells inside Cauchy's bounds
+    on the roots are scanned. f, df, stamp (G,): work space; f[g], df[g] hold f and f' at x[g]
+    where stamp[g] == row."""
+    n_g = x.size
+    big = small = 0.0
+    for k in range(c.size):
+        if k < c.size - 1:
+            big = max(big, abs(c[k]))
+        if k > 0:
+            small = max(small, abs(c[k]))
+    x_upper = 1.0 + big / abs(c[c.size - 1])  # every root x lies in [x_lower, x_upper]
+    x_lower = abs(c[0]) / (abs(c[0]) + small)
+
+    def at(g):
+        if stamp[g] != row:
+            f[g], df[g] = _horner(c, x[g])
+            stamp[g] = row
+        return f[g]
+
+    # cells j = [x_j, x_j+1]: r >= 0 left of k0 (nearest j = k0 - 1), r < 0 from k0 (nearest k0)
+    j_l, j_r = k0 - 1, k0
+    root_l = root_r = np.nan
+    far = np.inf  # |r| at the far side of the first cell found
+    while True:
+        left = j_l >= 0 and x[j_l + 1] >= x_lower and np.isnan(root_l)
+        right = j_r < n_g - 1 and x[j_r] <= x_upper and np.isnan(root_r)
+        near_l = 1.0 / x[j_l + 1] - 1.0 if left else np.inf
+        near_r = 1.0 - 1.0 / x[j_r] if right else np.inf
+        if min(near_l, near_r) > far or (near_l == np.inf and near_r == np.inf):
+            break
+        j = j_l if near_l <= near_r else j_r
+        lo, hi = at(j), at(j + 1)
+        if (lo > 0) != (hi > 0):
+            root = 1.0 / _refine(c, x[j], x[j + 1], hi) - 1.0
+        else:
+            root = _pair_in_cell(c, x[j], x[j + 1], lo, hi, df[j], df[j + 1])
+        if near_l <= near_r:
+            root_l = root
+            far = min(far, 1.0 / x[j] - 1.0) if np.isfinite(root) else far
+            j_l -= 1
+        else:
+            root_r = root
+            far = min(far, 1.0 - 1.0 / x[j + 1]) if np.isfinite(root) else far
+            j_r += 1
+    best = np.inf
+    for r in (root_l, root_r):
+        if abs(r) < abs(best):
+            best = r
+    # beyond the grid: r in (-1, x_max) where f changes sign between x_max and infinity, and
+    # r above the grid where it changes between 0+ and x_min
+    if x_upper > x[n_g - 1]:
+        pos_max = at(n_g - 1) > 0
+        if (c[c.size - 1] > 0) != pos_max:
+            r = 1.0 / _refine(c, x[n_g - 1], _bracket_above(c, x[n_g - 1], pos_max), np.nan) - 1.0
+            if abs(r) < abs(best):
+                best = r
+        if not abs(best) < _RATE_FAR:  # more roots may hide there
+            return np.nan, True
+    if x_lower < x[0] and not np.isfinite(best):
+        if (c[0] > 0) != (at(0) > 0):
+            best = 1.0 / _refine(c, 0.0, x[0], np.nan) - 1.0
+        else:
+            return np.nan, True
+    return (best, False) if np.isfinite(best) else (np.nan, False)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _irr_rows(cf: FloatArray, x: FloatArray, k0: int, rates: FloatArray,
+              changes: NDArray[np.int64], needs_roots: NDArray[np.bool_]) -> None:
+    """IRR of each row of cf (n, T) into rates (n,), sign changes into changes (n,); rows that
+    need numpy's polynomial roots are flagged in needs_roots (n,)."""
+    f, df = np.empty(x.size), np.empty(x.size)
+    stamp = np.full(x.size, -1)
+    for i in range(cf.shape[0]):
+        rates[i] = np.nan
+        first, last, n_changes, finite = -1, -1, 0, True
+        for t in range(cf.shape[1]):
+            v = cf[i, t]
+            if not np.isfinite(v):
+                finite = False
+            if v != 0:
+                if first < 0:
+                    first = t
+                elif (v > 0) != (cf[i, last] > 0):
+                    n_changes += 1
+                last = t
+        changes[i] = n_changes
+        if not finite or n_changes == 0:
             continue
-        jr = j[rows]
-        x = _refine(cf[rows], _X_GRID[jr], _X_GRID[jr + 1], f_hi=f[rows, jr + 1])
-        r = 1.0 / x - 1.0
-        better = np.abs(r) < np.abs(best_r[rows])
-        best_r[rows[better]] = r[better]
-    # beyond the grid: a root with r in (-1, -0.99) where f changes sign between x_max and
-    # infinity, and one with r > 1000 where it changes between 0+ and x_min
-    nz = cf != 0
-    at_inf = cf[np.arange(n), cf.shape[1] - 1 - np.argmax(nz[:, ::-1], axis=1)] > 0
-    rows = np.flatnonzero(at_inf != pos[:, -1])
-    if rows.size:
-        lo = np.full(rows.size, _X_GRID[-1])
-        hi = _bracket_above(cf[rows], lo, pos[rows, -1])
-        r = 1.0 / _refine(cf[rows], lo, hi) - 1.0
-        better = np.abs(r) < np.abs(best_r[rows])
-        best_r[rows[better]] = r[better]
-    rows = np.flatnonzero(((cf[:, 0] > 0) != pos[:, 0]) & ~np.isfinite(best_r))
-    if rows.size:
-        x = _refine(cf[rows], np.zeros(rows.size), np.full(rows.size, _X_GRID[0]))
-        best_r[rows] = 1.0 / x - 1.0
-    # no root found, yet the sampled NPV turns back towards zero: two roots may share a cell
-    # (a near-double root). A parabola through each local extremum of the grid values tells;
-    # numpy's polynomial roots settle the (rare) rows where it crosses zero.
-    unfound = np.flatnonzero(~np.isfinite(best_r))
-    for i in unfound[_pair_in_a_cell(f[unfound])]:
-        best_r[i] = _irr_roots(cf[i])
-    return np.where(np.isfinite(best_r), best_r, np.nan)
-
-
-def _pair_in_a_cell(f: FloatArray) -> NDArray[np.bool_]:
-    """(n,) True where a parabola through three neighbouring grid values of f (n, G) has its
-    vertex between them on the other side of zero."""
-    x0, x1, x2 = _X_GRID[:-2], _X_GRID[1:-1], _X_GRID[2:]
-    f0, f1, f2 = f[:, :-2], f[:, 1:-1], f[:, 2:]
-    turning = (f1 - f0) * (f2 - f1) < 0
-    s01, s12 = (f1 - f0) / (x1 - x0), (f2 - f1) / (x2 - x1)
-    a = (s12 - s01) / (x2 - x0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        b = s01 - a * (x1 + x0)
-        xv = -b / (2.0 * a)
-        fv = f1 + (xv - x1) * (s01 + a * (xv - x0))  # the parabola at its vertex
-    return np.any(turning & (np.sign(fv) != np.sign(f1)) & (xv > x0) & (xv < x2), axis=1)
+        c = cf[i, first:last + 1]
+        if n_changes == 1:  # one root x in (0, inf); f(0+) has the sign of the first flow
+            rates[i] = 1.0 / _refine(c, 0.0, _bracket_above(c, 0.0, c[0] > 0), np.nan) - 1.0
+        else:
+            rates[i], needs_roots[i] = _irr_multi(c, x, k0, f, df, stamp, i)
 
 
 def _irr_roots(values: FloatArray) -> float:
@@ -218,16 +280,6 @@ def _irr_roots(values: FloatArray) -> float:
     return float(rate[np.argmin(np.abs(rate))])
 
 
-def _drop_leading_zeros(cf: FloatArray) -> FloatArray:
-    """Shift each row left past its leading zeros (x = 0 is never a root we want)."""
-    lead = np.argmax(cf != 0, axis=1)
-    if not lead.any():
-        return cf
-    idx = np.arange(cf.shape[1])[None, :] + lead[:, None]
-    shifted = np.take_along_axis(cf, np.minimum(idx, cf.shape[1] - 1), axis=1)
-    return np.where(idx < cf.shape[1], shifted, 0.0)
-
-
 def irr(
     cashflows: ArrayLike, axis: int = -1, *, full_output: bool = False
 ) -> FloatArray | tuple[FloatArray, NDArray[np.bool_]]:
@@ -237,20 +289,21 @@ def irr(
     no real root exists. Where the flows change sign more than once several roots may exist;
     like ``numpy_financial.irr`` the root closest to zero is returned. With ``full_output`` also
     returns a (...) bool array flagging those rows.
+
+    One sign change: safeguarded Newton in x = 1 / (1 + r). Several: the grid cells nearest
+    r = 0 on each side are refined; rows whose roots the grid cannot separate (two roots in a
+    cell or beyond an open end of the grid, a rare case) go to ``numpy.roots``.
     """
     cf = np.moveaxis(np.asarray(cashflows, dtype=float), axis, -1)
     lead = cf.shape[:-1]
-    flat = _drop_leading_zeros(cf.reshape(-1, cf.shape[-1]))
-    changes = sign_changes(flat)
-    out = np.full(flat.shape[0], np.nan)
-    finite = np.isfinite(flat).all(axis=1)
-    one = (changes == 1) & finite
-    many = (changes > 1) & finite
-    if one.any():
-        out[one] = _irr_single(flat[one])
-    if many.any():
-        out[many] = _irr_multi(flat[many])
-    rates = out.reshape(lead)
+    flat = np.ascontiguousarray(cf.reshape(-1, cf.shape[-1]))
+    rates = np.empty(flat.shape[0])
+    changes = np.zeros(flat.shape[0], dtype=np.int64)
+    needs_roots = np.zeros(flat.shape[0], dtype=bool)
+    _irr_rows(flat, _X_GRID, _K0, rates, changes, needs_roots)
+    for i in np.flatnonzero(needs_roots):
+        rates[i] = _irr_roots(flat[i])
+    rates = rates.reshape(lead)
     if full_output:
         return rates, (changes > 1).reshape(lead)
     return rates

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 from numpy.typing import NDArray
 
 from finmodel.drivers import Drivers
@@ -135,14 +136,61 @@ def corporate_tax(taxable_income: Array, tax_rate: Array) -> tuple[Array, Array]
     return tax, pool
 
 
-def _decay(log_factor: Array, years: Array) -> Array:
+_FLEET_ITEMS = ("sold", "serve", "used", "compute", "dep", "opex_base", "refresh", "resale", "value")
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _decay(log_factor: float, years: float) -> float:
     """factor ** years from log(factor), with factor ** 0 = 1 also for factor = 0."""
-    with np.errstate(invalid="ignore"):
-        return np.where(years > 0, np.exp(log_factor * years), 1.0)
+    return np.exp(log_factor * years) if years > 0 else 1.0
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _walk_fleets(gpus, life, u_launch, log_keep, log_resale, log_growth, cod, first_purchase,
+                 j0, price, u_steady, out, ends):
+    """The period loop of ``_fleets`` for each row (one path and factory), compiled.
+
+    Per row (R,): GPUs, fleet life (years), launch-year utilisation, log of the yearly price
+    retention and of the yearly resale retention, log of 1 + price-performance growth, COD and
+    first purchase (years after close), first purchase period ``j0`` (int). Per row and period
+    (R, T): GPU price (EUR) and steady utilisation. Fills ``out`` (len(_FLEET_ITEMS), R, T)
+    and ``ends`` (2, R): terminal fleet value and initial fleet cost (EUR m).
+    """
+    n_rows, n_t = price.shape
+    for i in range(n_rows):
+        cost = gpus[i] * price[i, j0[i]] / 1e6 if first_purchase[i] < n_t else 0.0
+        ends[1, i] = cost
+        purchase, compute, boundary = first_purchase[i], 1.0, cod[i] + life[i]
+        for t in range(n_t):
+            start = max(float(t), cod[i])
+            seg1 = max(min(t + 1.0, boundary) - start, 0.0)
+            seg2 = max(t + 1.0 - boundary, 0.0)
+            ramp = max(min(t + 1.0, cod[i] + 1.0) - start, 0.0)
+            u_t = u_steady[i, t]
+            used1 = ramp * u_launch[i] + (seg1 - ramp) * u_t
+            used2 = seg2 * u_t
+            # a fleet retires in this period: resell it, buy the next (if within the horizon)
+            event = boundary > t and boundary <= t + 1.0
+            new_cost = gpus[i] * (price[i, t] / 1e6) if event and boundary < n_t else 0.0
+            new_compute = np.exp(log_growth[i] * (boundary - first_purchase[i]))
+            out[0, i, t] = used1 * _decay(log_keep[i], start - purchase) + used2
+            out[1, i, t] = seg1 + seg2
+            out[2, i, t] = used1 + used2
+            out[3, i, t] = used1 * compute + used2 * new_compute
+            out[4, i, t] = (cost * seg1 + new_cost * seg2) / life[i]
+            out[5, i, t] = cost * seg1 + new_cost * seg2
+            out[6, i, t] = new_cost
+            if event:
+                out[7, i, t] = cost * _decay(log_resale[i], boundary - purchase)
+                cost, purchase, compute = new_cost, boundary, new_compute
+                boundary += life[i]
+            if t >= j0[i]:
+                out[8, i, t] = cost * _decay(log_resale[i], t + 1.0 - purchase)
+        ends[0, i] = cost * _decay(log_resale[i], n_t - purchase)
 
 
 def _fleets(d: Drivers, shape: tuple[int, int], cod: Array, first_purchase: Array) -> dict[str, Array]:
-    """Walk the GPU fleets through time, one period at a time over (P, F) arrays.
+    """Walk the GPU fleets through time, one period at a time for each (path, factory).
 
     Fleets serve back to back from COD, so a period holds at most two: the one serving at its
     start (bought at ``purchase``, costing ``cost``) and, if that one retires inside the
@@ -153,54 +201,29 @@ def _fleets(d: Drivers, shape: tuple[int, int], cod: Array, first_purchase: Arra
     each period end; and (P, F) terminal fleet value.
     """
     n_t = d.horizon_years
-    gpus = np.broadcast_to(d.gpus, shape)
-    life = np.broadcast_to(d.gpu_life_years, shape)
-    u_launch = np.broadcast_to(d.utilisation_launch_year, shape)
-    with np.errstate(divide="ignore"):  # erosion 1 or resale 0: log 0 = -inf, handled by _decay
-        log_keep = np.log1p(-np.broadcast_to(d.gpu_hour_price_erosion_per_year, shape))
-        log_resale = np.log(np.broadcast_to(d.gpu_resale_share_5y, shape)) / 5.0
-    log_growth = np.log1p(np.broadcast_to(d.price_performance_growth_per_year, shape))
-    price = np.broadcast_to(d.compute_capex_eur_per_gpu, (*shape, n_t))
-    u_steady = np.broadcast_to(d.utilisation_steady, (*shape, n_t))
+    rows = shape[0] * shape[1]
 
+    def per_row(a: Array, dtype: type = float) -> Array:  # (P, F) -> contiguous (R,)
+        return np.ascontiguousarray(np.broadcast_to(a, shape), dtype=dtype).reshape(rows)
+
+    def per_period(a: Array) -> Array:  # (P, F, T) -> contiguous (R, T)
+        return np.ascontiguousarray(np.broadcast_to(a, (*shape, n_t))).reshape(rows, n_t)
+
+    with np.errstate(divide="ignore"):  # erosion 1 or resale 0: log 0 = -inf, handled by _decay
+        log_keep = np.log1p(-per_row(d.gpu_hour_price_erosion_per_year))
+        log_resale = np.log(per_row(d.gpu_resale_share_5y)) / 5.0
     j0 = _pay_period(first_purchase, n_t)
-    cost = np.where(first_purchase < n_t,
-                    gpus * np.take_along_axis(price, j0[..., None], axis=-1)[..., 0] / 1e6, 0.0)
-    initial_cost = cost.copy()
-    purchase = first_purchase.copy()
-    compute = np.ones(shape)
-    boundary = cod + life  # when the fleet in service retires
-    names = ("sold", "serve", "used", "compute", "dep", "opex_base", "refresh", "resale", "value")
-    out = {name: np.zeros((*shape, n_t)) for name in names}
-    for t in range(n_t):
-        start = np.maximum(float(t), cod)
-        seg1 = np.clip(np.minimum(t + 1.0, boundary) - start, 0.0, None)
-        seg2 = np.clip(t + 1.0 - boundary, 0.0, None)
-        ramp = np.clip(np.minimum(t + 1.0, cod + 1.0) - start, 0.0, None)
-        u_t = u_steady[..., t]
-        used1 = ramp * u_launch + (seg1 - ramp) * u_t
-        used2 = seg2 * u_t
-        # a fleet retires in this period: resell it, buy the next (if within the horizon)
-        event = (boundary > t) & (boundary <= t + 1.0)
-        new_cost = (event & (boundary < n_t)) * gpus * (price[..., t] / 1e6)
-        new_compute = np.exp(log_growth * (boundary - first_purchase))
-        out["sold"][..., t] = used1 * _decay(log_keep, start - purchase) + used2
-        out["serve"][..., t] = seg1 + seg2
-        out["used"][..., t] = used1 + used2
-        out["compute"][..., t] = used1 * compute + used2 * new_compute
-        out["dep"][..., t] = (cost * seg1 + new_cost * seg2) / life
-        out["opex_base"][..., t] = cost * seg1 + new_cost * seg2
-        out["refresh"][..., t] = new_cost
-        out["resale"][..., t] = event * cost * _decay(log_resale, boundary - purchase)
-        np.copyto(cost, new_cost, where=event)
-        np.copyto(purchase, boundary, where=event)
-        np.copyto(compute, new_compute, where=event)
-        np.copyto(boundary, boundary + life, where=event)
-        out["value"][..., t] = (t >= j0) * cost * _decay(log_resale, t + 1.0 - purchase)
-    result = dict(out)
-    result["terminal"] = cost * _decay(log_resale, n_t - purchase)
-    result["initial"] = _at_period(initial_cost, j0, n_t)
-    result["initial_cost"] = initial_cost
+    out = np.zeros((len(_FLEET_ITEMS), rows, n_t))
+    ends = np.zeros((2, rows))
+    _walk_fleets(per_row(d.gpus), per_row(d.gpu_life_years), per_row(d.utilisation_launch_year),
+                 log_keep, log_resale, np.log1p(per_row(d.price_performance_growth_per_year)),
+                 per_row(cod), per_row(first_purchase), per_row(j0, np.int64),
+                 per_period(d.compute_capex_eur_per_gpu), per_period(d.utilisation_steady),
+                 out, ends)
+    result = {name: out[k].reshape(*shape, n_t) for k, name in enumerate(_FLEET_ITEMS)}
+    result["terminal"] = ends[0].reshape(shape)
+    result["initial_cost"] = ends[1].reshape(shape)
+    result["initial"] = _at_period(result["initial_cost"], j0, n_t)
     return result
 
 

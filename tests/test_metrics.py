@@ -102,3 +102,28 @@ def test_two_roots_in_one_grid_cell_are_found():
     values = np.array([-1000.0, 1.0, 0.0, 0.0, 0.0, 848.5625, -478.3125])
     assert irr(values) == pytest.approx(npf.irr(values), abs=1e-12)
     assert irr(values) == pytest.approx(-0.3205791228967376, abs=1e-12)
+
+
+def test_two_roots_beyond_the_grid_end_are_found():
+    """f(x) = x^5 (x^2 / 64 - 6 x + 444) + small terms: two roots at x ~ 100.1 and 284
+    (r = -99.0 % and -99.6 %), both past x = 100 where the grid used to end, so no sign change
+    showed; found by hypothesis. numpy-financial returns the one closest to zero."""
+    values = np.array([0.015625] * 5 + [444.0, -6.0, 0.015625])
+    assert irr(values) == pytest.approx(-0.9900086976840325, abs=1e-12)
+
+
+@pytest.mark.parametrize(("values", "expected"), [
+    # roots r = 258.5 % and 264.0 % in one cell of the coarse geometric grid; f turns between
+    ([-0.03, 0.0, 0.79, 0.0, -5.31, 0.0, -0.03, 9.98, -6.73, -36.96, 0.64, -30.92, 132.68,
+      -0.59, -4.9, 14.27, 0.0, -925.77, -0.33, -8.94, -701.98, -0.02, -176.59, -0.18, -0.16,
+      0.0, -23.7, -6.91], 2.584861381019187),
+    # roots r = -64.0 % and -63.1 % in one cell, with no other root
+    ([-201.28, 0.09, 0.12, -238.34, -0.08, -0.01, -48.56, 0.0, 0.48, 3.66, -456.45, 0.76, 0.0,
+      2.8, 17.9, 0.18, -0.36, -0.42], -0.6311672488704199),
+])
+def test_a_close_pair_of_roots_inside_a_cell_is_found(values, expected):
+    """Where f has the same sign at both ends of a grid cell but turns back across zero inside
+    it, the turning point splits the cell into two brackets (found with a random-flow search
+    against numpy-financial)."""
+    assert irr(np.array(values)) == pytest.approx(expected, abs=1e-9)  # near-double roots
+    assert irr(np.array(values)) == pytest.approx(npf.irr(values), abs=1e-9)

@@ -31,7 +31,7 @@ from openpyxl.workbook.defined_name import DefinedName
 from finmodel.drivers import central_drivers, drivers_from_draws
 from finmodel.engine import Model, close_deal, run
 from finmodel.errors import Problem, ScenarioError
-from finmodel.financing import Terms, _profile_share
+from finmodel.financing import Terms, principal_shares
 from finmodel.metrics import irr as engine_irr
 from finmodel.results import Results
 from finmodel.sampling import path_noise
@@ -315,8 +315,9 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, pm: _PathModel, f: 
     R.series("fleet_value", "fleet resale value at period end", "EUR m", values=line("fleet_value"))
     R.series("facility_book", "facility book value at period end", "EUR m",
              values=line("facility_book_value"))
-    share = _profile_share(sc, terms, np.arange(n_t)[None, None, :] - fin.first_repayment[..., None],
-                           np.broadcast_to(d.base_rate + d.eib_margin, fin.first_repayment.shape))[0, f]
+    share = principal_shares(sc, terms, f, fin.first_repayment[0, f],
+                             np.broadcast_to(d.base_rate + d.eib_margin, fin.first_repayment.shape)[0, f],
+                             n_t)
     R.series("share", "senior principal profile (share of balance at first repayment)", "share",
              values=share, total="sum", fmt="0.0000")
 

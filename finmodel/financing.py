@@ -46,7 +46,7 @@ from finmodel.errors import Problem, ScenarioError
 from finmodel.operations import Operations
 from finmodel.scenario.model import Scenario
 
-__all__ = ["FINANCING_ITEMS", "Financing", "Terms", "finance", "size_debt"]
+__all__ = ["FINANCING_ITEMS", "Financing", "Terms", "finance", "principal_shares", "size_debt"]
 
 Array = NDArray[np.float64]
 _EPS = 1e-9  # EUR m: tolerance of payment tests
@@ -124,14 +124,6 @@ class Financing:
         return self.items[name]
 
 
-def _annuity_factor(rate: Array, years: int | Array) -> Array:
-    """Level payment per unit borrowed: r / (1 - (1 + r)^-n), 1/n at r = 0."""
-    rate = np.asarray(rate, float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = rate / (1.0 - (1.0 + rate) ** -np.asarray(years, float))
-    return np.where(np.abs(rate) < 1e-12, 1.0 / np.asarray(years, float), out)
-
-
 def _first_repayment(sc: Scenario, d: Drivers, op: Operations, uses: Array) -> NDArray[np.int64]:
     """(P, F) first period with scheduled senior principal."""
     n_t = d.horizon_years
@@ -145,23 +137,8 @@ def _first_repayment(sc: Scenario, d: Drivers, op: Operations, uses: Array) -> N
     return np.clip(np.maximum(r0, last_draw + 1), 1, n_t - 1).astype(np.int64)
 
 
-def _profile_share(sc: Scenario, terms: Terms, k: NDArray[np.int64], rate: Array) -> Array:
-    """(P, F, T) share of the balance at r0 repaid in repayment year k (P, F, T), 0 outside the
-    window; rate: (P, F) EIB rate (annuity)."""
-    n = terms.repayment_years[None, :, None]
-    inside = (k >= 0) & (k < n)
-    if sc.eib.repayment == "annuity":  # level service at the EIB rate: numpy_financial.ppmt
-        r = rate[..., None]
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            share = r * (1.0 + r) ** np.maximum(k, 0) / ((1.0 + r) ** n - 1.0)
-        share = np.where(np.abs(r) < 1e-12, 1.0 / n, share)
-    elif sc.eib.repayment == "linear":
-        share = np.broadcast_to(1.0 / n, k.shape)
-    else:
-        f_idx = np.arange(k.shape[1])[None, :, None]
-        share = terms.principal_profile[f_idx, np.clip(k, 0, terms.principal_profile.shape[1] - 1)]
-    return np.where(inside, share, 0.0)
-
+_REPAYMENT_KINDS = ("annuity", "linear", "sculpted")
+_INSTRUMENTS = ("grant", "equity", "sub_loan")
 
 # what the waterfall kernel writes: line items (R, T), then per-row outcomes (R,)
 _WATERFALL_ITEMS = (
@@ -169,49 +146,90 @@ _WATERFALL_ITEMS = (
     "hardware_interest", "hardware_principal", "senior_debt_service", "eib_balance",
     "commercial_balance", "hardware_balance", "dsra_balance", "trapped_cash",
     "sub_interest_paid", "sub_principal_paid", "sub_balance", "distributions", "tax_levered",
-    "cfads", "dscr", "senior_recovery", "extra_equity", "residual_to_equity",
+    "cfads", "dscr", "senior_recovery", "hardware_draw", "equity_contribution", "equity_flow",
+    "private_equity_flow", "fund_flow", "debt_balance",
 )
-_ROW_OUTCOMES = ("default_period", "eib_loss", "eib_exposure", "commercial_exposure")
+_ROW_OUTCOMES = ("default_period", "eib_loss", "eib_exposure", "commercial_exposure",
+                 "private_equity_at_close")
 (_EIB_INT, _EIB_PRIN, _COM_INT, _COM_PRIN, _IDC, _HW_INT, _HW_PRIN, _SERVICE, _EIB_BAL, _COM_BAL,
  _HW_BAL, _DSRA, _TRAPPED, _SUB_INT, _SUB_PRIN, _SUB_BAL, _DIST, _TAX, _CFADS, _DSCR, _RECOVERY,
- _EXTRA_EQUITY, _RESIDUAL) = range(len(_WATERFALL_ITEMS))
-# rows of the ``flows`` input (M, R, T)
-(_SHARE, _EBITDA, _TAXABLE, _RESALE, _REFRESH_CF, _HW_PAY, _DRAW_E, _DRAW_C, _DRAW_H, _DRAW_F,
- _FLEET, _FACILITY) = range(12)
+ _HW_DRAW, _CONTRIBUTION, _EQUITY_FLOW, _PRIVATE_FLOW, _FUND_FLOW, _DEBT) = range(
+    len(_WATERFALL_ITEMS))
+# the ``flows`` input: a tuple of (R, T) arrays in this order
+(_EBITDA, _TAXABLE, _RESALE, _REFRESH_CF, _EQUITY_REFRESH, _EQUITY_BUILD, _DRAW_E, _DRAW_C,
+ _DRAW_H, _DRAW_F, _FLEET, _FACILITY) = range(12)
 
 
-@njit(cache=True, nogil=True)
-def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, r0, n_rep, consts,
-               test_covenants, covenant_dscr, fund_is_sub, out, ends):
+@njit(cache=True, nogil=True, error_model="numpy")
+def _annuity_factor(rate: float, years: int) -> float:
+    """Level payment per unit borrowed: r / (1 - (1 + r)^-n), 1/n at r = 0."""
+    if abs(rate) < 1e-12:
+        return 1.0 / years
+    return rate / (1.0 - (1.0 + rate) ** -float(years))
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _principal_share(kind: int, rate: float, k: int, n: int, profile: Array, f: int) -> float:
+    """Share of the senior balance at r0 repaid in repayment year k of n (0 outside the
+    window): annuity at ``rate`` (numpy_financial.ppmt), linear, or the sculpted ``profile``
+    (F, N_max) row of factory f."""
+    if k < 0 or k >= n:
+        return 0.0
+    if kind == 0:
+        if abs(rate) < 1e-12:
+            return 1.0 / n
+        return rate * (1.0 + rate) ** float(k) / ((1.0 + rate) ** float(n) - 1.0)
+    if kind == 1:
+        return 1.0 / n
+    return profile[f, k]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, r0, n_rep, profile, consts,
+               flags, out, ends):
     """The period loop of ``finance`` for each row (one path and factory), compiled.
 
-    flows: (12, R, T) inputs indexed by ``_SHARE`` ...; r_e, r_c, haircut, tax_rate,
-    terminal (EUR m, at the horizon): (R,); r0, n_rep: (R,) int; consts: sub-loan rate, DSRA
-    years of service, default and lock-up DSCR, enforcement cost share. Fills ``out``
-    (len(_WATERFALL_ITEMS), R, T), zero on entry, and ``ends`` (4, R): default period (NaN if
-    none), EIB loss, EIB and commercial balance at r0. A row stops at its default.
+    flows: tuple of (R, T) arrays indexed by ``_EBITDA`` ...; r_e, r_c, haircut, tax_rate,
+    terminal (EUR m, at the horizon): (R,); r0, n_rep: (R,) int; profile (F, N_max): sculpted
+    principal shares; consts: sub-loan rate, DSRA years of service, default and lock-up DSCR,
+    enforcement cost share; flags (int): repayment kind, fund instrument, hardware-loan tenor,
+    test covenants, DSCR default trigger. Fills ``out`` (len(_WATERFALL_ITEMS), R, T), zero on
+    entry, and ``ends`` (len(_ROW_OUTCOMES), R). A row stops at its default.
     """
     r_s, dsra_years, default_dscr, lockup_dscr, enforcement = consts
-    n_rows, n_t = flows.shape[1], flows.shape[2]
-    share = flows[_SHARE]
+    kind, instrument, tenor_h, test_covenants, covenant_dscr = flags
+    fund_is_equity, fund_is_sub = instrument == 1, instrument == 2
+    n_rows, n_t = flows[0].shape
+    n_f = profile.shape[0]
+    hw_pay = np.zeros(n_t)  # hardware annuities due per period, one row at a time
+    extra_equity = np.zeros(n_t)  # pre-completion losses and initial reserve, paid by equity
+    residual = np.zeros(n_t)  # what is left for equity after a default
     for i in range(n_rows):
-        re, rc, start = r_e[i], r_c[i], r0[i]
+        re, rc, start, n, f = r_e[i], r_c[i], r0[i], n_rep[i], i % n_f
+        factor_h = _annuity_factor(rc, tenor_h)
+        for t in range(n_t):  # cohorts drawn in the tenor_h periods before t
+            acc = 0.0
+            for s in range(max(0, t - tenor_h), t):
+                acc += flows[_DRAW_H][i, s] * factor_h
+            hw_pay[t] = acc
+            extra_equity[t] = residual[t] = 0.0
+            out[_DSCR, i, t] = np.nan
         b_e = b_c = b_h = b_s = 0.0
         b0_e = b0_c = b0_s = 0.0
         dsra = trapped = pool = 0.0
+        end = n_t  # last period financed (the default period, if any)
         ends[0, i] = np.nan
-        for t in range(n_t):
-            out[_DSCR, i, t] = np.nan
         for t in range(n_t):
             last = t == n_t - 1
             repaying = t >= start
             if t == start:
                 b0_e, b0_c, b0_s = b_e, b_c, b_s
+            share = _principal_share(kind, re, t - start, n, profile, f) if repaying else 0.0
             # senior loans: interest on the opening balance; capitalised before r0
             int_e, int_c, int_h = b_e * re, b_c * rc, b_h * rc
-            prin_e = min(share[i, t] * b0_e, b_e) if repaying else 0.0
-            prin_c = min(share[i, t] * b0_c, b_c) if repaying else 0.0
-            pay_h = min(flows[_HW_PAY, i, t], b_h * (1.0 + rc))
+            prin_e = min(share * b0_e, b_e)
+            prin_c = min(share * b0_c, b_c)
+            pay_h = min(hw_pay[t], b_h * (1.0 + rc))
             service = (int_e + int_c + prin_e + prin_c if repaying else 0.0) + pay_h
             bullet = 0.0
             if last:  # everything still owed falls due at the horizon
@@ -221,12 +239,13 @@ def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, r0, n_rep, consts,
             senior_paid = repaying or last
             interest_paid = ((int_e + int_c if senior_paid else 0.0) + int_h
                              + (b_s * r_s if senior_paid else 0.0))
-            income = flows[_TAXABLE, i, t] - interest_paid
+            income = flows[_TAXABLE][i, t] - interest_paid
             profit = max(income, 0.0)
             used = min(pool, profit)
             tax = tax_rate[i] * (profit - used)
             pool = pool - used + max(-income, 0.0)
-            cfads = flows[_EBITDA, i, t] - tax + flows[_RESALE, i, t] - flows[_REFRESH_CF, i, t]
+            cfads = (flows[_EBITDA][i, t] - tax + flows[_RESALE][i, t]
+                     - flows[_REFRESH_CF][i, t])
             cash = cfads + (terminal[i] if last else 0.0)
             dscr = cfads / service if service > _EPS else np.nan
             due = service + bullet
@@ -237,22 +256,23 @@ def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, r0, n_rep, consts,
             top_up_equity = max(-cash, 0.0) if not repaying and not last else 0.0
             cash += top_up_equity
             available = cash + dsra + trapped
-            fails = test_covenants and available < due - _EPS
-            if covenant_dscr and service > _EPS and dscr < default_dscr:
+            fails = test_covenants != 0 and available < due - _EPS
+            if covenant_dscr != 0 and service > _EPS and dscr < default_dscr:
                 fails = True
             if fails:  # accelerate, recover, pay seniors pro rata, then the fund's loan, equity
-                assets = 0.0 if last else (flows[_FLEET, i, t] + flows[_FACILITY, i, t] * (
+                assets = 0.0 if last else (flows[_FLEET][i, t] + flows[_FACILITY][i, t] * (
                     1.0 - haircut[i])) * (1.0 - enforcement)
                 pot = max(available + assets, 0.0)
                 owed_e = b_e + int_e
-                owed = owed_e + b_c + int_c + b_h * (1.0 + rc) + flows[_DRAW_H, i, t]
+                owed = owed_e + b_c + int_c + b_h * (1.0 + rc) + flows[_DRAW_H][i, t]
                 paid = min(pot, owed)
                 recovered = paid / owed if owed > 0 else 1.0
-                owed_s = b_s * (1.0 + r_s) + (flows[_DRAW_F, i, t] if fund_is_sub else 0.0)
+                owed_s = b_s * (1.0 + r_s) + (flows[_DRAW_F][i, t] if fund_is_sub else 0.0)
                 paid_s = min(pot - paid, owed_s)
                 out[_RECOVERY, i, t] = paid
                 out[_SUB_PRIN, i, t] = paid_s
-                out[_RESIDUAL, i, t] = pot - paid - paid_s
+                residual[t] = pot - paid - paid_s
+                end = t
                 ends[0, i] = t
                 ends[1, i] = owed_e * (1.0 - recovered)
                 break
@@ -265,19 +285,19 @@ def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, r0, n_rep, consts,
             dsra -= from_dsra
             surplus = max(surplus + from_dsra, 0.0)
             capitalise = not repaying and not last
-            new_e = (b_e + int_e if capitalise else b_e - prin_e) + flows[_DRAW_E, i, t]
-            new_c = (b_c + int_c if capitalise else b_c - prin_c) + flows[_DRAW_C, i, t]
-            new_h = b_h * (1.0 + rc) - pay_h + flows[_DRAW_H, i, t]
+            new_e = (b_e + int_e if capitalise else b_e - prin_e) + flows[_DRAW_E][i, t]
+            new_c = (b_c + int_c if capitalise else b_c - prin_c) + flows[_DRAW_C][i, t]
+            new_h = b_h * (1.0 + rc) - pay_h + flows[_DRAW_H][i, t]
             # reserve target: next period's scheduled senior service
             target = 0.0
             if not last:
                 nxt = t + 1
                 if nxt >= start:
                     b0e_n, b0c_n = (new_e, new_c) if nxt == start else (b0_e, b0_c)
-                    target = (new_e * re + new_c * rc + min(share[i, nxt] * b0e_n, new_e)
-                              + min(share[i, nxt] * b0c_n, new_c))
-                target = dsra_years * (target + min(flows[_HW_PAY, i, nxt],
-                                                    new_h * (1.0 + rc)))
+                    share_n = _principal_share(kind, re, nxt - start, n, profile, f)
+                    target = (new_e * re + new_c * rc + min(share_n * b0e_n, new_e)
+                              + min(share_n * b0c_n, new_c))
+                target = dsra_years * (target + min(hw_pay[nxt], new_h * (1.0 + rc)))
             release = max(dsra - target, 0.0)
             surplus += release
             dsra -= release
@@ -290,13 +310,13 @@ def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, r0, n_rep, consts,
             pay_s = int_s = new_s = 0.0
             if fund_is_sub:
                 accrued = b_s * (1.0 + r_s)
-                sched = b0_s / n_rep[i] if repaying and t - start < n_rep[i] else 0.0
+                sched = b0_s / n if repaying and t - start < n else 0.0
                 due_s = accrued if last else min(accrued, b_s * r_s + sched)
                 pay_s = min(surplus, due_s) if repaying or last else 0.0
                 int_s = min(pay_s, b_s * r_s)
                 surplus -= pay_s
                 # unpaid at the horizon is written off: the fund's flows show the loss
-                new_s = 0.0 if last else accrued - pay_s + flows[_DRAW_F, i, t]
+                new_s = 0.0 if last else accrued - pay_s + flows[_DRAW_F][i, t]
             # lock-up
             if service > _EPS and dscr < lockup_dscr and not last:
                 dist = 0.0
@@ -324,10 +344,46 @@ def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, r0, n_rep, consts,
             out[_SUB_PRIN, i, t] = pay_s - int_s
             out[_SUB_BAL, i, t] = new_s
             out[_DIST, i, t] = dist
-            out[_EXTRA_EQUITY, i, t] = top_up_equity + funded_by_equity
+            extra_equity[t] = top_up_equity + funded_by_equity
             b_e, b_c, b_h, b_s = new_e, new_c, new_h, new_s
         ends[2, i] = b0_e
         ends[3, i] = b0_c
+        # shareholders' and the fund's flows over the periods financed (up to a default)
+        build = fund_in = 0.0
+        for t in range(min(end + 1, n_t)):
+            build += flows[_EQUITY_BUILD][i, t]
+        for t in range(n_t):
+            fund_in += flows[_DRAW_F][i, t]
+        phi = fund_in / build if fund_is_equity and build > 0 else 0.0  # fund's equity share
+        ends[4, i] = build - (fund_in if fund_is_equity else 0.0)
+        for t in range(n_t):
+            running = t <= end
+            refresh = flows[_EQUITY_REFRESH][i, t] if running else 0.0
+            build_t = flows[_EQUITY_BUILD][i, t] if running else 0.0
+            other = out[_DIST, i, t] + residual[t] - extra_equity[t] - refresh
+            fund = -flows[_DRAW_F][i, t]
+            if fund_is_equity:
+                fund += phi * other
+            elif fund_is_sub:
+                fund += out[_SUB_INT, i, t] + out[_SUB_PRIN, i, t]
+            out[_HW_DRAW, i, t] = flows[_DRAW_H][i, t] if running else 0.0
+            out[_CONTRIBUTION, i, t] = build_t + extra_equity[t] + refresh
+            out[_DIST, i, t] += residual[t]
+            out[_EQUITY_FLOW, i, t] = other - build_t
+            out[_FUND_FLOW, i, t] = fund
+            out[_PRIVATE_FLOW, i, t] = other - build_t - (fund if fund_is_equity else 0.0)
+            out[_DEBT, i, t] = out[_EIB_BAL, i, t] + out[_COM_BAL, i, t] + out[_HW_BAL, i, t]
+
+
+def principal_shares(sc: Scenario, terms: Terms, factory: int, first_repayment: int,
+                     rate: float, periods: int) -> Array:
+    """(T,) share of one factory's senior balance at its first repayment ``first_repayment``
+    repaid in each period, as the waterfall uses it; ``rate``: the EIB loan rate (annuity)."""
+    kind = _REPAYMENT_KINDS.index(sc.eib.repayment)
+    profile = np.ascontiguousarray(terms.principal_profile, dtype=float)
+    n = int(terms.repayment_years[factory])
+    return np.array([_principal_share(kind, float(rate), t - int(first_repayment), n, profile,
+                                      factory) for t in range(periods)])
 
 
 def finance(sc: Scenario, d: Drivers, op: Operations, terms: Terms,
@@ -336,12 +392,14 @@ def finance(sc: Scenario, d: Drivers, op: Operations, terms: Terms,
     defaults."""
     n_t = d.horizon_years
     shape = op.cod_years.shape
+    rows = shape[0] * shape[1]
     eib, prv = sc.eib, sc.private
-    r_e = np.broadcast_to(d.base_rate + d.eib_margin, shape)
-    r_c = np.broadcast_to(d.base_rate + d.senior_spread, shape)
-    r_s = sc.fund.sub_loan_rate
-    haircut = np.broadcast_to(d.facility_recovery_haircut, shape)
-    close = np.broadcast_to(d.close_year, shape).astype(np.int64)
+
+    def per_period(a: Array) -> Array:  # (P, F, T) -> contiguous (R, T), a view if it can be
+        return np.ascontiguousarray(np.broadcast_to(a, (*shape, n_t))).reshape(rows, n_t)
+
+    def per_row(a: Array, dtype: type = float) -> Array:  # (P, F) -> contiguous (R,)
+        return np.ascontiguousarray(np.broadcast_to(a, shape), dtype=dtype).reshape(rows)
 
     uses = op["capex_construction"] + op["capex_gpu_initial"]
     cost = uses.sum(-1)
@@ -352,104 +410,52 @@ def finance(sc: Scenario, d: Drivers, op: Operations, terms: Terms,
     draw_c = (terms.commercial_eur_m * scale)[..., None] * timing
     draw_f = (terms.fund_eur_m * scale)[..., None] * timing
     fees = np.zeros((*shape, n_t))
+    close = np.broadcast_to(d.close_year, shape).astype(np.int64)
     fee_total = eib.upfront_fee * terms.eib_eur_m + prv.commercial_upfront_fee * terms.commercial_eur_m
     np.put_along_axis(fees, np.clip(close, 0, n_t - 1)[..., None],
                       np.broadcast_to(fee_total, shape)[..., None], axis=-1)
-    instrument = sc.fund.instrument
-    fund_is_equity = instrument == "equity"
-    fund_is_sub = instrument == "sub_loan"
+    fund_is_equity = sc.fund.instrument == "equity"
     # shareholders pay what the senior loans (and a grant or loan from the fund) do not, plus fees
     equity_build = uses + fees - draw_e - draw_c - (0.0 if fund_is_equity else draw_f)
 
     refresh = op["capex_gpu_refresh"]
-    draw_h = np.zeros_like(refresh)
-    refresh_in_cfads = np.zeros_like(refresh)
+    zeros = np.zeros_like(refresh)
+    draw_h, equity_refresh, refresh_in_cfads = zeros, refresh, zeros
     if prv.refresh_funding == "hardware_loan":
         draw_h = terms.hardware_share[:, None] * refresh
         draw_h[..., -1] = 0.0  # a refresh in the last period is paid by equity
         equity_refresh = refresh - draw_h
-    elif prv.refresh_funding == "equity":
-        equity_refresh = refresh
-    else:
-        equity_refresh = np.zeros_like(refresh)
-        refresh_in_cfads = refresh
-    life_h = prv.hardware_loan_tenor_years
-    pay_cohort = draw_h * _annuity_factor(r_c, life_h)[..., None]
-    cum = np.concatenate([np.zeros((*shape, 1)), np.cumsum(pay_cohort, axis=-1)], axis=-1)
-    t_idx = np.arange(n_t)
-    hw_pay = cum[..., t_idx] - cum[..., np.clip(t_idx - life_h, 0, None)]  # cohorts s in [t-L, t-1]
+    elif prv.refresh_funding == "cash":
+        equity_refresh, refresh_in_cfads = zeros, refresh
 
     r0 = _first_repayment(sc, d, op, uses)
-    rows = shape[0] * shape[1]
-
-    def per_period(a: Array) -> Array:  # (P, F, T) -> contiguous (R, T)
-        return np.ascontiguousarray(np.broadcast_to(a, (*shape, n_t))).reshape(rows, n_t)
-
-    def per_row(a: Array, dtype: type = float) -> Array:  # (P, F) -> contiguous (R,)
-        return np.ascontiguousarray(np.broadcast_to(a, shape), dtype=dtype).reshape(rows)
-
-    flows = np.stack([per_period(a) for a in (
-        _profile_share(sc, terms, t_idx - r0[..., None], r_e), op["ebitda"],
-        op["taxable_income"], op["resale_proceeds"], refresh_in_cfads, hw_pay, draw_e, draw_c,
-        draw_h, draw_f, op["fleet_value"], op["facility_book_value"])])
+    flows = tuple(per_period(a) for a in (
+        op["ebitda"], op["taxable_income"], op["resale_proceeds"], refresh_in_cfads,
+        equity_refresh, equity_build, draw_e, draw_c, draw_h, draw_f, op["fleet_value"],
+        op["facility_book_value"]))
     out = np.zeros((len(_WATERFALL_ITEMS), rows, n_t))
     ends = np.zeros((len(_ROW_OUTCOMES), rows))
+    flags = np.array([
+        _REPAYMENT_KINDS.index(eib.repayment), _INSTRUMENTS.index(sc.fund.instrument),
+        prv.hardware_loan_tenor_years, test_covenants,
+        test_covenants and eib.default_trigger == "dscr_or_payment"], dtype=np.int64)
     _waterfall(
-        flows, per_row(r_e), per_row(r_c), per_row(haircut), per_row(d.tax_rate),
+        flows, per_row(d.base_rate + d.eib_margin), per_row(d.base_rate + d.senior_spread),
+        per_row(d.facility_recovery_haircut), per_row(d.tax_rate),
         per_row(op["terminal_value"][..., -1]), per_row(r0, np.int64),
         per_row(terms.repayment_years[None, :], np.int64),
-        np.array([r_s, eib.dsra_months / 12.0, eib.default_dscr, eib.lockup_dscr,
-                  eib.enforcement_cost_share]),
-        test_covenants, test_covenants and eib.default_trigger == "dscr_or_payment", fund_is_sub,
-        out, ends)
-    out = {name: out[k].reshape(*shape, n_t) for k, name in enumerate(_WATERFALL_ITEMS)}
-    extra_equity = out.pop("extra_equity")
-    residual_to_equity = out.pop("residual_to_equity")
-    default_period, eib_loss, b0_e, b0_c = (e.reshape(shape) for e in ends)
-
-    defaulted = ~np.isnan(default_period)
-    end = np.where(defaulted, default_period, n_t)[..., None]
-    running = t_idx <= end  # periods up to and including the default
-    # shareholders' flows besides paying for construction
-    other = (out["distributions"] + residual_to_equity - extra_equity
-             - np.where(running, equity_refresh, 0.0))
-    equity_build = np.where(running, equity_build, 0.0)
-    equity_flow = other - equity_build
-    if fund_is_equity:
-        fund_in = draw_f.sum(-1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            phi = np.where(equity_build.sum(-1) > 0, fund_in / equity_build.sum(-1), 0.0)
-        fund_flow = -draw_f + phi[..., None] * other
-    elif fund_is_sub:
-        fund_flow = -draw_f + out["sub_interest_paid"] + out["sub_principal_paid"]
-    else:
-        fund_flow = -draw_f
-    private_flow = equity_flow - (fund_flow if fund_is_equity else 0.0)
-    private_at_close = equity_build.sum(-1) - (draw_f.sum(-1) if fund_is_equity else 0.0)
-
-    debt_balance = out["eib_balance"] + out["commercial_balance"] + out["hardware_balance"]
-    b0_senior = b0_e + b0_c
-
-    items = {
-        "construction_uses": uses,
-        "fees": fees,
-        "eib_draw": draw_e,
-        "commercial_draw": draw_c,
-        "fund_draw": draw_f,
-        "hardware_draw": np.where(running, draw_h, 0.0),
-        **out,
-        "equity_contribution": (equity_build + extra_equity
-                                + np.where(running, equity_refresh, 0.0)),
-        "distributions": out["distributions"] + residual_to_equity,
-        "equity_flow": equity_flow,
-        "private_equity_flow": private_flow,
-        "fund_flow": fund_flow,
-        "debt_balance": debt_balance,
-    }
+        np.ascontiguousarray(terms.principal_profile, dtype=float),
+        np.array([sc.fund.sub_loan_rate, eib.dsra_months / 12.0, eib.default_dscr,
+                  eib.lockup_dscr, eib.enforcement_cost_share]),
+        flags, out, ends)
+    items = {"construction_uses": uses, "fees": fees, "eib_draw": draw_e,
+             "commercial_draw": draw_c, "fund_draw": draw_f}
+    items.update({name: out[k].reshape(*shape, n_t) for k, name in enumerate(_WATERFALL_ITEMS)})
+    default_period, eib_loss, b0_e, b0_c, private_at_close = (e.reshape(shape) for e in ends)
     return Financing(
-        items=items, first_repayment=r0, default=defaulted, default_period=default_period,
-        eib_exposure=b0_e, senior_exposure=b0_senior, eib_loss=eib_loss,
-        private_equity_at_close=private_at_close,
+        items=items, first_repayment=r0, default=~np.isnan(default_period),
+        default_period=default_period, eib_exposure=b0_e, senior_exposure=b0_e + b0_c,
+        eib_loss=eib_loss, private_equity_at_close=private_at_close,
     )
 
 

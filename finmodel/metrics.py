@@ -15,13 +15,14 @@ __all__ = ["dscr", "irr", "llcr", "moic", "npv", "payback_period", "sign_changes
 FloatArray = NDArray[np.float64]
 
 # Grid of discount factors x = 1 / (1 + r) scanned for roots when flows change sign more than once:
-# steps of 0.02 in r for -0.5 <= r <= 1, geometric in x (ratio ~1.05-1.26) from there out to
-# r = 1e6 and r = -0.999999, so that two roots rarely share a cell. For flows whose sizes differ
+# steps of 0.05 in r for -0.5 <= r <= 1, geometric in x (ratio ~1.05-1.26) from there out to
+# r = 1e6 and r = -0.999999. A cell holds a root where f changes sign across it, or a pair where
+# f turns back across zero inside it (split at the turning point). For flows whose sizes differ
 # by less than a factor 1e6 every root lies on the grid (Cauchy's bounds).
 _X_GRID = np.concatenate([
     np.geomspace(1e-6, 1e-3, 30, endpoint=False),
     np.geomspace(1e-3, 0.5, 30, endpoint=False),
-    1.0 / (1.0 + np.linspace(1.0, -0.5, 76)),
+    1.0 / (1.0 + np.linspace(1.0, -0.5, 31)),
     np.geomspace(2.0, 100.0, 81)[1:],
     np.geomspace(100.0, 1e6, 41)[1:],
 ])

@@ -70,9 +70,9 @@ def _case_scenarios(sc: Scenario, cases: pd.DataFrame) -> list[Scenario]:
     return out
 
 
-def _summarise_case(args: tuple[Scenario, int, int, str, tuple[str, ...]]) -> pd.DataFrame:
-    sc, paths, seed, method, kpis = args
-    res = simulate(sc, paths=paths, seed=seed, method=method, factory_kpis=False)
+def _summarise_case(args: tuple[Scenario, int, int, str, tuple[str, ...], int | None]) -> pd.DataFrame:
+    sc, paths, seed, method, kpis, threads = args
+    res = simulate(sc, paths=paths, seed=seed, method=method, factory_kpis=False, threads=threads)
     summary = res.summary().loc[list(kpis)]
     table = summary[["unit", *SWEEP_STATS]].copy()
     table["probability"] = np.where(table["unit"] == "flag", table["mean"], np.nan)
@@ -97,7 +97,8 @@ def sweep(scenario: Scenario, grid: Mapping[str, Sequence[Any]] | pd.DataFrame,
     unknown = [k for k in kpis if k not in PATH_KPIS]
     if unknown:
         raise ScenarioError(Problem("kpis", unknown, f"choose from {', '.join(PATH_KPIS)}"), "sweep")
-    jobs = [(sc, paths, seed, method, kpis) for sc in scenarios]
+    # cases on an executor run one thread each: the executor already fills the cores
+    jobs = [(sc, paths, seed, method, kpis, None if executor is None else 1) for sc in scenarios]
     if executor is None:
         tables = [_summarise_case(job) for job in jobs]
     else:

@@ -224,7 +224,8 @@ def slice_design(design: Design, start: int, stop: int) -> Design:
     return Design(design.names, design.method, design.seed, design.paths, rows, start)
 
 
-def check_run_args(paths: int, seed: int, method: str, chunk_size: int | None) -> None:
+def check_run_args(paths: int, seed: int, method: str, chunk_size: int | None,
+                   threads: int | None = None) -> None:
     problems = []
     if isinstance(paths, bool) or not isinstance(paths, int | np.integer) or paths < 1:
         problems.append(Problem("paths", paths, "must be a whole number >= 1"))
@@ -235,6 +236,9 @@ def check_run_args(paths: int, seed: int, method: str, chunk_size: int | None) -
     if chunk_size is not None and (isinstance(chunk_size, bool)
                                    or not isinstance(chunk_size, int | np.integer) or chunk_size < 1):
         problems.append(Problem("chunk_size", chunk_size, "must be a whole number >= 1 or None"))
+    if threads is not None and (isinstance(threads, bool)
+                                or not isinstance(threads, int | np.integer) or threads < 1):
+        problems.append(Problem("threads", threads, "must be a whole number >= 1 or None"))
     if problems:
         raise ScenarioError(problems, "simulate")
 

@@ -3,15 +3,17 @@
 Deal terms (fund allocation, debt size and profile) are fixed once from the base case and are
 the same for every path.
 
-Chunks are independent and deterministic (see ``finmodel.sampling``), so they can run serially
-or on any ``concurrent.futures.Executor`` (a process pool, a Dask cluster's executor) and the
-results are bit-identical.
+Chunks are independent and deterministic (see ``finmodel.sampling``), so they can run serially,
+on threads (the default: the compiled kernels release the GIL) or on any
+``concurrent.futures.Executor`` (a process pool, a Dask cluster's executor) and the results are
+bit-identical.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -101,6 +103,7 @@ def simulate(
     progress: Progress | None = None,
     factory_kpis: bool = True,
     fan_paths: int = 20_000,
+    threads: int | None = None,
 ) -> Results:
     """Monte Carlo over ``paths`` paths -> Results.
 
@@ -109,13 +112,14 @@ def simulate(
     LHS and Sobol the design spans all paths, so a run of N paths is not the first N paths of
     a longer run (for MC it is). progress(done_paths, total_paths) is called after each chunk.
     ``factory_kpis=False`` keeps only per-path KPIs (for very large runs); fans keep the first
-    ``fan_paths`` paths (paths are exchangeable, so that is a random sample).
+    ``fan_paths`` paths (paths are exchangeable, so that is a random sample). Without an
+    ``executor`` the chunks run on ``threads`` threads (default: one per CPU core; 1: serially).
     """
     if not isinstance(scenario, Scenario):
         raise ScenarioError(Problem("scenario", type(scenario).__name__,
                                     "must be a finmodel.Scenario (see finmodel.load_scenario)"),
                             "simulate")
-    check_run_args(paths, seed, method, chunk_size)
+    check_run_args(paths, seed, method, chunk_size, threads)
     paths, seed = int(paths), int(seed)
     design = make_design(scenario, paths, seed, method)
     terms = close_deal(scenario)
@@ -125,6 +129,17 @@ def simulate(
                min(start + size, paths), fan_paths, factory_kpis)
         for start in range(0, paths, size)
     ]
+    n_threads = min(len(chunks), int(threads or os.cpu_count() or 1))
+    if executor is None and n_threads > 1:
+        with ThreadPoolExecutor(n_threads, thread_name_prefix="finmodel") as pool:
+            return _collect(scenario, terms, pool, chunks, paths, method, seed, design, progress)
+    return _collect(scenario, terms, executor, chunks, paths, method, seed, design, progress)
+
+
+def _collect(sc: Scenario, terms: Terms, executor: Executor | None, chunks: list[_Chunk],
+             paths: int, method: str, seed: int, design: Design,
+             progress: Progress | None) -> Results:
+    """Run the chunks (serially without an executor) and assemble them in path order."""
     if executor is None:
         outcomes = map(_run_chunk, chunks)
     else:
@@ -134,7 +149,7 @@ def simulate(
         results.append(res)
         if progress:
             progress(res.stop, paths)
-    return _assemble(scenario, terms, results, method, seed, design)
+    return _assemble(sc, terms, results, method, seed, design)
 
 
 def _assemble(sc: Scenario, terms: Terms, parts: list[_ChunkResult], method: str, seed: int,

@@ -33,6 +33,14 @@ def test_bit_identical_for_any_chunk_size(base, method):
     _same(a, b)
 
 
+def test_bit_identical_on_threads_and_serially(base):
+    a = simulate(base, paths=700, seed=3, method="lhs", chunk_size=100, threads=1)
+    b = simulate(base, paths=700, seed=3, method="lhs", chunk_size=100, threads=3)
+    c = simulate(base, paths=700, seed=3, method="lhs")  # one chunk
+    _same(a, b)
+    _same(a, c)
+
+
 def test_bit_identical_with_a_process_pool(base):
     a = simulate(base, paths=600, seed=9, method="lhs", chunk_size=150)
     with ProcessPoolExecutor(max_workers=2) as pool:
@@ -101,6 +109,7 @@ def test_draws_respect_the_specs(base):
 @pytest.mark.parametrize(("kwargs", "field"), [
     ({"paths": 0}, "paths"), ({"paths": 2.5}, "paths"), ({"seed": -1}, "seed"),
     ({"method": "quasi"}, "method"), ({"chunk_size": 0}, "chunk_size"),
+    ({"threads": 0}, "threads"), ({"threads": 1.5}, "threads"),
 ])
 def test_bad_arguments_raise_scenario_error(base, kwargs, field):
     with pytest.raises(finmodel.ScenarioError, match=field):

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 
 import numpy as np
+from numba import njit
 from numpy.typing import NDArray
 
 from finmodel.sampling import PathNoise
@@ -221,17 +222,30 @@ def _reverting(
     """Exact discrete Ornstein-Uhlenbeck deviation along the last axis, x_0 = 0 (or drawn from
     the stationary law): x_t = x_{t-1} e^(-k) + s_t sqrt((1 - e^(-2k)) / (2k)) + j_t,
     k = ln 2 / h. ``shocks`` are N(0, 1) already scaled by the volatility; ``jumps`` are log
-    jumps that then revert like any deviation."""
+    jumps that then revert like any deviation. Shapes (..., T)."""
     kappa = math.log(2.0) / half_life_years
-    decay = math.exp(-kappa)
-    scale = math.sqrt((1.0 - decay**2) / (2.0 * kappa))
-    out = np.empty_like(shocks)
-    out[..., 0] = shocks[..., 0] / math.sqrt(2.0 * kappa) if stationary else 0.0
-    for t in range(1, shocks.shape[-1]):
-        out[..., t] = out[..., t - 1] * decay + shocks[..., t] * scale
-        if jumps is not None:
-            out[..., t] += jumps[..., t]
-    return out
+    shocks = np.ascontiguousarray(shocks, dtype=float)
+    flat = shocks.reshape(-1, shocks.shape[-1])
+    jumps_flat = (np.zeros((1, 1)) if jumps is None else
+                  np.ascontiguousarray(np.broadcast_to(jumps, shocks.shape)).reshape(flat.shape))
+    out = np.empty_like(flat)
+    _ou_rows(flat, math.exp(-kappa), math.sqrt((1.0 - math.exp(-2.0 * kappa)) / (2.0 * kappa)),
+             1.0 / math.sqrt(2.0 * kappa) if stationary else 0.0, jumps_flat, jumps is not None, out)
+    return out.reshape(shocks.shape)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _ou_rows(shocks: Array, decay: float, scale: float, start_scale: float, jumps: Array,
+             with_jumps: bool, out: Array) -> None:
+    """The recursion of ``_reverting`` on rows (R, T) of shocks (and jumps) into out (R, T)."""
+    for i in range(shocks.shape[0]):
+        x = shocks[i, 0] * start_scale
+        out[i, 0] = x
+        for t in range(1, shocks.shape[1]):
+            x = x * decay + shocks[i, t] * scale
+            if with_jumps:
+                x += jumps[i, t]
+            out[i, t] = x
 
 
 def central_value(sc: Scenario):

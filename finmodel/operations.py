@@ -124,16 +124,26 @@ def corporate_tax(taxable_income: Array, tax_rate: Array) -> tuple[Array, Array]
     taxable_income: (P, F, T) EUR m; tax_rate: (P, F). Returns tax (P, F, T) EUR m and the
     unused losses (P, F) EUR m at the horizon.
     """
-    tax = np.empty_like(taxable_income)
-    pool = np.zeros(taxable_income.shape[:-1])
-    rate = np.broadcast_to(tax_rate, pool.shape)
-    for t in range(taxable_income.shape[-1]):
-        income = taxable_income[..., t]
-        profit = np.maximum(income, 0.0)
-        used = np.minimum(pool, profit)
-        tax[..., t] = rate * (profit - used)
-        pool = pool - used + np.maximum(-income, 0.0)
-    return tax, pool
+    income = np.ascontiguousarray(taxable_income, dtype=float)
+    lead = income.shape[:-1]
+    flat = income.reshape(-1, income.shape[-1])
+    rate = np.ascontiguousarray(np.broadcast_to(tax_rate, lead), dtype=float).reshape(-1)
+    tax, pool = np.empty_like(flat), np.empty(flat.shape[0])
+    _tax_rows(flat, rate, tax, pool)
+    return tax.reshape(income.shape), pool.reshape(lead)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _tax_rows(income: Array, rate: Array, tax: Array, pool: Array) -> None:
+    """The loss carry-forward of ``corporate_tax`` on rows (R, T); pool (R,) left at the end."""
+    for i in range(income.shape[0]):
+        losses = 0.0
+        for t in range(income.shape[1]):
+            profit = max(income[i, t], 0.0)
+            used = min(losses, profit)
+            tax[i, t] = rate[i] * (profit - used)
+            losses = losses - used + max(-income[i, t], 0.0)
+        pool[i] = losses
 
 
 _FLEET_ITEMS = ("sold", "serve", "used", "compute", "dep", "opex_base", "refresh", "resale", "value")

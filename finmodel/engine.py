@@ -7,6 +7,7 @@ layers. Both ``base_case`` and ``simulate`` use these two functions and nothing 
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 
 from finmodel.drivers import Drivers, central_drivers
@@ -48,9 +49,10 @@ def close_deal(sc: Scenario) -> Terms:
     return replace(size_debt(sc, drivers, ops, fund), eu_eur_m=eu_part(sc, cost, fund))
 
 
-def run(sc: Scenario, drivers: Drivers, terms: Terms) -> Model:
-    """Operations, financing and the fund's tranches for the paths in ``drivers``."""
+def run(sc: Scenario, drivers: Drivers, terms: Terms, keep: Collection[str] | None = None) -> Model:
+    """Operations, financing and the fund's tranches for the paths in ``drivers``. ``keep``:
+    the financing line items to keep (default: all; the fund's tranches read ``fund_flow``)."""
     ops = operate(drivers)
-    fin = finance(sc, drivers, ops, terms)
+    fin = finance(sc, drivers, ops, terms, keep=keep)
     tranches = tranche_waterfall(sc, fin["fund_flow"].sum(1))
     return Model(ops, fin, tranches, terms)

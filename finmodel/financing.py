@@ -35,6 +35,7 @@ Timing (annual periods, flows at period end, EUR m nominal):
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -186,21 +187,24 @@ def _principal_share(kind: int, rate: float, k: int, n: int, profile: Array, f: 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, r0, n_rep, profile, consts,
-               flags, out, ends):
+               flags, slots, out, ends):
     """The period loop of ``finance`` for each row (one path and factory), compiled.
 
     flows: tuple of (R, T) arrays indexed by ``_EBITDA`` ...; r_e, r_c, haircut, tax_rate,
     terminal (EUR m, at the horizon): (R,); r0, n_rep: (R,) int; profile (F, N_max): sculpted
     principal shares; consts: sub-loan rate, DSRA years of service, default and lock-up DSCR,
     enforcement cost share; flags (int): repayment kind, fund instrument, hardware-loan tenor,
-    test covenants, DSCR default trigger. Fills ``out`` (len(_WATERFALL_ITEMS), R, T), zero on
-    entry, and ``ends`` (len(_ROW_OUTCOMES), R). A row stops at its default.
+    test covenants, DSCR default trigger. Item k of ``_WATERFALL_ITEMS`` goes to
+    ``out[slots[k]]`` (out: (n_kept, R, T)), or nowhere where slots[k] < 0; fills ``ends``
+    (len(_ROW_OUTCOMES), R). A row stops at its default. Each row is worked in a buffer and
+    copied out once, so that only the items kept cost memory traffic.
     """
     r_s, dsra_years, default_dscr, lockup_dscr, enforcement = consts
     kind, instrument, tenor_h, test_covenants, covenant_dscr = flags
     fund_is_equity, fund_is_sub = instrument == 1, instrument == 2
     n_rows, n_t = flows[0].shape
     n_f = profile.shape[0]
+    buf = np.empty((len(slots), n_t))  # one row's line items
     hw_pay = np.zeros(n_t)  # hardware annuities due per period, one row at a time
     extra_equity = np.zeros(n_t)  # pre-completion losses and initial reserve, paid by equity
     residual = np.zeros(n_t)  # what is left for equity after a default
@@ -213,7 +217,8 @@ def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, r0, n_rep, profile,
                 acc += flows[_DRAW_H][i, s] * factor_h
             hw_pay[t] = acc
             extra_equity[t] = residual[t] = 0.0
-            out[_DSCR, i, t] = np.nan
+        buf[:] = 0.0
+        buf[_DSCR, :] = np.nan
         b_e = b_c = b_h = b_s = 0.0
         b0_e = b0_c = b0_s = 0.0
         dsra = trapped = pool = 0.0
@@ -249,9 +254,9 @@ def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, r0, n_rep, profile,
             cash = cfads + (terminal[i] if last else 0.0)
             dscr = cfads / service if service > _EPS else np.nan
             due = service + bullet
-            out[_TAX, i, t] = tax
-            out[_CFADS, i, t] = cfads
-            out[_DSCR, i, t] = dscr
+            buf[_TAX, t] = tax
+            buf[_CFADS, t] = cfads
+            buf[_DSCR, t] = dscr
             # before r0: pre-completion losses are funded by equity
             top_up_equity = max(-cash, 0.0) if not repaying and not last else 0.0
             cash += top_up_equity
@@ -269,8 +274,8 @@ def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, r0, n_rep, profile,
                 recovered = paid / owed if owed > 0 else 1.0
                 owed_s = b_s * (1.0 + r_s) + (flows[_DRAW_F][i, t] if fund_is_sub else 0.0)
                 paid_s = min(pot - paid, owed_s)
-                out[_RECOVERY, i, t] = paid
-                out[_SUB_PRIN, i, t] = paid_s
+                buf[_RECOVERY, t] = paid
+                buf[_SUB_PRIN, t] = paid_s
                 residual[t] = pot - paid - paid_s
                 end = t
                 ends[0, i] = t
@@ -327,23 +332,23 @@ def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, r0, n_rep, profile,
             if last:
                 dist += dsra + trapped
                 dsra = trapped = 0.0
-            out[_EIB_INT, i, t] = 0.0 if capitalise else int_e
-            out[_EIB_PRIN, i, t] = prin_e
-            out[_COM_INT, i, t] = 0.0 if capitalise else int_c
-            out[_COM_PRIN, i, t] = prin_c
-            out[_IDC, i, t] = int_e + int_c if capitalise else 0.0
-            out[_HW_INT, i, t] = min(int_h, pay_h)
-            out[_HW_PRIN, i, t] = pay_h - min(int_h, pay_h)
-            out[_SERVICE, i, t] = service
-            out[_EIB_BAL, i, t] = new_e
-            out[_COM_BAL, i, t] = new_c
-            out[_HW_BAL, i, t] = new_h
-            out[_DSRA, i, t] = dsra
-            out[_TRAPPED, i, t] = trapped
-            out[_SUB_INT, i, t] = int_s
-            out[_SUB_PRIN, i, t] = pay_s - int_s
-            out[_SUB_BAL, i, t] = new_s
-            out[_DIST, i, t] = dist
+            buf[_EIB_INT, t] = 0.0 if capitalise else int_e
+            buf[_EIB_PRIN, t] = prin_e
+            buf[_COM_INT, t] = 0.0 if capitalise else int_c
+            buf[_COM_PRIN, t] = prin_c
+            buf[_IDC, t] = int_e + int_c if capitalise else 0.0
+            buf[_HW_INT, t] = min(int_h, pay_h)
+            buf[_HW_PRIN, t] = pay_h - min(int_h, pay_h)
+            buf[_SERVICE, t] = service
+            buf[_EIB_BAL, t] = new_e
+            buf[_COM_BAL, t] = new_c
+            buf[_HW_BAL, t] = new_h
+            buf[_DSRA, t] = dsra
+            buf[_TRAPPED, t] = trapped
+            buf[_SUB_INT, t] = int_s
+            buf[_SUB_PRIN, t] = pay_s - int_s
+            buf[_SUB_BAL, t] = new_s
+            buf[_DIST, t] = dist
             extra_equity[t] = top_up_equity + funded_by_equity
             b_e, b_c, b_h, b_s = new_e, new_c, new_h, new_s
         ends[2, i] = b0_e
@@ -360,19 +365,22 @@ def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, r0, n_rep, profile,
             running = t <= end
             refresh = flows[_EQUITY_REFRESH][i, t] if running else 0.0
             build_t = flows[_EQUITY_BUILD][i, t] if running else 0.0
-            other = out[_DIST, i, t] + residual[t] - extra_equity[t] - refresh
+            other = buf[_DIST, t] + residual[t] - extra_equity[t] - refresh
             fund = -flows[_DRAW_F][i, t]
             if fund_is_equity:
                 fund += phi * other
             elif fund_is_sub:
-                fund += out[_SUB_INT, i, t] + out[_SUB_PRIN, i, t]
-            out[_HW_DRAW, i, t] = flows[_DRAW_H][i, t] if running else 0.0
-            out[_CONTRIBUTION, i, t] = build_t + extra_equity[t] + refresh
-            out[_DIST, i, t] += residual[t]
-            out[_EQUITY_FLOW, i, t] = other - build_t
-            out[_FUND_FLOW, i, t] = fund
-            out[_PRIVATE_FLOW, i, t] = other - build_t - (fund if fund_is_equity else 0.0)
-            out[_DEBT, i, t] = out[_EIB_BAL, i, t] + out[_COM_BAL, i, t] + out[_HW_BAL, i, t]
+                fund += buf[_SUB_INT, t] + buf[_SUB_PRIN, t]
+            buf[_HW_DRAW, t] = flows[_DRAW_H][i, t] if running else 0.0
+            buf[_CONTRIBUTION, t] = build_t + extra_equity[t] + refresh
+            buf[_DIST, t] += residual[t]
+            buf[_EQUITY_FLOW, t] = other - build_t
+            buf[_FUND_FLOW, t] = fund
+            buf[_PRIVATE_FLOW, t] = other - build_t - (fund if fund_is_equity else 0.0)
+            buf[_DEBT, t] = buf[_EIB_BAL, t] + buf[_COM_BAL, t] + buf[_HW_BAL, t]
+        for item in range(len(slots)):
+            if slots[item] >= 0:
+                out[slots[item], i, :] = buf[item, :]
 
 
 def principal_shares(sc: Scenario, terms: Terms, factory: int, first_repayment: int,
@@ -387,9 +395,10 @@ def principal_shares(sc: Scenario, terms: Terms, factory: int, first_repayment: 
 
 
 def finance(sc: Scenario, d: Drivers, op: Operations, terms: Terms,
-            test_covenants: bool = True) -> Financing:
+            test_covenants: bool = True, keep: Collection[str] | None = None) -> Financing:
     """Every factory's financing on every path. ``test_covenants=False`` (debt sizing) never
-    defaults."""
+    defaults. ``keep``: the line items to return (default: all of ``FINANCING_ITEMS``); a
+    Monte Carlo run keeps only what its KPIs read."""
     n_t = d.horizon_years
     shape = op.cod_years.shape
     rows = shape[0] * shape[1]
@@ -433,7 +442,9 @@ def finance(sc: Scenario, d: Drivers, op: Operations, terms: Terms,
         op["ebitda"], op["taxable_income"], op["resale_proceeds"], refresh_in_cfads,
         equity_refresh, equity_build, draw_e, draw_c, draw_h, draw_f, op["fleet_value"],
         op["facility_book_value"]))
-    out = np.zeros((len(_WATERFALL_ITEMS), rows, n_t))
+    kept = [name for name in _WATERFALL_ITEMS if keep is None or name in keep]
+    slots = np.array([kept.index(n) if n in kept else -1 for n in _WATERFALL_ITEMS], np.int64)
+    out = np.empty((len(kept), rows, n_t))
     ends = np.zeros((len(_ROW_OUTCOMES), rows))
     flags = np.array([
         _REPAYMENT_KINDS.index(eib.repayment), _INSTRUMENTS.index(sc.fund.instrument),
@@ -447,10 +458,10 @@ def finance(sc: Scenario, d: Drivers, op: Operations, terms: Terms,
         np.ascontiguousarray(terms.principal_profile, dtype=float),
         np.array([sc.fund.sub_loan_rate, eib.dsra_months / 12.0, eib.default_dscr,
                   eib.lockup_dscr, eib.enforcement_cost_share]),
-        flags, out, ends)
+        flags, slots, out, ends)
     items = {"construction_uses": uses, "fees": fees, "eib_draw": draw_e,
              "commercial_draw": draw_c, "fund_draw": draw_f}
-    items.update({name: out[k].reshape(*shape, n_t) for k, name in enumerate(_WATERFALL_ITEMS)})
+    items.update({name: out[k].reshape(*shape, n_t) for k, name in enumerate(kept)})
     default_period, eib_loss, b0_e, b0_c, private_at_close = (e.reshape(shape) for e in ends)
     return Financing(
         items=items, first_repayment=r0, default=~np.isnan(default_period),

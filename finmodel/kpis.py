@@ -11,8 +11,13 @@ from finmodel.engine import Model
 from finmodel.metrics import irr, llcr, moic, npv, payback_period
 from finmodel.scenario.model import Scenario
 
-__all__ = ["FACTORY_KPIS", "PATH_KPIS", "TRANCHE_KPIS", "factory_kpis", "path_kpis",
+__all__ = ["FACTORY_KPIS", "LINES_READ", "PATH_KPIS", "TRANCHE_KPIS", "factory_kpis", "path_kpis",
            "tranche_kpis"]
+
+# the financing line items the KPIs (and the fund's tranches) read: a Monte Carlo chunk keeps
+# only these (see engine.run)
+LINES_READ = ("cfads", "dscr", "eib_balance", "commercial_balance", "private_equity_flow",
+              "fund_flow")
 
 # name -> (unit, description)
 FACTORY_KPIS: dict[str, tuple[str, str]] = {
@@ -118,10 +123,13 @@ def _eu_paid(m: Model, fund_in: np.ndarray) -> np.ndarray:
 
 
 def _dscr_stats(m: Model) -> tuple[np.ndarray, np.ndarray]:
+    """(P, F) lowest and average DSCR over the years with senior debt service (NaN if none)."""
     dscr = m.financing["dscr"]
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: no debt service
-        return np.nanmin(dscr, -1), np.nanmean(dscr, -1)
+    tested = ~np.isnan(dscr)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lowest = np.where(tested, dscr, np.inf).min(-1)
+        average = np.where(tested, dscr, 0.0).sum(-1) / tested.sum(-1)
+    return np.where(np.isinf(lowest), np.nan, lowest), average
 
 
 def _llcr_at_first_repayment(m: Model, rate: np.ndarray) -> np.ndarray:

@@ -362,16 +362,26 @@ def llcr(cfads: ArrayLike, rate: ArrayLike, balance: ArrayLike, axis: int = -1) 
     b = np.moveaxis(np.asarray(balance, dtype=float), axis, -1)
     r = np.asarray(rate, dtype=float)
     r = np.moveaxis(r, axis, -1) if r.ndim == c.ndim else r[..., None]
-    r = np.broadcast_to(r, c.shape)
-    alive = b > 1e-9
-    t_len = c.shape[-1]
-    last = np.where(alive.any(axis=-1), t_len - 1 - np.argmax(alive[..., ::-1], axis=-1), -1)
-    in_life = np.arange(t_len) <= last[..., None]
-    pv = np.zeros_like(c)
-    acc = np.zeros(c.shape[:-1])
-    for k in range(t_len - 1, -1, -1):
-        acc = (acc + np.where(in_life[..., k], c[..., k], 0.0)) / (1.0 + r[..., k])
-        pv[..., k] = acc
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.where(alive, pv / b, np.nan)
-    return np.moveaxis(out, -1, axis)
+    shape = np.broadcast_shapes(c.shape, b.shape, r.shape)
+    t_len = shape[-1]
+
+    def rows(a: FloatArray) -> FloatArray:
+        return np.ascontiguousarray(np.broadcast_to(a, shape)).reshape(-1, t_len)
+
+    out = np.empty((int(np.prod(shape[:-1], dtype=np.int64)), t_len))
+    _llcr_rows(rows(c), rows(r), rows(b), out)
+    return np.moveaxis(out.reshape(shape), -1, axis)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _llcr_rows(cfads: FloatArray, rate: FloatArray, balance: FloatArray, out: FloatArray) -> None:
+    """``llcr`` on rows (R, T): discount CFADS back from the loan's last period."""
+    for i in range(cfads.shape[0]):
+        last = -1
+        for t in range(cfads.shape[1]):
+            if balance[i, t] > 1e-9:
+                last = t
+        pv = 0.0
+        for t in range(cfads.shape[1] - 1, -1, -1):
+            pv = (pv + (cfads[i, t] if t <= last else 0.0)) / (1.0 + rate[i, t])
+            out[i, t] = pv / balance[i, t] if balance[i, t] > 1e-9 else np.nan

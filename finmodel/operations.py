@@ -97,8 +97,10 @@ class Operations:
         return self.items[name]
 
     def total(self, name: str) -> Array:
-        """(P, F) sum over the horizon of a line item."""
-        return self.sums[name] if name in self.sums else self.items[name].sum(-1)
+        """(P, F) sum over the horizon of a line item (computed once)."""
+        if name not in self.sums:
+            self.sums[name] = self.items[name].sum(-1)
+        return self.sums[name]
 
 
 def _overlap(t0: Array, t1: Array, a: Array, b: Array) -> Array:

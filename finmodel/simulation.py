@@ -23,7 +23,7 @@ from finmodel.drivers import drivers_from_draws
 from finmodel.engine import close_deal, run
 from finmodel.errors import Problem, ScenarioError
 from finmodel.financing import Terms
-from finmodel.kpis import factory_kpis, path_kpis, tranche_kpis
+from finmodel.kpis import LINES_READ, factory_kpis, path_kpis, tranche_kpis
 from finmodel.results import FAN_ITEMS, Results
 from finmodel.sampling import (
     BLOCK,
@@ -73,9 +73,9 @@ def _drivers(sc: Scenario, design: Design, start: int, stop: int):
 def _run_chunk(chunk: _Chunk) -> _ChunkResult:
     sc, start, stop = chunk.scenario, chunk.start, chunk.stop
     draws, drivers = _drivers(sc, chunk.design, start, stop)
-    model = run(sc, drivers, chunk.terms)
-    ids = np.arange(start, stop)
     n_fan = max(0, min(stop, chunk.fan_paths) - start)
+    model = run(sc, drivers, chunk.terms, keep={*LINES_READ, *(FAN_ITEMS if n_fan else ())})
+    ids = np.arange(start, stop)
     fan = {item: model[item][:n_fan].sum(axis=1) for item in FAN_ITEMS} if n_fan else {}
     rates = drivers.base_rate + drivers.eib_margin
     return _ChunkResult(

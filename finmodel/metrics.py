@@ -75,11 +75,12 @@ def _sign(v: float) -> float:
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _refine(c: FloatArray, lo: float, hi: float, f_hi: float) -> float:
+def _refine(c: FloatArray, lo: float, hi: float, f_lo: float, f_hi: float) -> float:
     """Root of f in [lo, hi] where f(lo) and f(hi) differ in sign: Newton steps kept inside the
     shrinking bracket, bisection otherwise, from the secant point when f_hi is finite (else
-    the midpoint); stops once a step is below 1e-14 relative."""
-    f_lo = _horner(c, lo)[0]
+    the midpoint); stops once a step is below 1e-14 relative. f_lo: f(lo), or NaN to compute."""
+    if np.isnan(f_lo):
+        f_lo = _horner(c, lo)[0]
     x = 0.5 * (lo + hi)
     if np.isfinite(f_hi):
         secant = lo - f_lo * (hi - lo) / (f_hi - f_lo)
@@ -162,8 +163,8 @@ def _pair_in_cell(c: FloatArray, x0: float, x1: float, f0: float, f1: float, d0:
     fm = _horner(c, xm)[0]
     if (fm > 0) == (f0 > 0) and fm != 0:
         return np.nan
-    r_a = 1.0 / _refine(c, x0, xm, fm) - 1.0
-    r_b = 1.0 / _refine(c, xm, x1, f1) - 1.0
+    r_a = 1.0 / _refine(c, x0, xm, f0, fm) - 1.0
+    r_b = 1.0 / _refine(c, xm, x1, fm, f1) - 1.0
     return r_a if abs(r_a) <= abs(r_b) else r_b
 
 
@@ -197,45 +198,41 @@ def _irr_multi(c: FloatArray, x: FloatArray, k0: int, f: FloatArray, df: FloatAr
     # cells j = [x_j, x_j+1]: r >= 0 left of k0 (nearest j = k0 - 1), r < 0 from k0 (nearest k0)
     j_l, j_r = k0 - 1, k0
     root_l = root_r = np.nan
-    far = np.inf  # |r| at the far side of the first cell found
+    best = np.inf  # the root closest to zero found so far
     while True:
         left = j_l >= 0 and x[j_l + 1] >= x_lower and np.isnan(root_l)
         right = j_r < n_g - 1 and x[j_r] <= x_upper and np.isnan(root_r)
         near_l = 1.0 / x[j_l + 1] - 1.0 if left else np.inf
         near_r = 1.0 - 1.0 / x[j_r] if right else np.inf
-        if min(near_l, near_r) > far or (near_l == np.inf and near_r == np.inf):
-            break
+        if min(near_l, near_r) >= abs(best) or (near_l == np.inf and near_r == np.inf):
+            break  # no cell left that could hold a root closer to zero
         j = j_l if near_l <= near_r else j_r
         lo, hi = at(j), at(j + 1)
         if (lo > 0) != (hi > 0):
-            root = 1.0 / _refine(c, x[j], x[j + 1], hi) - 1.0
+            root = 1.0 / _refine(c, x[j], x[j + 1], lo, hi) - 1.0
         else:
             root = _pair_in_cell(c, x[j], x[j + 1], lo, hi, df[j], df[j + 1])
         if near_l <= near_r:
             root_l = root
-            far = min(far, 1.0 / x[j] - 1.0) if np.isfinite(root) else far
             j_l -= 1
         else:
             root_r = root
-            far = min(far, 1.0 - 1.0 / x[j + 1]) if np.isfinite(root) else far
             j_r += 1
-    best = np.inf
-    for r in (root_l, root_r):
-        if abs(r) < abs(best):
-            best = r
+        if abs(root) < abs(best) or (abs(root) == abs(best) and root > best):  # ties: r >= 0
+            best = root
     # beyond the grid: r in (-1, x_max) where f changes sign between x_max and infinity, and
     # r above the grid where it changes between 0+ and x_min
     if x_upper > x[n_g - 1]:
         pos_max = at(n_g - 1) > 0
         if (c[c.size - 1] > 0) != pos_max:
-            r = 1.0 / _refine(c, x[n_g - 1], _bracket_above(c, x[n_g - 1], pos_max), np.nan) - 1.0
+            r = 1.0 / _refine(c, x[n_g - 1], _bracket_above(c, x[n_g - 1], pos_max), np.nan, np.nan) - 1.0
             if abs(r) < abs(best):
                 best = r
         if not abs(best) < _RATE_FAR:  # more roots may hide there
             return np.nan, True
     if x_lower < x[0] and not np.isfinite(best):
         if (c[0] > 0) != (at(0) > 0):
-            best = 1.0 / _refine(c, 0.0, x[0], np.nan) - 1.0
+            best = 1.0 / _refine(c, 0.0, x[0], c[0], np.nan) - 1.0
         else:
             return np.nan, True
     return (best, False) if np.isfinite(best) else (np.nan, False)
@@ -266,7 +263,7 @@ def _irr_rows(cf: FloatArray, x: FloatArray, k0: int, rates: FloatArray,
             continue
         c = cf[i, first:last + 1]
         if n_changes == 1:  # one root x in (0, inf); f(0+) has the sign of the first flow
-            rates[i] = 1.0 / _refine(c, 0.0, _bracket_above(c, 0.0, c[0] > 0), np.nan) - 1.0
+            rates[i] = 1.0 / _refine(c, 0.0, _bracket_above(c, 0.0, c[0] > 0), c[0], np.nan) - 1.0
         else:
             rates[i], needs_roots[i] = _irr_multi(c, x, k0, f, df, stamp, i)
 

@@ -35,6 +35,7 @@ PATH_CHOICES = (500, 1_000, 2_000, 5_000, 10_000)
 VIEWS = ("Results", "Drivers", "Compare scenarios", "Assumptions")
 PAGE_COMPLETE = "Shown last, once the page is drawn for the current inputs."
 DEFAULT_PATHS = 500  # the page is final within a second after a change (README, browser test)
+_PROCESS = {"model_loaded": False}  # the first run in an app process loads the compiled kernels
 
 
 @dataclass(frozen=True)
@@ -337,9 +338,13 @@ def main() -> None:
     st.subheader(sc.name)
     st.write(sc.description)
     toml = sc.to_toml()
-    with st.spinner(f"Simulating {paths:,} paths..."):
+    note = "" if _PROCESS["model_loaded"] else (
+        " The first run of the app also loads the model's compiled kernels; the first run after "
+        "installing compiles them (about 20 s).")
+    with st.spinner(f"Simulating {paths:,} paths...{note}"):
         res = _simulate(toml, paths, seed, method)
         base_res = _simulate(preset.to_toml(), paths, seed, method)
+    _PROCESS["model_loaded"] = True
     _headline(res, base_res)
     st.caption(f"{paths:,} paths, {method}, seed {seed}. Cards show P50 (or the mean for "
                "probabilities and expected loss); hover for P10 / P90. Deltas against the preset "

@@ -15,9 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 
 import numpy as np
-from numba import njit
 from numpy.typing import NDArray
 
+from finmodel.compiled import kernel
 from finmodel.sampling import PathNoise
 from finmodel.scenario.model import Scenario
 
@@ -234,7 +234,7 @@ def _reverting(
     return out.reshape(shocks.shape)
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def _ou_rows(shocks: Array, decay: float, scale: float, start_scale: float, jumps: Array,
              with_jumps: bool, out: Array) -> None:
     """The recursion of ``_reverting`` on rows (R, T) of shocks (and jumps) into out (R, T)."""

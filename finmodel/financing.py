@@ -39,9 +39,9 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
 from numpy.typing import NDArray
 
+from finmodel.compiled import kernel
 from finmodel.drivers import Drivers
 from finmodel.errors import Problem, ScenarioError
 from finmodel.operations import Operations
@@ -161,7 +161,7 @@ _ROW_OUTCOMES = ("default_period", "eib_loss", "eib_exposure", "commercial_expos
  _DRAW_H, _DRAW_F, _FLEET, _FACILITY) = range(12)
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def _annuity_factor(rate: float, years: int) -> float:
     """Level payment per unit borrowed: r / (1 - (1 + r)^-n), 1/n at r = 0."""
     if abs(rate) < 1e-12:
@@ -169,7 +169,7 @@ def _annuity_factor(rate: float, years: int) -> float:
     return rate / (1.0 - (1.0 + rate) ** -float(years))
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def _principal_share(kind: int, rate: float, k: int, n: int, profile: Array, f: int) -> float:
     """Share of the senior balance at r0 repaid in repayment year k of n (0 outside the
     window): annuity at ``rate`` (numpy_financial.ppmt), linear, or the sculpted ``profile``
@@ -185,7 +185,7 @@ def _principal_share(kind: int, rate: float, k: int, n: int, profile: Array, f: 
     return profile[f, k]
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, r0, n_rep, profile, consts,
                flags, slots, out, ends):
     """The period loop of ``finance`` for each row (one path and factory), compiled.

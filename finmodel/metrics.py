@@ -7,8 +7,9 @@ per period, and "no solution" is NaN.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 from numpy.typing import ArrayLike, NDArray
+
+from finmodel.compiled import kernel
 
 __all__ = ["dscr", "irr", "llcr", "moic", "npv", "payback_period", "sign_changes"]
 
@@ -59,7 +60,7 @@ _RATE_FAR = 1.0 - 1.0 / _X_GRID[-1]  # |r| beyond the grid's x end
 _NEWTON_ITERATIONS = 200
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def _horner(c: FloatArray, x: float) -> tuple[float, float]:
     """f(x) = sum_k c_k x^k and f'(x); c: (m,)."""
     f = df = 0.0
@@ -69,12 +70,12 @@ def _horner(c: FloatArray, x: float) -> tuple[float, float]:
     return f, df
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def _sign(v: float) -> float:
     return 1.0 if v > 0 else (-1.0 if v < 0 else 0.0)
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def _refine(c: FloatArray, lo: float, hi: float, f_lo: float, f_hi: float) -> float:
     """Root of f in [lo, hi] where f(lo) and f(hi) differ in sign: Newton steps kept inside the
     shrinking bracket, bisection otherwise, from the secant point when f_hi is finite (else
@@ -109,7 +110,7 @@ def _refine(c: FloatArray, lo: float, hi: float, f_lo: float, f_hi: float) -> fl
     return x
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def _bracket_above(c: FloatArray, lo: float, positive_at_lo: bool) -> float:
     """Grow hi = 4 lo, 16 lo, ... until f(hi) has the other sign than at lo."""
     hi = max(lo, 0.5) * 4.0
@@ -120,7 +121,7 @@ def _bracket_above(c: FloatArray, lo: float, positive_at_lo: bool) -> float:
     return hi
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def _slope_and_curvature(c: FloatArray, x: float) -> tuple[float, float]:
     """f'(x) and f''(x) of f(x) = sum_k c_k x^k; c: (m,)."""
     f = df = d2f = 0.0
@@ -131,7 +132,7 @@ def _slope_and_curvature(c: FloatArray, x: float) -> tuple[float, float]:
     return df, d2f
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def _turning_point(c: FloatArray, lo: float, hi: float, rising_at_lo: bool) -> float:
     """Root of f' in [lo, hi], where f' has the sign given by rising_at_lo at lo and the
     other at hi: Newton steps on f' kept inside the bracket, bisection otherwise."""
@@ -151,7 +152,7 @@ def _turning_point(c: FloatArray, lo: float, hi: float, rising_at_lo: bool) -> f
     return x
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def _pair_in_cell(c: FloatArray, x0: float, x1: float, f0: float, f1: float, d0: float,
                   d1: float) -> float:
     """Root closest to r = 0 of a pair sharing the cell [x0, x1], where f has the same sign
@@ -168,7 +169,7 @@ def _pair_in_cell(c: FloatArray, x0: float, x1: float, f0: float, f1: float, d0:
     return r_a if abs(r_a) <= abs(r_b) else r_b
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def _irr_multi(c: FloatArray, x: FloatArray, k0: int, f: FloatArray, df: FloatArray,
                stamp: NDArray[np.int64], row: int) -> tuple[float, bool]:
     """Root closest to r = 0 of flows c (m,) that change sign several times, c[0] != 0 and
@@ -238,7 +239,7 @@ def _irr_multi(c: FloatArray, x: FloatArray, k0: int, f: FloatArray, df: FloatAr
     return (best, False) if np.isfinite(best) else (np.nan, False)
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def _irr_rows(cf: FloatArray, x: FloatArray, k0: int, rates: FloatArray,
               changes: NDArray[np.int64], needs_roots: NDArray[np.bool_]) -> None:
     """IRR of each row of cf (n, T) into rates (n,), sign changes into changes (n,); rows that
@@ -370,7 +371,7 @@ def llcr(cfads: ArrayLike, rate: ArrayLike, balance: ArrayLike, axis: int = -1) 
     return np.moveaxis(out.reshape(shape), -1, axis)
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def _llcr_rows(cfads: FloatArray, rate: FloatArray, balance: FloatArray, out: FloatArray) -> None:
     """``llcr`` on rows (R, T): discount CFADS back from the loan's last period."""
     for i in range(cfads.shape[0]):

@@ -17,9 +17,9 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
 from numpy.typing import NDArray
 
+from finmodel.compiled import kernel
 from finmodel.drivers import Drivers
 
 __all__ = ["HOURS_PER_YEAR", "LINE_ITEMS", "LineItems", "Operations", "corporate_tax", "operate"]
@@ -135,7 +135,7 @@ def corporate_tax(taxable_income: Array, tax_rate: Array) -> tuple[Array, Array]
     return tax.reshape(income.shape), pool.reshape(lead)
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def _tax_rows(income: Array, rate: Array, tax: Array, pool: Array) -> None:
     """The loss carry-forward of ``corporate_tax`` on rows (R, T); pool (R,) left at the end."""
     for i in range(income.shape[0]):
@@ -151,13 +151,13 @@ def _tax_rows(income: Array, rate: Array, tax: Array, pool: Array) -> None:
 _FLEET_ITEMS = ("sold", "serve", "used", "compute", "dep", "opex_base", "refresh", "resale", "value")
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def _decay(log_factor: float, years: float) -> float:
     """factor ** years from log(factor), with factor ** 0 = 1 also for factor = 0."""
     return np.exp(log_factor * years) if years > 0 else 1.0
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def _walk_fleets(gpus, life, u_launch, log_keep, log_resale, log_growth, cod, first_purchase,
                  j0, price, u_steady, out, ends):
     """The period loop of ``_fleets`` for each row (one path and factory), compiled.

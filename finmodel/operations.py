@@ -184,7 +184,9 @@ def _walk_fleets(gpus, life, u_launch, log_keep, log_resale, log_growth, cod, fi
             # a fleet retires in this period: resell it, buy the next (if within the horizon)
             event = boundary > t and boundary <= t + 1.0
             new_cost = gpus[i] * (price[i, t] / 1e6) if event and boundary < n_t else 0.0
-            new_compute = np.exp(log_growth[i] * (boundary - first_purchase[i]))
+            # the successor's compute per GPU (needed only where it serves or is bought)
+            new_compute = (np.exp(log_growth[i] * (boundary - first_purchase[i]))
+                           if event or seg2 > 0.0 else 0.0)
             out[0, i, t] = used1 * _decay(log_keep[i], start - purchase) + used2
             out[1, i, t] = seg1 + seg2
             out[2, i, t] = used1 + used2

@@ -1,7 +1,9 @@
 """Financing: sources and uses, senior and hardware loans, reserves, the cash waterfall, default.
 
-Per factory, vectorised over paths and factories; one loop over periods, because the reserve
-account, trapped cash, the subordinated loan and default are path-dependent.
+Per factory on every path. The set-up (draw schedules, fees, how refreshes are funded) is numpy
+over (paths, factories, periods); the period loop, path-dependent because of the reserve account,
+trapped cash, the subordinated loan and default, is a compiled kernel (``_waterfall``) over rows
+(one path and factory).
 
 Timing (annual periods, flows at period end, EUR m nominal):
 

@@ -7,8 +7,9 @@ serve ``gpu_life_years`` each, back to back from COD; each is paid at the first 
 after its purchase (at COD, or at close for the first fleet if ``gpus_bought_at_close``), at that
 year's price, and resold at retirement. GPU-hour prices are set when each period's service starts
 (anchor contracts reprice yearly): a fleet earns the launch price, times the market factor, in
-its first year and ``(1 - erosion) ** age`` after that. Vectorised over paths and factories; loops run over
-fleets (a handful) and, for the loss carry-forward, over periods.
+its first year and ``(1 - erosion) ** age`` after that. Numpy over (paths, factories, periods);
+the two loops over periods that carry state, the fleet vintages and the loss carry-forward, are
+compiled kernels over rows (one path and factory).
 """
 
 from __future__ import annotations

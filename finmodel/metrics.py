@@ -36,10 +36,10 @@ def npv(rate: ArrayLike, cashflows: ArrayLike, axis: int = -1) -> FloatArray:
     cashflows: (..., T). Returns (...).
     """
     cf = np.moveaxis(np.asarray(cashflows, dtype=float), axis, -1)
-    r = np.asarray(rate, dtype=float)
-    discount = (1.0 + r[..., None]) ** -np.arange(cf.shape[-1])
-    if r.ndim == 0:  # one rate: a matrix-vector product, without a (..., T) temporary
-        return cf @ discount
+    r = np.asarray(rate, dtype=float)[..., None]
+    discount = (1.0 + r) ** -np.arange(cf.shape[-1])
+    # row by row, so that a row's NPV does not depend on the other rows (a BLAS matrix-vector
+    # product does, in its last bit, which would break bit-identical results across chunk sizes)
     return np.sum(cf * discount, axis=-1)
 
 

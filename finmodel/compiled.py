@@ -6,12 +6,28 @@ settings every kernel shares.
 * ``nogil=True``: kernels release the GIL, so ``simulate`` can run chunks on threads.
 * ``error_model="numpy"``: division follows numpy (inf or NaN, no exception), as the numpy code
   around the kernels does.
+
+Kernels work on rows (one path and factory, R = P x F): ``by_row`` and ``by_row_and_period``
+lay arrays out for them.
 """
 
 from __future__ import annotations
 
+import numpy as np
 from numba import njit
+from numpy.typing import NDArray
 
-__all__ = ["kernel"]
+__all__ = ["by_row", "by_row_and_period", "kernel"]
 
 kernel = njit(cache=True, nogil=True, error_model="numpy")
+
+
+def by_row(a: NDArray, shape: tuple[int, ...], dtype: type = float) -> NDArray:
+    """``a`` broadcast to ``shape`` (e.g. (P, F)) as a contiguous (R,) array."""
+    return np.ascontiguousarray(np.broadcast_to(a, shape), dtype=dtype).reshape(-1)
+
+
+def by_row_and_period(a: NDArray, shape: tuple[int, ...], periods: int) -> NDArray:
+    """``a`` broadcast to (*shape, periods) as a contiguous (R, T) array (a view if it is one)."""
+    return np.ascontiguousarray(np.broadcast_to(a, (*shape, periods)),
+                                dtype=float).reshape(-1, periods)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, fields, replace
 import numpy as np
 from numpy.typing import NDArray
 
-from finmodel.compiled import kernel
+from finmodel.compiled import by_row_and_period, kernel
 from finmodel.sampling import PathNoise
 from finmodel.scenario.model import Scenario
 
@@ -224,14 +224,13 @@ def _reverting(
     k = ln 2 / h. ``shocks`` are N(0, 1) already scaled by the volatility; ``jumps`` are log
     jumps that then revert like any deviation. Shapes (..., T)."""
     kappa = math.log(2.0) / half_life_years
-    shocks = np.ascontiguousarray(shocks, dtype=float)
-    flat = shocks.reshape(-1, shocks.shape[-1])
-    jumps_flat = (np.zeros((1, 1)) if jumps is None else
-                  np.ascontiguousarray(np.broadcast_to(jumps, shocks.shape)).reshape(flat.shape))
+    lead, n_t = np.shape(shocks)[:-1], np.shape(shocks)[-1]
+    flat = by_row_and_period(shocks, lead, n_t)
+    jumps_flat = np.zeros((1, 1)) if jumps is None else by_row_and_period(jumps, lead, n_t)
     out = np.empty_like(flat)
     _ou_rows(flat, math.exp(-kappa), math.sqrt((1.0 - math.exp(-2.0 * kappa)) / (2.0 * kappa)),
              1.0 / math.sqrt(2.0 * kappa) if stationary else 0.0, jumps_flat, jumps is not None, out)
-    return out.reshape(shocks.shape)
+    return out.reshape(*lead, n_t)
 
 
 @kernel

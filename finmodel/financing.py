@@ -43,7 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from finmodel.compiled import kernel
+from finmodel.compiled import by_row, by_row_and_period, kernel
 from finmodel.drivers import Drivers
 from finmodel.errors import Problem, ScenarioError
 from finmodel.operations import Operations
@@ -406,12 +406,6 @@ def finance(sc: Scenario, d: Drivers, op: Operations, terms: Terms,
     rows = shape[0] * shape[1]
     eib, prv = sc.eib, sc.private
 
-    def per_period(a: Array) -> Array:  # (P, F, T) -> contiguous (R, T), a view if it can be
-        return np.ascontiguousarray(np.broadcast_to(a, (*shape, n_t))).reshape(rows, n_t)
-
-    def per_row(a: Array, dtype: type = float) -> Array:  # (P, F) -> contiguous (R,)
-        return np.ascontiguousarray(np.broadcast_to(a, shape), dtype=dtype).reshape(rows)
-
     uses = op["capex_construction"] + op["capex_gpu_initial"]
     cost = uses.sum(-1)
     scale = np.minimum(1.0, cost / terms.construction_cost_eur_m)
@@ -440,7 +434,7 @@ def finance(sc: Scenario, d: Drivers, op: Operations, terms: Terms,
         equity_refresh, refresh_in_cfads = zeros, refresh
 
     r0 = _first_repayment(sc, d, op, uses)
-    flows = tuple(per_period(a) for a in (
+    flows = tuple(by_row_and_period(a, shape, n_t) for a in (
         op["ebitda"], op["taxable_income"], op["resale_proceeds"], refresh_in_cfads,
         equity_refresh, equity_build, draw_e, draw_c, draw_h, draw_f, op["fleet_value"],
         op["facility_book_value"]))
@@ -453,10 +447,10 @@ def finance(sc: Scenario, d: Drivers, op: Operations, terms: Terms,
         prv.hardware_loan_tenor_years, test_covenants,
         test_covenants and eib.default_trigger == "dscr_or_payment"], dtype=np.int64)
     _waterfall(
-        flows, per_row(d.base_rate + d.eib_margin), per_row(d.base_rate + d.senior_spread),
-        per_row(d.facility_recovery_haircut), per_row(d.tax_rate),
-        per_row(op["terminal_value"][..., -1]), per_row(r0, np.int64),
-        per_row(terms.repayment_years[None, :], np.int64),
+        flows, by_row(d.base_rate + d.eib_margin, shape),
+        by_row(d.base_rate + d.senior_spread, shape), by_row(d.facility_recovery_haircut, shape),
+        by_row(d.tax_rate, shape), by_row(op["terminal_value"][..., -1], shape),
+        by_row(r0, shape, np.int64), by_row(terms.repayment_years[None, :], shape, np.int64),
         np.ascontiguousarray(terms.principal_profile, dtype=float),
         np.array([sc.fund.sub_loan_rate, eib.dsra_months / 12.0, eib.default_dscr,
                   eib.lockup_dscr, eib.enforcement_cost_share]),

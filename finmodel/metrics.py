@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from finmodel.compiled import kernel
+from finmodel.compiled import by_row_and_period, kernel
 
 __all__ = ["dscr", "irr", "llcr", "moic", "npv", "payback_period", "sign_changes"]
 
@@ -363,13 +363,9 @@ def llcr(cfads: ArrayLike, rate: ArrayLike, balance: ArrayLike, axis: int = -1) 
     r = np.asarray(rate, dtype=float)
     r = np.moveaxis(r, axis, -1) if r.ndim == c.ndim else r[..., None]
     shape = np.broadcast_shapes(c.shape, b.shape, r.shape)
-    t_len = shape[-1]
-
-    def rows(a: FloatArray) -> FloatArray:
-        return np.ascontiguousarray(np.broadcast_to(a, shape)).reshape(-1, t_len)
-
-    out = np.empty((int(np.prod(shape[:-1], dtype=np.int64)), t_len))
-    _llcr_rows(rows(c), rows(r), rows(b), out)
+    lead, t_len = shape[:-1], shape[-1]
+    out = np.empty((int(np.prod(lead, dtype=np.int64)), t_len))
+    _llcr_rows(*(by_row_and_period(a, lead, t_len) for a in (c, r, b)), out)
     return np.moveaxis(out.reshape(shape), -1, axis)
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from finmodel.compiled import kernel
+from finmodel.compiled import by_row, by_row_and_period, kernel
 from finmodel.drivers import Drivers
 
 __all__ = ["HOURS_PER_YEAR", "LINE_ITEMS", "LineItems", "Operations", "corporate_tax", "operate"]
@@ -127,13 +127,11 @@ def corporate_tax(taxable_income: Array, tax_rate: Array) -> tuple[Array, Array]
     taxable_income: (P, F, T) EUR m; tax_rate: (P, F). Returns tax (P, F, T) EUR m and the
     unused losses (P, F) EUR m at the horizon.
     """
-    income = np.ascontiguousarray(taxable_income, dtype=float)
-    lead = income.shape[:-1]
-    flat = income.reshape(-1, income.shape[-1])
-    rate = np.ascontiguousarray(np.broadcast_to(tax_rate, lead), dtype=float).reshape(-1)
+    lead, n_t = np.shape(taxable_income)[:-1], np.shape(taxable_income)[-1]
+    flat = by_row_and_period(taxable_income, lead, n_t)
     tax, pool = np.empty_like(flat), np.empty(flat.shape[0])
-    _tax_rows(flat, rate, tax, pool)
-    return tax.reshape(income.shape), pool.reshape(lead)
+    _tax_rows(flat, by_row(tax_rate, lead), tax, pool)
+    return tax.reshape(*lead, n_t), pool.reshape(lead)
 
 
 @kernel
@@ -218,22 +216,18 @@ def _fleets(d: Drivers, shape: tuple[int, int], cod: Array, first_purchase: Arra
     n_t = d.horizon_years
     rows = shape[0] * shape[1]
 
-    def per_row(a: Array, dtype: type = float) -> Array:  # (P, F) -> contiguous (R,)
-        return np.ascontiguousarray(np.broadcast_to(a, shape), dtype=dtype).reshape(rows)
-
-    def per_period(a: Array) -> Array:  # (P, F, T) -> contiguous (R, T)
-        return np.ascontiguousarray(np.broadcast_to(a, (*shape, n_t))).reshape(rows, n_t)
-
     with np.errstate(divide="ignore"):  # erosion 1 or resale 0: log 0 = -inf, handled by _decay
-        log_keep = np.log1p(-per_row(d.gpu_hour_price_erosion_per_year))
-        log_resale = np.log(per_row(d.gpu_resale_share_5y)) / 5.0
+        log_keep = np.log1p(-by_row(d.gpu_hour_price_erosion_per_year, shape))
+        log_resale = np.log(by_row(d.gpu_resale_share_5y, shape)) / 5.0
     j0 = _pay_period(first_purchase, n_t)
     out = np.zeros((len(_FLEET_ITEMS), rows, n_t))
     ends = np.zeros((2, rows))
-    _walk_fleets(per_row(d.gpus), per_row(d.gpu_life_years), per_row(d.utilisation_launch_year),
-                 log_keep, log_resale, np.log1p(per_row(d.price_performance_growth_per_year)),
-                 per_row(cod), per_row(first_purchase), per_row(j0, np.int64),
-                 per_period(d.compute_capex_eur_per_gpu), per_period(d.utilisation_steady),
+    _walk_fleets(by_row(d.gpus, shape), by_row(d.gpu_life_years, shape),
+                 by_row(d.utilisation_launch_year, shape), log_keep, log_resale,
+                 np.log1p(by_row(d.price_performance_growth_per_year, shape)),
+                 by_row(cod, shape), by_row(first_purchase, shape), by_row(j0, shape, np.int64),
+                 by_row_and_period(d.compute_capex_eur_per_gpu, shape, n_t),
+                 by_row_and_period(d.utilisation_steady, shape, n_t),
                  out, ends)
     result = {name: out[k].reshape(*shape, n_t) for k, name in enumerate(_FLEET_ITEMS)}
     result["terminal"] = ends[0].reshape(shape)

@@ -233,12 +233,10 @@ def check_run_args(paths: int, seed: int, method: str, chunk_size: int | None,
         problems.append(Problem("seed", seed, "must be a whole number >= 0"))
     if method not in METHODS:
         problems.append(Problem("method", method, f"must be one of {', '.join(METHODS)}"))
-    if chunk_size is not None and (isinstance(chunk_size, bool)
-                                   or not isinstance(chunk_size, int | np.integer) or chunk_size < 1):
-        problems.append(Problem("chunk_size", chunk_size, "must be a whole number >= 1 or None"))
-    if threads is not None and (isinstance(threads, bool)
-                                or not isinstance(threads, int | np.integer) or threads < 1):
-        problems.append(Problem("threads", threads, "must be a whole number >= 1 or None"))
+    for name, value in (("chunk_size", chunk_size), ("threads", threads)):
+        if value is not None and (isinstance(value, bool)
+                                  or not isinstance(value, int | np.integer) or value < 1):
+            problems.append(Problem(name, value, "must be a whole number >= 1 or None"))
     if problems:
         raise ScenarioError(problems, "simulate")
 

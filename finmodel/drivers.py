@@ -16,6 +16,7 @@ from dataclasses import dataclass, fields, replace
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy import special
 
 from finmodel.compiled import by_row_and_period, kernel
 from finmodel.sampling import PathNoise
@@ -163,12 +164,17 @@ def build_drivers(sc: Scenario, value, n_paths: int, noise: PathNoise | None = N
     u_steady = np.broadcast_to(market("market.utilisation_steady")[..., None], (n_paths, 1, n_t))
     if noise is not None:
         gpu_price_usd = gpu_price_usd * np.exp(m.gpu_price_volatility * _random_walk(noise.chip))
-        power = power * np.exp(_reverting(noise.power * e.power_price_volatility,
-                                          e.power_price_half_life_years,
-                                          jumps=noise.power_jumps * e.power_price_jump_log_size))
-        hour_factor = hour_factor * np.exp(m.gpu_hour_price_volatility * _random_walk(noise.demand))
-        u_steady = 1.0 / (1.0 + np.exp(-(_logit(u_steady) + _reverting(
-            noise.demand * m.utilisation_volatility, 1.0, stationary=True))))
+        # (n, F, T) steps in place where the temporary is the step's own
+        deviation = _reverting(noise.power * e.power_price_volatility,
+                               e.power_price_half_life_years,
+                               jumps=noise.power_jumps * e.power_price_jump_log_size)
+        power = power * np.exp(deviation, out=deviation)
+        walk = _random_walk(noise.demand)
+        walk *= m.gpu_hour_price_volatility
+        hour_factor = hour_factor * np.exp(walk, out=walk)
+        deviation = _reverting(noise.demand * m.utilisation_volatility, 1.0, stationary=True)
+        deviation += _logit(u_steady)
+        u_steady = special.expit(deviation, out=deviation)
     compute_per_gpu = gpu_price_usd * (1.0 + market("market.system_cost_share_of_gpu_price"))[..., None] \
         / fx[..., None]
     return Drivers(
@@ -213,7 +219,8 @@ def build_drivers(sc: Scenario, value, n_paths: int, noise: PathNoise | None = N
 def _random_walk(shocks: Array) -> Array:
     """W_0 = 0, W_t = W_{t-1} + shock_t along the last axis."""
     walk = np.cumsum(shocks, axis=-1)
-    return walk - walk[..., :1]
+    walk -= walk[..., :1]  # numpy buffers the overlapping operand
+    return walk
 
 
 def _reverting(

@@ -8,7 +8,7 @@ layers. Both ``base_case`` and ``simulate`` use these two functions and nothing 
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from finmodel.drivers import Drivers, central_drivers
 from finmodel.financing import FINANCING_ITEMS, Financing, Terms, finance, size_debt
@@ -24,12 +24,14 @@ ITEMS = {**LINE_ITEMS, **FINANCING_ITEMS}
 
 @dataclass(frozen=True)
 class Model:
-    """Everything the engine computed for a batch of paths."""
+    """Everything the engine computed for a batch of paths; ``memo`` holds results derived from
+    it that several readers share (see ``kpis``)."""
 
     operations: Operations
     financing: Financing
     tranches: TrancheFlows
     terms: Terms
+    memo: dict = field(default_factory=dict, compare=False, repr=False)
 
     def __getitem__(self, name: str):
         """A line item (P, F, T) of operations or financing, by name."""

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
 
 from finmodel.engine import Model
-from finmodel.metrics import irr, llcr, moic, npv, payback_period
+from finmodel.metrics import dscr_summary, irr, llcr, moic, npv, payback_period
 from finmodel.scenario.model import Scenario
 
 __all__ = ["FACTORY_KPIS", "LINES_READ", "PATH_KPIS", "TRANCHE_KPIS", "factory_kpis", "path_kpis",
@@ -104,13 +106,24 @@ TRANCHE_KPIS: dict[str, tuple[str, str]] = {
 }
 
 
+_T = TypeVar("_T")
+
+
+def _once(m: Model, key: str, compute: Callable[[], _T]) -> _T:
+    """compute() the first time ``key`` is asked of this model (path and factory KPIs share it)."""
+    if key not in m.memo:
+        m.memo[key] = compute()
+    return m.memo[key]
+
+
 def _public(sc: Scenario, m: Model) -> tuple[np.ndarray, np.ndarray]:
     """(P, F) PV of public cost and of public-access GPU-hours at the public discount rate."""
-    rate = sc.macro.public_discount_rate
-    payments = m.operations["revenue_public_fund"]
-    cost = npv(rate, payments - m.financing["fund_flow"])
-    hours = npv(rate, m.operations["gpu_hours_public_m"])
-    return cost, hours
+    def compute() -> tuple[np.ndarray, np.ndarray]:
+        rate = sc.macro.public_discount_rate
+        payments = m.operations["revenue_public_fund"]
+        cost = npv(rate, payments - m.financing["fund_flow"])
+        return cost, npv(rate, m.operations["gpu_hours_public_m"])
+    return _once(m, "public", compute)
 
 
 def _eu_paid(m: Model, fund_in: np.ndarray) -> np.ndarray:
@@ -124,12 +137,7 @@ def _eu_paid(m: Model, fund_in: np.ndarray) -> np.ndarray:
 
 def _dscr_stats(m: Model) -> tuple[np.ndarray, np.ndarray]:
     """(P, F) lowest and average DSCR over the years with senior debt service (NaN if none)."""
-    dscr = m.financing["dscr"]
-    tested = ~np.isnan(dscr)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        lowest = np.where(tested, dscr, np.inf).min(-1)
-        average = np.where(tested, dscr, 0.0).sum(-1) / tested.sum(-1)
-    return np.where(np.isinf(lowest), np.nan, lowest), average
+    return _once(m, "dscr", lambda: dscr_summary(m.financing["dscr"]))
 
 
 def _llcr_at_first_repayment(m: Model, rate: np.ndarray) -> np.ndarray:

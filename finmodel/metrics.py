@@ -11,7 +11,8 @@ from numpy.typing import ArrayLike, NDArray
 
 from finmodel.compiled import by_row_and_period, kernel
 
-__all__ = ["dscr", "irr", "llcr", "moic", "npv", "payback_period", "sign_changes"]
+__all__ = ["dscr", "dscr_summary", "irr", "llcr", "moic", "npv", "payback_period",
+           "sign_changes"]
 
 FloatArray = NDArray[np.float64]
 
@@ -64,12 +65,19 @@ _NEWTON_ITERATIONS = 200
 
 @kernel
 def _horner(c: FloatArray, x: float) -> tuple[float, float]:
-    """f(x) = sum_k c_k x^k and f'(x); c: (m,)."""
-    f = df = 0.0
-    for k in range(c.size - 1, -1, -1):
-        df = df * x + f
-        f = f * x + c[k]
-    return f, df
+    """f(x) = sum_k c_k x^k and f'(x); c: (m,). Even and odd powers run as separate Horner
+    chains in x^2, which the CPU works on side by side."""
+    x2 = x * x
+    f_even = f_odd = d_even = d_odd = 0.0
+    top = c.size - 1
+    for k in range(top - top % 2, -1, -2):  # even k, from the top; missing terms are zero
+        c1 = c[k + 1] if k + 1 <= top else 0.0
+        c2 = c[k + 2] if k + 2 <= top else 0.0
+        f_even = f_even * x2 + c[k]
+        f_odd = f_odd * x2 + c1
+        d_even = d_even * x2 + (k + 1) * c1  # f' has coefficients (j + 1) c_(j+1)
+        d_odd = d_odd * x2 + (k + 2) * c2
+    return f_even + x * f_odd, d_even + x * d_odd
 
 
 @kernel
@@ -311,36 +319,61 @@ def irr(
 
 
 def moic(cashflows: ArrayLike, axis: int = -1) -> FloatArray:
-    """Multiple on invested capital: sum of inflows / sum of outflows (NaN if nothing invested)."""
+    """Multiple on invested capital: sum of inflows / sum of outflows (NaN if nothing invested).
+
+    cashflows: (..., T). Returns (...)."""
     cf = np.moveaxis(np.asarray(cashflows, dtype=float), axis, -1)
-    invested = -np.sum(np.minimum(cf, 0.0), axis=-1)
-    returned = np.sum(np.maximum(cf, 0.0), axis=-1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(invested > 0, returned / invested, np.nan)
+    out = np.empty(cf.shape[:-1])
+    _moic_rows(by_row_and_period(cf, cf.shape[:-1], cf.shape[-1]), out.reshape(-1))
+    return out
+
+
+@kernel
+def _moic_rows(cf: FloatArray, out: FloatArray) -> None:
+    """``moic`` on rows (R, T) into out (R,)."""
+    for i in range(cf.shape[0]):
+        invested = returned = 0.0
+        for t in range(cf.shape[1]):
+            v = cf[i, t]
+            if v < 0:
+                invested -= v
+            else:
+                returned += v  # NaN lands here: no number out
+        out[i] = returned / invested if invested > 0 else np.nan
 
 
 def payback_period(cashflows: ArrayLike, axis: int = -1) -> FloatArray:
-    """First period index at which cumulative cash turns >= 0 and stays so; NaN if never.
+    """First period index at which cumulative cash turns >= 0 and stays so; NaN if never (or if
+    a flow is NaN).
 
     Interpolated linearly inside the period, so 2.5 means halfway through period 3's flow.
+    cashflows: (..., T). Returns (...) periods.
     """
     cf = np.moveaxis(np.asarray(cashflows, dtype=float), axis, -1)
-    cum = np.cumsum(cf, axis=-1)
-    negative = cum < 0
-    t_len = cf.shape[-1]
-    # last index with a negative cumulative; payback happens in the period after it
-    last_neg = np.where(negative.any(axis=-1),
-                        t_len - 1 - np.argmax(negative[..., ::-1], axis=-1), -1)
-    out = np.full(cf.shape[:-1], np.nan)
-    ok = (last_neg >= 0) & (last_neg < t_len - 1)
-    idx = np.clip(last_neg + 1, 0, t_len - 1)
-    before = np.take_along_axis(cum, np.clip(last_neg, 0, t_len - 1)[..., None], -1)[..., 0]
-    flow = np.take_along_axis(cf, idx[..., None], -1)[..., 0]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        frac = np.where(flow > 0, -before / flow, 0.0)
-    out[ok] = (last_neg + frac)[ok]
-    out[last_neg < 0] = 0.0
+    out = np.empty(cf.shape[:-1])
+    _payback_rows(by_row_and_period(cf, cf.shape[:-1], cf.shape[-1]), out.reshape(-1))
     return out
+
+
+@kernel
+def _payback_rows(cf: FloatArray, out: FloatArray) -> None:
+    """``payback_period`` on rows (R, T) into out (R,)."""
+    n_t = cf.shape[1]
+    for i in range(cf.shape[0]):
+        cumulative, last_negative, deficit = 0.0, -1, 0.0
+        for t in range(n_t):
+            cumulative += cf[i, t]
+            if cumulative < 0:
+                last_negative, deficit = t, cumulative
+        if np.isnan(cumulative):  # a missing flow: no payback can be told
+            out[i] = np.nan
+        elif last_negative < 0:
+            out[i] = 0.0
+        elif last_negative == n_t - 1:
+            out[i] = np.nan
+        else:  # paid back during the next period's flow
+            flow = cf[i, last_negative + 1]
+            out[i] = last_negative + (-deficit / flow if flow > 0 else 0.0)
 
 
 def dscr(cfads: ArrayLike, debt_service: ArrayLike) -> FloatArray:
@@ -349,6 +382,32 @@ def dscr(cfads: ArrayLike, debt_service: ArrayLike) -> FloatArray:
     d = np.asarray(debt_service, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(d > 0, c / d, np.nan)
+
+
+def dscr_summary(dscr_by_period: ArrayLike, axis: int = -1) -> tuple[FloatArray, FloatArray]:
+    """Lowest and average DSCR over the periods with debt service (non-NaN DSCR); NaN if none.
+
+    dscr_by_period: (..., T). Returns two (...) arrays."""
+    d = np.moveaxis(np.asarray(dscr_by_period, dtype=float), axis, -1)
+    lowest, average = np.empty(d.shape[:-1]), np.empty(d.shape[:-1])
+    _dscr_summary_rows(by_row_and_period(d, d.shape[:-1], d.shape[-1]), lowest.reshape(-1),
+                       average.reshape(-1))
+    return lowest, average
+
+
+@kernel
+def _dscr_summary_rows(d: FloatArray, lowest: FloatArray, average: FloatArray) -> None:
+    """``dscr_summary`` on rows (R, T) into lowest and average (R,)."""
+    for i in range(d.shape[0]):
+        low, total, n = np.inf, 0.0, 0
+        for t in range(d.shape[1]):
+            v = d[i, t]
+            if not np.isnan(v):
+                low = min(low, v)
+                total += v
+                n += 1
+        lowest[i] = low if n > 0 else np.nan
+        average[i] = total / n if n > 0 else np.nan
 
 
 def llcr(cfads: ArrayLike, rate: ArrayLike, balance: ArrayLike, axis: int = -1) -> FloatArray:
@@ -365,13 +424,16 @@ def llcr(cfads: ArrayLike, rate: ArrayLike, balance: ArrayLike, axis: int = -1) 
     shape = np.broadcast_shapes(c.shape, b.shape, r.shape)
     lead, t_len = shape[:-1], shape[-1]
     out = np.empty((int(np.prod(lead, dtype=np.int64)), t_len))
-    _llcr_rows(*(by_row_and_period(a, lead, t_len) for a in (c, r, b)), out)
+    rates = by_row_and_period(r, lead, r.shape[-1])  # (R, 1) or (R, T)
+    _llcr_rows(by_row_and_period(c, lead, t_len), rates, by_row_and_period(b, lead, t_len), out)
     return np.moveaxis(out.reshape(shape), -1, axis)
 
 
 @kernel
 def _llcr_rows(cfads: FloatArray, rate: FloatArray, balance: FloatArray, out: FloatArray) -> None:
-    """``llcr`` on rows (R, T): discount CFADS back from the loan's last period."""
+    """``llcr`` on rows (R, T): discount CFADS back from the loan's last period. rate: (R, T),
+    or (R, 1) for one rate per row."""
+    per_period = rate.shape[1] > 1
     for i in range(cfads.shape[0]):
         last = -1
         for t in range(cfads.shape[1]):
@@ -379,5 +441,8 @@ def _llcr_rows(cfads: FloatArray, rate: FloatArray, balance: FloatArray, out: Fl
                 last = t
         pv = 0.0
         for t in range(cfads.shape[1] - 1, -1, -1):
-            pv = (pv + (cfads[i, t] if t <= last else 0.0)) / (1.0 + rate[i, t])
+            # times the discount factor, not divided by 1 + rate: keeps the division off the
+            # chain of dependent steps
+            discount = 1.0 / (1.0 + rate[i, t if per_period else 0])
+            pv = (pv + (cfads[i, t] if t <= last else 0.0)) * discount
             out[i, t] = pv / balance[i, t] if balance[i, t] > 1e-9 else np.nan

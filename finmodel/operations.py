@@ -193,12 +193,12 @@ def _walk_fleets(gpus, life, u_launch, log_keep, log_resale, log_growth, cod, fi
             out[4, i, t] = (cost * seg1 + new_cost * seg2) / life[i]
             out[5, i, t] = cost * seg1 + new_cost * seg2
             out[6, i, t] = new_cost
+            out[7, i, t] = 0.0
             if event:
                 out[7, i, t] = cost * _decay(log_resale[i], boundary - purchase)
                 cost, purchase, compute = new_cost, boundary, new_compute
                 boundary += life[i]
-            if t >= j0[i]:
-                out[8, i, t] = cost * _decay(log_resale[i], t + 1.0 - purchase)
+            out[8, i, t] = cost * _decay(log_resale[i], t + 1.0 - purchase) if t >= j0[i] else 0.0
         ends[0, i] = cost * _decay(log_resale[i], n_t - purchase)
 
 
@@ -220,8 +220,8 @@ def _fleets(d: Drivers, shape: tuple[int, int], cod: Array, first_purchase: Arra
         log_keep = np.log1p(-by_row(d.gpu_hour_price_erosion_per_year, shape))
         log_resale = np.log(by_row(d.gpu_resale_share_5y, shape)) / 5.0
     j0 = _pay_period(first_purchase, n_t)
-    out = np.zeros((len(_FLEET_ITEMS), rows, n_t))
-    ends = np.zeros((2, rows))
+    out = np.empty((len(_FLEET_ITEMS), rows, n_t))  # the kernel writes every cell
+    ends = np.empty((2, rows))
     _walk_fleets(by_row(d.gpus, shape), by_row(d.gpu_life_years, shape),
                  by_row(d.utilisation_launch_year, shape), log_keep, log_resale,
                  np.log1p(by_row(d.price_performance_growth_per_year, shape)),

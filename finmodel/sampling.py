@@ -299,8 +299,10 @@ class PathNoise:
 
 def _mixed(seed: int, name: str, start: int, stop: int, n_f: int, n_t: int, common: float) -> Array:
     c = block_normals(seed, f"noise:{name}:common", start, stop, (1, n_t))
-    i = block_normals(seed, f"noise:{name}:site", start, stop, (n_f, n_t))
-    return math.sqrt(common) * c + math.sqrt(1.0 - common) * i
+    mixed = block_normals(seed, f"noise:{name}:site", start, stop, (n_f, n_t))
+    mixed *= math.sqrt(1.0 - common)  # in place: (n, F, T) temporaries cost memory traffic
+    mixed += math.sqrt(common) * c
+    return mixed
 
 
 def path_noise(sc: Scenario, seed: int, start: int, stop: int) -> PathNoise:

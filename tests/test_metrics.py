@@ -9,7 +9,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from finmodel.metrics import dscr, irr, llcr, moic, npv, payback_period, sign_changes
+from finmodel.metrics import (
+    dscr,
+    dscr_summary,
+    irr,
+    llcr,
+    moic,
+    npv,
+    payback_period,
+    sign_changes,
+)
 
 
 def _well_conditioned_root(values: np.ndarray, rate: float) -> bool:
@@ -84,6 +93,32 @@ def test_moic_payback_dscr():
     assert payback_period(cf) == pytest.approx(2.6)
     assert np.isnan(payback_period([-100.0, 10, 10]))
     np.testing.assert_allclose(dscr([13.5, 10, 5], [10, 0, 5]), [1.35, np.nan, 1.0])
+
+
+def test_moic_payback_dscr_summary_row_by_row():
+    """Each row on its own, over a (2, 2, T) batch: edge rows give NaN, never a neighbour's value."""
+    cf = np.array([[[-100.0, 30, 40, 50, 60], [0.0, 0, 0, 0, 0]],
+                   [[10.0, -5, 20, 0, 0], [-50.0, np.nan, 80, 0, 0]]])
+    np.testing.assert_allclose(moic(cf), [[1.8, np.nan], [30 / 5, np.nan]])
+    # row 3: cumulative 10, 5, 25 never negative -> 0; row 4: NaN flow -> never paid back
+    np.testing.assert_allclose(payback_period(cf), [[2.6, 0.0], [0.0, np.nan]])
+    np.testing.assert_allclose(payback_period(cf, axis=-1), payback_period(np.swapaxes(cf, 0, 2),
+                                                                           axis=0).T)
+    # DSCR only where debt is serviced (NaN elsewhere): lowest and mean of the tested years
+    d = np.array([[1.35, np.nan, 1.0, 1.25], [np.nan] * 4])
+    lowest, average = dscr_summary(d)
+    np.testing.assert_allclose(lowest, [1.0, np.nan])
+    np.testing.assert_allclose(average, [(1.35 + 1.0 + 1.25) / 3, np.nan])
+
+
+def test_llcr_one_rate_per_row_equals_the_same_rate_every_period():
+    rng = np.random.default_rng(3)
+    cfads = rng.uniform(5, 50, (4, 6))
+    balance = np.concatenate([rng.uniform(50, 100, (4, 4)), np.zeros((4, 2))], axis=1)
+    rate = rng.uniform(0.03, 0.08, 4)
+    np.testing.assert_allclose(llcr(cfads, rate, balance),
+                               llcr(cfads, np.repeat(rate[:, None], 6, axis=1), balance),
+                               rtol=1e-14)
 
 
 def test_llcr_hand_worked():

@@ -449,7 +449,7 @@ def finance(sc: Scenario, d: Drivers, op: Operations, terms: Terms,
     _waterfall(
         flows, by_row(d.base_rate + d.eib_margin, shape),
         by_row(d.base_rate + d.senior_spread, shape), by_row(d.facility_recovery_haircut, shape),
-        by_row(d.tax_rate, shape), by_row(op["terminal_value"][..., -1], shape),
+        by_row(d.tax_rate, shape), by_row(op.terminal_at_horizon, shape),
         by_row(r0, shape, np.int64), by_row(terms.repayment_years[None, :], shape, np.int64),
         np.ascontiguousarray(terms.principal_profile, dtype=float),
         np.array([sc.fund.sub_loan_rate, eib.dsra_months / 12.0, eib.default_dscr,

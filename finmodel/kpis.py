@@ -13,8 +13,11 @@ from finmodel.engine import Model
 from finmodel.metrics import dscr_summary, irr, llcr, moic, npv, payback_period
 from finmodel.scenario.model import Scenario
 
-__all__ = ["FACTORY_KPIS", "LINES_READ", "PATH_KPIS", "TRANCHE_KPIS", "factory_kpis", "path_kpis",
-           "tranche_kpis"]
+__all__ = ["FACTORY_KPIS", "LINES_READ", "PATH_KPIS", "TRANCHE_KPIS", "factory_kpi_columns",
+           "factory_kpis", "path_kpi_columns", "path_kpis", "tranche_kpi_columns", "tranche_kpis"]
+
+# a table as columns of equal length: name -> (rows,) array, or a pandas.Categorical
+Columns = dict[str, np.ndarray | pd.Categorical]
 
 # the financing line items the KPIs (and the fund's tranches) read: a Monte Carlo chunk keeps
 # only these (see engine.run)
@@ -153,6 +156,11 @@ def factory_kpis(sc: Scenario, m: Model, path_ids: np.ndarray, rates: np.ndarray
     """One row per (path, factory): columns ``path``, ``factory`` and ``FACTORY_KPIS``.
 
     rates: (P, 1) EIB loan rate of each path (for the LLCR)."""
+    return pd.DataFrame(factory_kpi_columns(sc, m, path_ids, rates))
+
+
+def factory_kpi_columns(sc: Scenario, m: Model, path_ids: np.ndarray, rates: np.ndarray) -> Columns:
+    """``factory_kpis`` as columns (P x F,), path by path, without building a DataFrame."""
     op, fin = m.operations, m.financing
     fcf = op["unlevered_fcf"]
     revenue = op.total("revenue")
@@ -204,14 +212,18 @@ def factory_kpis(sc: Scenario, m: Model, path_ids: np.ndarray, rates: np.ndarray
         })
     n_p, n_f = fcf.shape[:2]
     names = [f.name for f in sc.factories]
-    frame = pd.DataFrame({k: np.broadcast_to(v, (n_p, n_f)).ravel() for k, v in cols.items()})
-    frame.insert(0, "factory", pd.Categorical.from_codes(np.tile(np.arange(n_f), n_p), names))
-    frame.insert(0, "path", np.repeat(path_ids, n_f))
-    return frame
+    return {"path": np.repeat(path_ids, n_f),
+            "factory": pd.Categorical.from_codes(np.tile(np.arange(n_f), n_p), names),
+            **{k: np.broadcast_to(v, (n_p, n_f)).ravel() for k, v in cols.items()}}
 
 
 def path_kpis(sc: Scenario, m: Model, path_ids: np.ndarray) -> pd.DataFrame:
-    """One row per path: the portfolio's KPIs (``PATH_KPIS``)."""
+    """One row per path: column ``path`` and the portfolio's KPIs (``PATH_KPIS``)."""
+    return pd.DataFrame(path_kpi_columns(sc, m, path_ids))
+
+
+def path_kpi_columns(sc: Scenario, m: Model, path_ids: np.ndarray) -> Columns:
+    """``path_kpis`` as columns (P,), without building a DataFrame."""
     op, fin, tr = m.operations, m.financing, m.tranches
     fcf = op["unlevered_fcf"].sum(1)
     cod = op.cod_years
@@ -273,13 +285,17 @@ def path_kpis(sc: Scenario, m: Model, path_ids: np.ndarray) -> pd.DataFrame:
                 tr.contributed[:, first_loss] > 0,
                 (private_tranches + private_capital) / tr.contributed[:, first_loss], np.nan),
         })
-    frame = pd.DataFrame(cols)
-    frame.insert(0, "path", path_ids)
-    return frame
+    return {"path": np.asarray(path_ids),
+            **{k: np.broadcast_to(v, path_ids.shape) for k, v in cols.items()}}
 
 
 def tranche_kpis(sc: Scenario, m: Model, path_ids: np.ndarray) -> pd.DataFrame:
     """One row per (path, tranche): columns ``path``, ``tranche`` and ``TRANCHE_KPIS``."""
+    return pd.DataFrame(tranche_kpi_columns(sc, m, path_ids))
+
+
+def tranche_kpi_columns(sc: Scenario, m: Model, path_ids: np.ndarray) -> Columns:
+    """``tranche_kpis`` as columns (P x K,), path by path, without building a DataFrame."""
     tr = m.tranches
     n_p, n_k = tr.contributed.shape
     cols = {
@@ -291,8 +307,7 @@ def tranche_kpis(sc: Scenario, m: Model, path_ids: np.ndarray) -> pd.DataFrame:
         "loss_eur_m": tr.loss,
         "loss": (tr.loss > 1e-9).astype(float),
     }
-    frame = pd.DataFrame({k: np.asarray(v).ravel() for k, v in cols.items()})
     names = [t.name for t in sc.tranches]
-    frame.insert(0, "tranche", pd.Categorical.from_codes(np.tile(np.arange(n_k), n_p), names))
-    frame.insert(0, "path", np.repeat(path_ids, n_k))
-    return frame
+    return {"path": np.repeat(path_ids, n_k),
+            "tranche": pd.Categorical.from_codes(np.tile(np.arange(n_k), n_p), names),
+            **{k: np.asarray(v).ravel() for k, v in cols.items()}}

@@ -92,6 +92,7 @@ class Operations:
     facility_mw: Array  # (P, F) MW
     cod_years: Array  # (P, F) years after portfolio close
     capex_initial: Array  # (P, F) EUR m: construction + first fleet
+    terminal_at_horizon: Array  # (P, F) EUR m: the last period's terminal value
     sums: dict[str, Array]  # (P, F) horizon totals of some derived items, without building them
 
     def __getitem__(self, name: str) -> Array:
@@ -277,8 +278,8 @@ def operate(d: Drivers) -> Operations:
     revenue = revenue_reserved * sum(channel.values())[..., None]
 
     idle = col(d.idle_power_share)
-    energy_gwh = (mw * (HOURS_PER_YEAR / 1e3))[..., None] * (
-        idle * fl["serve"] + (1.0 - idle) * fl["used"])
+    energy_gwh = (mw * (HOURS_PER_YEAR / 1e3))[..., None] * (  # idle power while serving
+        fl["used"] + idle * (fl["serve"] - fl["used"]))
     energy_cost = energy_gwh * d.power_price_eur_mwh / 1e3
 
     facility_active = np.clip(t1 - build_end[..., None], 0.0, 1.0)
@@ -292,16 +293,23 @@ def operate(d: Drivers) -> Operations:
     depreciation = fl["dep"] + facility_dep
 
     capex_gpu_initial, capex_gpu_refresh, resale = fl["initial"], fl["refresh"], fl["resale"]
-    capex_gpu = capex_gpu_initial + capex_gpu_refresh
-    fleet_book_at_horizon = capex_gpu.sum(-1) - fl["dep"].sum(-1)
-    facility_book_at_horizon = capex_construction.sum(-1) - facility_dep.sum(-1)
-    terminal = np.zeros((*shape, n_t))
-    terminal[..., -1] = fl["terminal"] + facility_book_at_horizon
+    construction_total = capex_construction.sum(-1)  # (P, F)
+    gpu_capex_total = fl["initial_cost"] + capex_gpu_refresh.sum(-1)
+    fleet_book_at_horizon = gpu_capex_total - fl["dep"].sum(-1)
+    facility_book_at_horizon = construction_total - facility_dep.sum(-1)
+    terminal_at_horizon = fl["terminal"] + facility_book_at_horizon
+
+    def terminal() -> Array:
+        out = np.zeros((*shape, n_t))
+        out[..., -1] = terminal_at_horizon
+        return out
 
     taxable = ebitda - depreciation + resale
     taxable[..., -1] += fl["terminal"] - fleet_book_at_horizon  # gain on the fleet at horizon
     tax, _ = corporate_tax(taxable, pf(d.tax_rate))
-    capex = capex_construction + capex_gpu
+    pre_financing_cash = ebitda - tax - capex_gpu_refresh + resale
+    unlevered_fcf = pre_financing_cash - capex_construction - capex_gpu_initial
+    unlevered_fcf[..., -1] += terminal_at_horizon
     computed = {
         "gpu_hours_m": hours_m,
         "energy_gwh": energy_gwh,
@@ -311,15 +319,13 @@ def operate(d: Drivers) -> Operations:
         "ebitda": ebitda,
         "depreciation": depreciation,
         "resale_proceeds": resale,
-        "terminal_value": terminal,
         "taxable_income": taxable,
         "tax": tax,
         "capex_construction": capex_construction,
         "capex_gpu_initial": capex_gpu_initial,
         "capex_gpu_refresh": capex_gpu_refresh,
-        "capex": capex,
-        "unlevered_fcf": ebitda - tax - capex + resale + terminal,
-        "pre_financing_cash": ebitda - tax - capex_gpu_refresh + resale,
+        "unlevered_fcf": unlevered_fcf,
+        "pre_financing_cash": pre_financing_cash,
     }
     hourly_m = (gpus * (HOURS_PER_YEAR / 1e6))[..., None]
     derived: dict[str, Callable[[], Array]] = {
@@ -327,7 +333,9 @@ def operate(d: Drivers) -> Operations:
         "gpu_hours_public_m": lambda: hours_m * q[..., None],
         "compute_hours_adjusted_m": lambda: hourly_m * fl["compute"],
         "opex": lambda: energy_cost + other_opex,
+        "capex": lambda: capex_construction + (capex_gpu_initial + capex_gpu_refresh),
         "fleet_value": lambda: fl["value"],
+        "terminal_value": terminal,
         "facility_book_value": lambda: np.cumsum(capex_construction - facility_dep, axis=-1),
         **{name: (lambda share=share: revenue_reserved * share[..., None])
            for name, share in channel.items()},
@@ -336,6 +344,8 @@ def operate(d: Drivers) -> Operations:
     sums = {
         "gpu_hours_public_m": hours_m.sum(-1) * q,
         "compute_hours_adjusted_m": hourly_m[..., 0] * fl["compute"].sum(-1),
+        "capex": construction_total + gpu_capex_total,
     }
     return Operations(items=items, facility_mw=mw, cod_years=cod,
-                      capex_initial=capex_construction.sum(-1) + fl["initial_cost"], sums=sums)
+                      terminal_at_horizon=terminal_at_horizon,
+                      capex_initial=construction_total + fl["initial_cost"], sums=sums)

@@ -24,7 +24,13 @@ from finmodel.drivers import drivers_from_draws
 from finmodel.engine import close_deal, run
 from finmodel.errors import Problem, ScenarioError
 from finmodel.financing import Terms
-from finmodel.kpis import LINES_READ, factory_kpis, path_kpis, tranche_kpis
+from finmodel.kpis import (
+    LINES_READ,
+    Columns,
+    factory_kpi_columns,
+    path_kpi_columns,
+    tranche_kpi_columns,
+)
 from finmodel.results import FAN_ITEMS, Results
 from finmodel.sampling import (
     BLOCK,
@@ -58,9 +64,9 @@ class _Chunk:
 class _ChunkResult:
     start: int
     stop: int
-    path_kpis: pd.DataFrame
-    factory_kpis: pd.DataFrame | None
-    tranche_kpis: pd.DataFrame
+    path_kpis: Columns
+    factory_kpis: Columns | None
+    tranche_kpis: Columns
     inputs: dict[str, np.ndarray]
     fan: dict[str, np.ndarray]  # item -> (n_fan, T) portfolio sums for paths < fan_paths
 
@@ -81,9 +87,9 @@ def _run_chunk(chunk: _Chunk) -> _ChunkResult:
     rates = drivers.base_rate + drivers.eib_margin
     return _ChunkResult(
         start, stop,
-        path_kpis(sc, model, ids),
-        factory_kpis(sc, model, ids, rates) if chunk.with_factory_kpis else None,
-        tranche_kpis(sc, model, ids),
+        path_kpi_columns(sc, model, ids),
+        factory_kpi_columns(sc, model, ids, rates) if chunk.with_factory_kpis else None,
+        tranche_kpi_columns(sc, model, ids),
         draws, fan,
     )
 
@@ -164,7 +170,7 @@ def _run_and_file(chunk: _Chunk, tables: _Tables) -> int:
 
 
 class _Table:
-    """A table of ``rows`` rows filled chunk by chunk at known row offsets (from any thread):
+    """A table of ``rows`` rows filled part by part at known row offsets (from any thread):
     float columns go into one column-major block, so that the final DataFrame is made without
     copying; other columns into 1-D arrays (categoricals as codes)."""
 
@@ -176,25 +182,27 @@ class _Table:
         self.others: dict[str, np.ndarray] = {}
         self.categories: dict[str, pd.Index] = {}
 
-    def put(self, part: pd.DataFrame, offset: int) -> None:
-        with self.lock:  # the first part fixes the columns
+    def put(self, part: Columns, offset: int) -> None:
+        """File columns of equal length at rows offset.. (the first part fixes the columns)."""
+        with self.lock:
             if not self.columns:
-                self.floats = [c for c in part.columns if part[c].dtype == np.float64]
+                self.columns = list(part)
+                self.floats = [name for name, values in part.items()
+                               if not isinstance(values, pd.Categorical)
+                               and values.dtype == np.float64]
                 self.block = np.empty((self.rows, len(self.floats)), order="F")
-                for name in part.columns:
-                    values = part[name]
-                    if isinstance(values.dtype, pd.CategoricalDtype):
-                        self.categories[name] = values.cat.categories
-                        self.others[name] = np.empty(self.rows, values.cat.codes.dtype)
+                for name, values in part.items():
+                    if isinstance(values, pd.Categorical):
+                        self.categories[name] = values.categories
+                        self.others[name] = np.empty(self.rows, values.codes.dtype)
                     elif name not in self.floats:
                         self.others[name] = np.empty(self.rows, values.dtype)
-                self.columns = list(part.columns)
-        rows = slice(offset, offset + len(part))
+        rows = slice(offset, offset + len(part[self.columns[0]]))
         for k, name in enumerate(self.floats):
-            self.block[rows, k] = part[name].to_numpy()
+            self.block[rows, k] = part[name]
         for name, out in self.others.items():
             values = part[name]
-            out[rows] = values.cat.codes.to_numpy() if name in self.categories else values.to_numpy()
+            out[rows] = values.codes if name in self.categories else values
 
     def frame(self) -> pd.DataFrame:
         out = pd.DataFrame(self.block, columns=self.floats, copy=False)
@@ -214,7 +222,7 @@ class _Tables:
         lock = threading.Lock()
         self.lock = lock
         self.path = _Table(paths, lock)
-        self.factory: dict[int, pd.DataFrame] = {}  # by first path
+        self.factory: dict[int, Columns] = {}  # by first path
         self.tranche = _Table(paths * len(sc.tranches), lock)
         self.n_f, self.n_k, self.paths = sc.n_factories, len(sc.tranches), paths
         self.n_fan = min(paths, fan_paths)

@@ -275,8 +275,69 @@ def _irr_rows(cf: FloatArray, x: FloatArray, k0: int, rates: FloatArray,
         c = cf[i, first:last + 1]
         if n_changes == 1:  # one root x in (0, inf); f(0+) has the sign of the first flow
             rates[i] = 1.0 / _refine(c, 0.0, _bracket_above(c, 0.0, c[0] > 0), c[0], np.nan) - 1.0
+            continue
+        side, total = _only_root_side(c)
+        if side != 0:
+            rates[i] = 1.0 / _walk_to_root(c, x, k0, side, total) - 1.0
         else:
             rates[i], needs_roots[i] = _irr_multi(c, x, k0, f, df, stamp, i)
+
+
+@kernel
+def _walk_to_root(c: FloatArray, x: FloatArray, k0: int, side: int, f_one: float) -> float:
+    """The only root x of flows c (m,), known to lie below x = 1 (side 1) or above it (side -1):
+    grid cells are walked away from x = 1 (= x[k0]) until f changes sign, then refined.
+    f_one: f(1)."""
+    step = -1 if side > 0 else 1
+    j, f_j = k0, f_one
+    while True:
+        nxt = j + step
+        if nxt < 0:  # beyond the grid's small end: between 0 and x[0]
+            return _refine(c, 0.0, x[0], c[0], f_j)
+        if nxt >= x.size:  # beyond its large end
+            hi = _bracket_above(c, x[x.size - 1], f_j > 0)
+            return _refine(c, x[x.size - 1], hi, f_j, _horner(c, hi)[0])
+        f_next = _horner(c, x[nxt])[0]
+        if (f_next > 0) != (f_j > 0) or f_next == 0:
+            if step < 0:
+                return _refine(c, x[nxt], x[j], f_next, f_j)
+            return _refine(c, x[j], x[nxt], f_j, f_next)
+        j, f_j = nxt, f_next
+
+
+@kernel
+def _only_root_side(c: FloatArray) -> tuple[int, float]:
+    """Where flows c (m,) with several sign changes have their only root, if partial sums show
+    it: (1, f(1)) for x in (0, 1), (-1, f(1)) for x > 1, (0, f(1)) if they do not tell.
+
+    For x in (0, 1), f(x) / (1 - x) is the power series with coefficients A_0, ..., A_n, A_n,
+    A_n, ... (A_j = c_0 + ... + c_j), so by Descartes' rule f has at most as many roots there
+    as the partial sums have sign changes; the partial sums from the end (c_n, c_n + c_(n-1),
+    ...) bound the roots in x > 1 alike. One change on one side and none on the other: the
+    root is unique. Partial sums within rounding of zero give no answer."""
+    n = c.size
+    scale = 0.0
+    for k in range(n):
+        scale += abs(c[k])
+    tol = 1e-12 * scale
+    forward = backward = 0
+    sign_f = sign_b = 0.0
+    acc_f = acc_b = 0.0
+    for k in range(n):
+        acc_f += c[k]
+        acc_b += c[n - 1 - k]
+        if abs(acc_f) <= tol or abs(acc_b) <= tol:
+            return 0, np.nan
+        if acc_f * sign_f < 0:
+            forward += 1
+        if acc_b * sign_b < 0:
+            backward += 1
+        sign_f, sign_b = _sign(acc_f), _sign(acc_b)
+    if forward == 1 and backward == 0:
+        return 1, acc_f
+    if forward == 0 and backward == 1:
+        return -1, acc_f
+    return 0, acc_f
 
 
 def _irr_roots(values: FloatArray) -> float:
@@ -299,9 +360,11 @@ def irr(
     like ``numpy_financial.irr`` the root closest to zero is returned. With ``full_output`` also
     returns a (...) bool array flagging those rows.
 
-    One sign change: safeguarded Newton in x = 1 / (1 + r). Several: the grid cells nearest
-    r = 0 on each side are refined; rows whose roots the grid cannot separate (two roots in a
-    cell or beyond an open end of the grid, a rare case) go to ``numpy.roots``.
+    One sign change: safeguarded Newton in x = 1 / (1 + r). Several: where the partial sums of
+    the flows show that the root is unique (Descartes' rule, see ``_only_root_side``), the grid
+    is walked from r = 0 on its side only; otherwise the grid cells nearest r = 0 on each side
+    are refined; rows whose roots the grid cannot separate (two roots in a cell or beyond an
+    open end of the grid, a rare case) go to ``numpy.roots``.
     """
     cf = np.moveaxis(np.asarray(cashflows, dtype=float), axis, -1)
     lead = cf.shape[:-1]

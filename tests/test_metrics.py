@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from finmodel.metrics import (
+    _only_root_side,
     dscr,
     dscr_summary,
     irr,
@@ -129,6 +130,24 @@ def test_llcr_hand_worked():
     assert out[0] == pytest.approx((66 / 1.1 + 55 / 1.1**2) / 100)
     assert out[1] == pytest.approx((55 / 1.1) / 60)
     assert np.isnan(out[2])
+
+
+@pytest.mark.parametrize(("values", "side", "expected"), [
+    # build, operate, a refresh dip, operate: sign changes -/+/-/+, but the cumulative sums
+    # change sign once and the sums from the end never: one root, r > 0
+    ([-100.0, -50, 40, 45, -30, 50, 55, 60], 1, 0.08897245633302298),
+    # loses money after a dip: the sums from the end change sign once, forward ones never: r < 0
+    ([-100.0, 30, -10, 20, 15, 10], -1, -0.13593715935163841),
+    # -100 + 230x - 132x^2, roots r = 10 % and 20 %: the partial sums cannot tell, the grid does
+    ([-100.0, 230, -132], 0, 0.10),
+])
+def test_partial_sums_show_when_the_root_is_unique(values, side, expected):
+    """Where Descartes' rule on the partial sums proves the root unique, the grid is walked on
+    one side of r = 0 only; the IRR is the same as numpy-financial's."""
+    c = np.array(values)
+    assert _only_root_side(c)[0] == side
+    assert irr(c) == pytest.approx(expected, abs=1e-12)
+    assert irr(c) == pytest.approx(npf.irr(c), abs=1e-12)
 
 
 def test_two_roots_in_one_grid_cell_are_found():

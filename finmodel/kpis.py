@@ -13,8 +13,9 @@ from finmodel.engine import Model
 from finmodel.metrics import dscr_summary, irr, llcr, moic, npv, payback_period
 from finmodel.scenario.model import Scenario
 
-__all__ = ["FACTORY_KPIS", "LINES_READ", "PATH_KPIS", "TRANCHE_KPIS", "factory_kpi_columns",
-           "factory_kpis", "path_kpi_columns", "path_kpis", "tranche_kpi_columns", "tranche_kpis"]
+__all__ = ["FACTORY_KPIS", "LINES_READ", "PATH_KPIS", "TRANCHE_KPIS", "Columns",
+           "factory_kpi_columns", "factory_kpis", "path_kpi_columns", "path_kpis",
+           "tranche_kpi_columns", "tranche_kpis"]
 
 # a table as columns of equal length: name -> (rows,) array, or a pandas.Categorical
 Columns = dict[str, np.ndarray | pd.Categorical]

@@ -148,9 +148,8 @@ def _llcr_at_first_repayment(m: Model, rate: np.ndarray) -> np.ndarray:
     fin = m.financing
     closing = fin["eib_balance"] + fin["commercial_balance"]
     opening = np.concatenate([np.zeros((*closing.shape[:-1], 1)), closing[..., :-1]], axis=-1)
-    series = llcr(fin["cfads"], np.broadcast_to(rate, closing.shape[:-1]), opening)
     r0 = np.clip(fin.first_repayment, 0, closing.shape[-1] - 1)
-    return np.take_along_axis(series, r0[..., None], axis=-1)[..., 0]
+    return llcr(fin["cfads"], np.broadcast_to(rate, closing.shape[:-1]), opening, at=r0)
 
 
 def factory_kpis(sc: Scenario, m: Model, path_ids: np.ndarray, rates: np.ndarray) -> pd.DataFrame:

@@ -473,12 +473,14 @@ def _dscr_summary_rows(d: FloatArray, lowest: FloatArray, average: FloatArray) -
         average[i] = total / n if n > 0 else np.nan
 
 
-def llcr(cfads: ArrayLike, rate: ArrayLike, balance: ArrayLike, axis: int = -1) -> FloatArray:
+def llcr(cfads: ArrayLike, rate: ArrayLike, balance: ArrayLike, axis: int = -1,
+         at: ArrayLike | None = None) -> FloatArray:
     """Loan life cover ratio per period: PV of CFADS from this period to the loan's last period
     (flows at period ends, discounted at ``rate``) over the opening balance; NaN without debt.
 
     cfads, balance: (..., T) EUR m, balance = opening balance of each period;
-    rate: scalar, (...) or (..., T) per-period loan rate. Returns (..., T).
+    rate: scalar, (...) or (..., T) per-period loan rate. Returns (..., T); with ``at``, a (...)
+    int period index, only the LLCR at that period, (...) (NaN where ``at`` is outside 0..T-1).
     """
     c = np.moveaxis(np.asarray(cfads, dtype=float), axis, -1)
     b = np.moveaxis(np.asarray(balance, dtype=float), axis, -1)
@@ -486,26 +488,42 @@ def llcr(cfads: ArrayLike, rate: ArrayLike, balance: ArrayLike, axis: int = -1) 
     r = np.moveaxis(r, axis, -1) if r.ndim == c.ndim else r[..., None]
     shape = np.broadcast_shapes(c.shape, b.shape, r.shape)
     lead, t_len = shape[:-1], shape[-1]
-    out = np.empty((int(np.prod(lead, dtype=np.int64)), t_len))
+    rows = int(np.prod(lead, dtype=np.int64))
+    periods = (np.empty(0, np.int64) if at is None
+               else np.ascontiguousarray(np.broadcast_to(at, lead), dtype=np.int64).reshape(-1))
+    out = np.empty((rows, t_len if at is None else 1))
     rates = by_row_and_period(r, lead, r.shape[-1])  # (R, 1) or (R, T)
-    _llcr_rows(by_row_and_period(c, lead, t_len), rates, by_row_and_period(b, lead, t_len), out)
+    _llcr_rows(by_row_and_period(c, lead, t_len), rates, by_row_and_period(b, lead, t_len),
+               periods, out)
+    if at is not None:
+        return out.reshape(lead)
     return np.moveaxis(out.reshape(shape), -1, axis)
 
 
 @kernel
-def _llcr_rows(cfads: FloatArray, rate: FloatArray, balance: FloatArray, out: FloatArray) -> None:
+def _llcr_rows(cfads: FloatArray, rate: FloatArray, balance: FloatArray,
+               at: NDArray[np.int64], out: FloatArray) -> None:
     """``llcr`` on rows (R, T): discount CFADS back from the loan's last period. rate: (R, T),
-    or (R, 1) for one rate per row."""
+    or (R, 1) for one rate per row. at: empty, and out (R, T) gets every period; or (R,)
+    period indices, and out (R, 1) gets the LLCR at that period."""
     per_period = rate.shape[1] > 1
+    series = at.size == 0
     for i in range(cfads.shape[0]):
         last = -1
         for t in range(cfads.shape[1]):
             if balance[i, t] > 1e-9:
                 last = t
+        if not series:
+            out[i, 0] = np.nan
         pv = 0.0
         for t in range(cfads.shape[1] - 1, -1, -1):
             # times the discount factor, not divided by 1 + rate: keeps the division off the
             # chain of dependent steps
             discount = 1.0 / (1.0 + rate[i, t if per_period else 0])
             pv = (pv + (cfads[i, t] if t <= last else 0.0)) * discount
-            out[i, t] = pv / balance[i, t] if balance[i, t] > 1e-9 else np.nan
+            ratio = pv / balance[i, t] if balance[i, t] > 1e-9 else np.nan
+            if series:
+                out[i, t] = ratio
+            elif t == at[i]:
+                out[i, 0] = ratio
+                break

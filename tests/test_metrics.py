@@ -132,6 +132,19 @@ def test_llcr_hand_worked():
     assert np.isnan(out[2])
 
 
+def test_llcr_at_one_period_is_that_period_of_the_series():
+    rng = np.random.default_rng(4)
+    cfads = rng.uniform(-5, 50, (5, 3, 8))
+    balance = np.where(rng.random((5, 3, 8)) < 0.8, rng.uniform(1, 100, (5, 3, 8)), 0.0)
+    rate = rng.uniform(0.02, 0.08, (5, 3))
+    at = np.array([[0, 3, 7], [8, -1, 2], [5, 5, 5], [1, 6, 4], [2, 0, 7]])
+    series = llcr(cfads, rate, balance)
+    inside = (at >= 0) & (at < 8)
+    expected = np.where(inside, np.take_along_axis(series, np.clip(at, 0, 7)[..., None], -1)[..., 0],
+                        np.nan)
+    np.testing.assert_array_equal(llcr(cfads, rate, balance, at=at), expected)
+
+
 @pytest.mark.parametrize(("values", "side", "expected"), [
     # build, operate, a refresh dip, operate: sign changes -/+/-/+, but the cumulative sums
     # change sign once and the sums from the end never: one root, r > 0

@@ -69,8 +69,9 @@ for _ in range(3):
     finmodel.simulate(sc, paths=8 * chunk, seed=0, threads=1)
     vec = min(vec, spent["seconds"] / spent["rows"])
 engine.operate = operate
-# the same call alone in a loop, its result dropped each time: glibc hands the freed memory
-# back and the next call faults it in again, which this VM makes expensive (reported too)
+# the same call alone in a loop, for comparison (after the runs above: in a fresh process,
+# glibc hands each dropped result's memory back and the next call faults it in again, which
+# doubled the time per call on this VM; see the README)
 big = drivers(chunk)
 operate(big)
 alone = float("inf")

@@ -131,7 +131,8 @@ def simulate(
     paths, seed = int(paths), int(seed)
     design = make_design(scenario, paths, seed, method)
     terms = close_deal(scenario)
-    n_threads = 1 if executor is not None else int(threads or os.cpu_count() or 1)
+    cores = int(threads or os.cpu_count() or 1)  # threads of this process to use
+    n_threads = 1 if executor is not None else cores
     size = int(chunk_size or default_chunk_size(scenario, n_threads))
     chunks = [
         _Chunk(scenario, terms, slice_design(design, start, min(start + size, paths)), start,
@@ -152,7 +153,7 @@ def simulate(
             _report(progress, tables.put(_run_chunk(chunk)), paths)
     return Results(
         scenario=scenario, path_kpis=tables.path.frame(),
-        factory_kpis=tables.factory_frame(int(threads or os.cpu_count() or 1)),
+        factory_kpis=tables.factory_frame(cores),
         inputs=tables.inputs_frame(), lines={}, kept_paths=np.array([], dtype=int),
         method=method, seed=seed, fan_data=tables.fan,
         recompute=lambda path: path_lines(scenario, terms, design, path),
@@ -256,7 +257,7 @@ class _Tables:
             return None
         starts = sorted(self.factory)
         table = _Table(self.paths * self.n_f, threading.Lock())
-        table.put(self.factory[starts[0]], 0)  # fixes the columns
+        table.put(self.factory[starts[0]], starts[0] * self.n_f)  # fixes the columns
 
         def put(start: int) -> None:
             table.put(self.factory.pop(start), start * self.n_f)

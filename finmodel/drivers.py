@@ -16,9 +16,8 @@ from dataclasses import dataclass, fields, replace
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import special
 
-from finmodel.compiled import by_row_and_period, kernel
+from finmodel.compiled import by_row, by_row_and_period, kernel
 from finmodel.sampling import PathNoise
 from finmodel.scenario.model import Scenario
 
@@ -161,20 +160,11 @@ def build_drivers(sc: Scenario, value, n_paths: int, noise: PathNoise | None = N
     power = power_price_mean_path(level, start, e.power_price_half_life_years, n_t)
     hour_factor = gpu_hour_price_shock_path(market("market.gpu_hour_price_shock"),
                                             m.gpu_hour_price_shock_years, n_t)
-    u_steady = np.broadcast_to(market("market.utilisation_steady")[..., None], (n_paths, 1, n_t))
+    u_level = market("market.utilisation_steady")
+    u_steady = np.broadcast_to(u_level[..., None], (n_paths, 1, n_t))
     if noise is not None:
         gpu_price_usd = gpu_price_usd * np.exp(m.gpu_price_volatility * _random_walk(noise.chip))
-        # (n, F, T) steps in place where the temporary is the step's own
-        deviation = _reverting(noise.power * e.power_price_volatility,
-                               e.power_price_half_life_years,
-                               jumps=noise.power_jumps * e.power_price_jump_log_size)
-        power = power * np.exp(deviation, out=deviation)
-        walk = _random_walk(noise.demand)
-        walk *= m.gpu_hour_price_volatility
-        hour_factor = hour_factor * np.exp(walk, out=walk)
-        deviation = _reverting(noise.demand * m.utilisation_volatility, 1.0, stationary=True)
-        deviation += _logit(u_steady)
-        u_steady = special.expit(deviation, out=deviation)
+        power, hour_factor, u_steady = _site_paths(sc, noise, power, hour_factor, u_level)
     compute_per_gpu = gpu_price_usd * (1.0 + market("market.system_cost_share_of_gpu_price"))[..., None] \
         / fx[..., None]
     return Drivers(
@@ -223,35 +213,68 @@ def _random_walk(shocks: Array) -> Array:
     return walk
 
 
-def _reverting(
-    shocks: Array, half_life_years: float, stationary: bool = False, jumps: Array | None = None
-) -> Array:
-    """Exact discrete Ornstein-Uhlenbeck deviation along the last axis, x_0 = 0 (or drawn from
-    the stationary law): x_t = x_{t-1} e^(-k) + s_t sqrt((1 - e^(-2k)) / (2k)) + j_t,
-    k = ln 2 / h. ``shocks`` are N(0, 1) already scaled by the volatility; ``jumps`` are log
-    jumps that then revert like any deviation. Shapes (..., T)."""
+def _site_paths(sc: Scenario, noise: PathNoise, power_mean: Array, hour_trend: Array,
+                utilisation_level: Array) -> tuple[Array, Array, Array]:
+    """The time paths of each site (n, F, T): power price (EUR/MWh), GPU-hour price factor and
+    steady utilisation, from the mean paths (n, 1, T), the utilisation level (n, 1) and the
+    noise.
+
+    * power: log deviation from the mean path, an exact discrete Ornstein-Uhlenbeck process
+      from x_0 = 0 with log jumps that revert like any deviation;
+    * GPU-hour price: the trend times exp(volatility x random walk of the demand shocks),
+      W_0 = 0;
+    * utilisation: logistic of logit(level) + a stationary OU deviation (half-life one year)
+      driven by the same demand shocks.
+
+    OU step: x_t = x_(t-1) e^(-k) + s_t sqrt((1 - e^(-2k)) / (2k)), k = ln 2 / half-life,
+    s_t the N(0, 1) shock times the volatility; stationary start x_0 = s_0 / sqrt(2k).
+    """
+    e, m = sc.energy, sc.market
+    *lead, n_t = np.broadcast_shapes(noise.power.shape, noise.power_jumps.shape, noise.demand.shape)
+    n_p, n_f = lead
+    out = np.empty((3, n_p * n_f, n_t))
+    power_ou, utilisation_ou = _ou(e.power_price_half_life_years), _ou(1.0)
+    jumps = np.ascontiguousarray(np.broadcast_to(noise.power_jumps, (n_p, n_f, n_t)))
+    _site_rows(by_row_and_period(noise.power, lead, n_t), jumps.reshape(-1, n_t),
+               by_row_and_period(noise.demand, lead, n_t), n_f,
+               by_row_and_period(power_mean, (n_p, 1), n_t),
+               by_row_and_period(hour_trend, (n_p, 1), n_t),
+               by_row(_logit(utilisation_level), (n_p, 1)),
+               e.power_price_volatility, *power_ou[:2], e.power_price_jump_log_size,
+               m.gpu_hour_price_volatility, m.utilisation_volatility, *utilisation_ou, out)
+    return tuple(out[k].reshape(n_p, n_f, n_t) for k in range(3))
+
+
+def _ou(half_life_years: float) -> tuple[float, float, float]:
+    """Decay e^(-k), shock scale sqrt((1 - e^(-2k)) / (2k)) and stationary scale 1 / sqrt(2k)
+    of the one-year OU step with half-life ``half_life_years``."""
     kappa = math.log(2.0) / half_life_years
-    lead, n_t = np.shape(shocks)[:-1], np.shape(shocks)[-1]
-    flat = by_row_and_period(shocks, lead, n_t)
-    jumps_flat = np.zeros((1, 1)) if jumps is None else by_row_and_period(jumps, lead, n_t)
-    out = np.empty_like(flat)
-    _ou_rows(flat, math.exp(-kappa), math.sqrt((1.0 - math.exp(-2.0 * kappa)) / (2.0 * kappa)),
-             1.0 / math.sqrt(2.0 * kappa) if stationary else 0.0, jumps_flat, jumps is not None, out)
-    return out.reshape(*lead, n_t)
+    return (math.exp(-kappa), math.sqrt((1.0 - math.exp(-2.0 * kappa)) / (2.0 * kappa)),
+            1.0 / math.sqrt(2.0 * kappa))
 
 
 @kernel
-def _ou_rows(shocks: Array, decay: float, scale: float, start_scale: float, jumps: Array,
-             with_jumps: bool, out: Array) -> None:
-    """The recursion of ``_reverting`` on rows (R, T) of shocks (and jumps) into out (R, T)."""
-    for i in range(shocks.shape[0]):
-        x = shocks[i, 0] * start_scale
-        out[i, 0] = x
-        for t in range(1, shocks.shape[1]):
-            x = x * decay + shocks[i, t] * scale
-            if with_jumps:
-                x += jumps[i, t]
-            out[i, t] = x
+def _site_rows(power_z, jumps, demand_z, n_f, power_mean, hour_trend, logit_level,
+               power_vol, power_decay, power_scale, jump_size,
+               hour_vol, util_vol, util_decay, util_scale, util_start, out):
+    """The recursions of ``_site_paths`` for each row (one path and factory, path = row // n_f),
+    compiled: shocks and jump flags (R, T); mean paths (P, T), logit of the utilisation level
+    (P,); out (3, R, T) power, GPU-hour price factor, utilisation."""
+    n_rows, n_t = power_z.shape
+    for i in range(n_rows):
+        p = i // n_f
+        x_power, walk = 0.0, 0.0
+        x_util = demand_z[i, 0] * util_vol * util_start
+        for t in range(n_t):
+            if t > 0:
+                x_power = x_power * power_decay + power_z[i, t] * power_vol * power_scale
+                if jumps[i, t]:
+                    x_power += jump_size
+                walk += demand_z[i, t]
+                x_util = x_util * util_decay + demand_z[i, t] * util_vol * util_scale
+            out[0, i, t] = power_mean[p, t] * np.exp(x_power)
+            out[1, i, t] = hour_trend[p, t] * np.exp(walk * hour_vol)
+            out[2, i, t] = 1.0 / (1.0 + np.exp(-(x_util + logit_level[p])))
 
 
 def central_value(sc: Scenario):

@@ -10,7 +10,7 @@ import pytest
 from scipy import stats
 
 import finmodel
-from finmodel.drivers import _reverting
+from finmodel.drivers import central_drivers, drivers_from_draws
 from finmodel.sampling import (
     block_normals,
     make_design,
@@ -118,20 +118,44 @@ def test_design_slices_give_the_same_rows():
         np.testing.assert_array_equal(whole[name], part[name])
 
 
-def test_mean_reversion_matches_closed_form():
-    """Log power deviation: mean x0 e^(-kt), variance s^2 (1 - e^(-2kt)) / (2k), no jumps."""
-    half_life, sigma, x0, t = 3.0, 0.5, math.log(250 / 110), 6
-    z = block_normals(11, "test:ou", 0, 200_000, (t + 1,))
-    x = _reverting(z * sigma, half_life)
-    x = x + x0 * np.exp(-math.log(2) / half_life * np.arange(t + 1))
-    kappa = math.log(2) / half_life
-    mean, var = x0 * math.exp(-kappa * t), sigma**2 * (1 - math.exp(-2 * kappa * t)) / (2 * kappa)
-    assert x[:, t].mean() == pytest.approx(mean, abs=4 * math.sqrt(var / 200_000))
-    assert x[:, t].var() == pytest.approx(var, rel=0.02)
-    # lag-1 autocorrelation of the stationary process is e^(-k)
-    xs = _reverting(z * sigma, half_life, stationary=True)
-    rho = np.corrcoef(xs[:, 3], xs[:, 4])[0, 1]
-    assert rho == pytest.approx(math.exp(-kappa), abs=0.01)
+def test_site_time_paths_match_closed_forms():
+    """The drivers' time paths of each site against the closed forms of their processes.
+
+    Power: log p_t = log mean_t + x_t, x an Ornstein-Uhlenbeck deviation from x_0 = 0 (no
+    jumps here): mean of log p_t = log level + (log start - log level) e^(-kt), variance
+    s^2 (1 - e^(-2kt)) / (2k). GPU-hour price factor: log(factor / trend) = v W_t, a random
+    walk from 0: variance v^2 t. Utilisation: logit u_t - logit level is the stationary OU
+    with half-life one year: variance s^2 / (2k), lag-1 autocorrelation e^(-k) = 1/2.
+    """
+    sc = finmodel.load_scenario("base").with_updates({
+        "energy.power_price_volatility": 0.5, "energy.power_price_half_life_years": 3.0,
+        "energy.power_price_jump_probability": 0.0, "energy.power_price_start_eur_mwh": 250.0,
+        "market.gpu_hour_price_volatility": 0.2, "market.utilisation_volatility": 0.6})
+    n, t = 40_000, 6
+    d = drivers_from_draws(sc, {}, n, path_noise(sc, 11, 0, n))
+    central = central_drivers(sc)
+    level = sc.energy.power_price_eur_mwh.central  # not drawn here: every path reverts to it
+    kappa = math.log(2) / 3.0
+    log_p = np.log(d.power_price_eur_mwh[:, :, t]).ravel()
+    mean = math.log(level) + (math.log(250.0) - math.log(level)) * math.exp(-kappa * t)
+    var = 0.5**2 * (1 - math.exp(-2 * kappa * t)) / (2 * kappa)
+    assert log_p.mean() == pytest.approx(mean, abs=4 * math.sqrt(var / n))
+    assert log_p.var() == pytest.approx(var, rel=0.03)
+
+    walk = np.log(d.gpu_hour_price_factor[:, :, t] / central.gpu_hour_price_factor[0, 0, t]).ravel()
+    assert walk.mean() == pytest.approx(0.0, abs=4 * math.sqrt(0.2**2 * t / n))
+    assert walk.var() == pytest.approx(0.2**2 * t, rel=0.03)
+
+    u = d.utilisation_steady
+    logit = np.log(u / (1 - u)) - np.log(central.utilisation_steady[0, 0, 0]
+                                         / (1 - central.utilisation_steady[0, 0, 0]))
+    kappa_u = math.log(2)
+    var_u = 0.6**2 / (2 * kappa_u)
+    for k in (0, t):  # stationary from the first period on
+        assert logit[:, :, k].mean() == pytest.approx(0.0, abs=4 * math.sqrt(var_u / n))
+        assert logit[:, :, k].var() == pytest.approx(var_u, rel=0.03)
+    rho = np.corrcoef(logit[:, 0, 3], logit[:, 0, 4])[0, 1]
+    assert rho == pytest.approx(math.exp(-kappa_u), abs=0.01)
 
 
 def test_common_factor_share_sets_cross_site_correlation():

@@ -7,9 +7,9 @@ serve ``gpu_life_years`` each, back to back from COD; each is paid at the first 
 after its purchase (at COD, or at close for the first fleet if ``gpus_bought_at_close``), at that
 year's price, and resold at retirement. GPU-hour prices are set when each period's service starts
 (anchor contracts reprice yearly): a fleet earns the launch price, times the market factor, in
-its first year and ``(1 - erosion) ** age`` after that. Numpy over (paths, factories, periods);
-the two loops over periods that carry state, the fleet vintages and the loss carry-forward, are
-compiled kernels over rows (one path and factory).
+its first year and ``(1 - erosion) ** age`` after that. The fleet vintages and the loss
+carry-forward carry state from one period to the next, so every period of a (path, factory) row
+is worked out in one compiled loop (``_operate_rows``), which writes each line item once.
 """
 
 from __future__ import annotations
@@ -105,23 +105,6 @@ class Operations:
         return self.sums[name]
 
 
-def _overlap(t0: Array, t1: Array, a: Array, b: Array) -> Array:
-    """Length of [t0, t1) intersected with [a, b); broadcasts."""
-    return np.clip(np.minimum(t1, b) - np.maximum(t0, a), 0.0, None)
-
-
-def _pay_period(time: Array, periods: int) -> Array:
-    """Index of the period whose end is the first on or after ``time`` (clamped)."""
-    return np.clip(np.ceil(time) - 1, 0, periods - 1).astype(np.int64)
-
-
-def _at_period(amount: Array, period: Array, periods: int) -> Array:
-    """(P, F) amounts placed in their (P, F) period index: (P, F, T)."""
-    out = np.zeros((*amount.shape, periods))
-    np.put_along_axis(out, period[..., None], amount[..., None], axis=-1)
-    return out
-
-
 def corporate_tax(taxable_income: Array, tax_rate: Array) -> tuple[Array, Array]:
     """Tax with unlimited loss carry-forward.
 
@@ -136,19 +119,32 @@ def corporate_tax(taxable_income: Array, tax_rate: Array) -> tuple[Array, Array]
 
 
 @kernel
+def _tax_step(income: float, rate: float, losses: float) -> tuple[float, float]:
+    """One year of ``corporate_tax``: (tax, losses carried forward) from the losses brought in."""
+    profit = max(income, 0.0)
+    used = min(losses, profit)
+    return rate * (profit - used), losses - used + max(-income, 0.0)
+
+
+@kernel
 def _tax_rows(income: Array, rate: Array, tax: Array, pool: Array) -> None:
     """The loss carry-forward of ``corporate_tax`` on rows (R, T); pool (R,) left at the end."""
     for i in range(income.shape[0]):
         losses = 0.0
         for t in range(income.shape[1]):
-            profit = max(income[i, t], 0.0)
-            used = min(losses, profit)
-            tax[i, t] = rate[i] * (profit - used)
-            losses = losses - used + max(-income[i, t], 0.0)
+            tax[i, t], losses = _tax_step(income[i, t], rate[i], losses)
         pool[i] = losses
 
 
-_FLEET_ITEMS = ("sold", "serve", "used", "compute", "dep", "opex_base", "refresh", "resale", "value")
+# the (P, F, T) arrays the kernel writes: line items, and what derived line items start from
+_KERNEL_ITEMS = ("gpu_hours_m", "energy_gwh", "revenue_reserved", "revenue", "energy_cost",
+                 "other_opex", "ebitda", "depreciation", "resale_proceeds", "taxable_income", "tax",
+                 "capex_construction", "capex_gpu_initial", "capex_gpu_refresh", "unlevered_fcf",
+                 "pre_financing_cash", "serving_years", "compute_years", "fleet_value",
+                 "facility_book_value")
+# and the (P, F) facts
+_KERNEL_FACTS = ("terminal_at_horizon", "construction_total", "fleet_cost_initial",
+                 "fleet_cost_total", "gpu_hours_total", "compute_years_total")
 
 
 @kernel
@@ -158,83 +154,143 @@ def _decay(log_factor: float, years: float) -> float:
 
 
 @kernel
-def _walk_fleets(gpus, life, u_launch, log_keep, log_resale, log_growth, cod, first_purchase,
-                 j0, price, u_steady, out, ends):
-    """The period loop of ``_fleets`` for each row (one path and factory), compiled.
-
-    Per row (R,): GPUs, fleet life (years), launch-year utilisation, log of the yearly price
-    retention and of the yearly resale retention, log of 1 + price-performance growth, COD and
-    first purchase (years after close), first purchase period ``j0`` (int). Per row and period
-    (R, T): GPU price (EUR) and steady utilisation. Fills ``out`` (len(_FLEET_ITEMS), R, T)
-    and ``ends`` (2, R): terminal fleet value and initial fleet cost (EUR m).
-    """
-    n_rows, n_t = price.shape
-    for i in range(n_rows):
-        cost = gpus[i] * price[i, j0[i]] / 1e6 if first_purchase[i] < n_t else 0.0
-        ends[1, i] = cost
-        purchase, compute, boundary = first_purchase[i], 1.0, cod[i] + life[i]
-        for t in range(n_t):
-            start = max(float(t), cod[i])
-            seg1 = max(min(t + 1.0, boundary) - start, 0.0)
-            seg2 = max(t + 1.0 - boundary, 0.0)
-            ramp = max(min(t + 1.0, cod[i] + 1.0) - start, 0.0)
-            u_t = u_steady[i, t]
-            used1 = ramp * u_launch[i] + (seg1 - ramp) * u_t
-            used2 = seg2 * u_t
-            # a fleet retires in this period: resell it, buy the next (if within the horizon)
-            event = boundary > t and boundary <= t + 1.0
-            new_cost = gpus[i] * (price[i, t] / 1e6) if event and boundary < n_t else 0.0
-            # the successor's compute per GPU (needed only where it serves or is bought)
-            new_compute = (np.exp(log_growth[i] * (boundary - first_purchase[i]))
-                           if event or seg2 > 0.0 else 0.0)
-            out[0, i, t] = used1 * _decay(log_keep[i], start - purchase) + used2
-            out[1, i, t] = seg1 + seg2
-            out[2, i, t] = used1 + used2
-            out[3, i, t] = used1 * compute + used2 * new_compute
-            out[4, i, t] = (cost * seg1 + new_cost * seg2) / life[i]
-            out[5, i, t] = cost * seg1 + new_cost * seg2
-            out[6, i, t] = new_cost
-            out[7, i, t] = 0.0
-            if event:
-                out[7, i, t] = cost * _decay(log_resale[i], boundary - purchase)
-                cost, purchase, compute = new_cost, boundary, new_compute
-                boundary += life[i]
-            out[8, i, t] = cost * _decay(log_resale[i], t + 1.0 - purchase) if t >= j0[i] else 0.0
-        ends[0, i] = cost * _decay(log_resale[i], n_t - purchase)
+def _overlap(t0: float, t1: float, a: float, b: float) -> float:
+    """Length of [t0, t1) intersected with [a, b)."""
+    return max(min(t1, b) - max(t0, a), 0.0)
 
 
-def _fleets(d: Drivers, shape: tuple[int, int], cod: Array, first_purchase: Array) -> dict[str, Array]:
-    """Walk the GPU fleets through time, one period at a time for each (path, factory).
+@kernel
+def _of_row(a: Array, p: int, f: int) -> Array:
+    """Row (T,) of a (P or 1, F or 1, T) array for path p and factory f."""
+    return a[p if a.shape[0] > 1 else 0, f if a.shape[1] > 1 else 0]
+
+
+@kernel
+def _operate_rows(n_f, gpus, mw, facility_capex, close, build_end, build_years, cod,
+                  first_purchase, j0, life, u_launch, log_keep, log_resale, log_growth,
+                  launch_price, channels, idle, other_share, tax_rate, facility_life,
+                  price, u_steady, hour_factor, power, opex_index, out, facts):
+    """Every period of each row (one path and factory, row = path x n_f + factory), compiled.
+
+    Per row (R,): GPUs, facility MW, facility capex (EUR m), close, build end, build years,
+    COD and first purchase (years after close), first purchase period ``j0`` (int), fleet
+    life (years), launch-year utilisation, logs of the yearly price retention, the yearly
+    resale retention and 1 + price-performance growth, launch price (EUR per GPU-hour), the
+    revenue channels' total share, idle power share, other opex share, tax rate. Facility life
+    (years). Per period (P or 1, F or 1, T): GPU price (EUR), steady utilisation, GPU-hour
+    price factor, power price (EUR/MWh), opex index. Fills ``out``, a tuple of one (R, T)
+    array per name in ``_KERNEL_ITEMS``, and ``facts`` (len(_KERNEL_FACTS), R).
 
     Fleets serve back to back from COD, so a period holds at most two: the one serving at its
     start (bought at ``purchase``, costing ``cost``) and, if that one retires inside the
     period, a new successor for the rest of it. A retirement at a period end counts in that
-    period. Returns (P, F, T) arrays: utilisation-weighted years at launch price (``sold``),
-    serving years, sold years, compute-weighted sold years, fleet depreciation, fleet cost in
-    service (opex base), refresh capex, resale proceeds and the owned fleet's resale value at
-    each period end; and (P, F) terminal fleet value.
+    period.
     """
-    n_t = d.horizon_years
-    rows = shape[0] * shape[1]
+    n_rows, n_t = gpus.size, out[0].shape[1]
+    hourly_m = HOURS_PER_YEAR / 1e6
+    for i in range(n_rows):
+        p, f = i // n_f, i % n_f
+        price_i, u_i = _of_row(price, p, f), _of_row(u_steady, p, f)
+        factor_i, power_i = _of_row(hour_factor, p, f), _of_row(power, p, f)
+        index_i = _of_row(opex_index, p, f)
+        hours_per_year = gpus[i] * hourly_m  # m GPU-hours per fleet-year sold
+        mwh_per_year = mw[i] * (HOURS_PER_YEAR / 1e3)  # GWh per year at full power
+        facility_dep_per_year = facility_capex[i] / facility_life
+        cost = gpus[i] * price_i[j0[i]] / 1e6 if first_purchase[i] < n_t else 0.0
+        initial_cost = cost
+        purchase, compute, boundary = first_purchase[i], 1.0, cod[i] + life[i]
+        losses = construction_total = refresh_total = fleet_dep_total = facility_dep_total = 0.0
+        hours_total = compute_total = book = terminal = 0.0
+        for t in range(n_t):
+            # the fleets
+            start = max(float(t), cod[i])
+            seg1 = max(min(t + 1.0, boundary) - start, 0.0)
+            seg2 = max(t + 1.0 - boundary, 0.0)
+            ramp = max(min(t + 1.0, cod[i] + 1.0) - start, 0.0)
+            u_t = u_i[t]
+            used1 = ramp * u_launch[i] + (seg1 - ramp) * u_t
+            used2 = seg2 * u_t
+            # a fleet retires in this period: resell it, buy the next (if within the horizon)
+            event = boundary > t and boundary <= t + 1.0
+            new_cost = gpus[i] * (price_i[t] / 1e6) if event and boundary < n_t else 0.0
+            # the successor's compute per GPU (needed only where it serves or is bought)
+            new_compute = (np.exp(log_growth[i] * (boundary - first_purchase[i]))
+                           if event or seg2 > 0.0 else 0.0)
+            sold = used1 * _decay(log_keep[i], start - purchase) + used2  # at launch price
+            serving = seg1 + seg2
+            used = used1 + used2
+            compute_years = used1 * compute + used2 * new_compute
+            fleet_dep = (cost * seg1 + new_cost * seg2) / life[i]
+            fleet_in_service = cost * seg1 + new_cost * seg2
+            resale = 0.0
+            if event:
+                resale = cost * _decay(log_resale[i], boundary - purchase)
+                cost, purchase, compute = new_cost, boundary, new_compute
+                boundary += life[i]
+            fleet_value = cost * _decay(log_resale[i], t + 1.0 - purchase) if t >= j0[i] else 0.0
+            # revenue, costs, EBITDA
+            hours = hours_per_year * used
+            revenue_reserved = hours_per_year * (launch_price[i] * factor_i[t]) * sold
+            revenue = revenue_reserved * channels[i]
+            energy = mwh_per_year * (used + idle[i] * (serving - used))  # idle power while serving
+            energy_cost = energy * power_i[t] / 1e3
+            facility_active = min(max(t + 1.0 - build_end[i], 0.0), 1.0)
+            other_opex = other_share[i] * (
+                facility_capex[i] * facility_active * index_i[t] + fleet_in_service)
+            ebitda = revenue - energy_cost - other_opex
+            # capex, depreciation, book values
+            construction = facility_capex[i] * (
+                _overlap(float(t), t + 1.0, close[i], build_end[i]) / build_years[i])
+            initial = initial_cost if t == j0[i] else 0.0
+            facility_dep = facility_dep_per_year * _overlap(
+                float(t), t + 1.0, build_end[i], build_end[i] + facility_life)
+            book += construction - facility_dep
+            construction_total += construction
+            refresh_total += new_cost
+            fleet_dep_total += fleet_dep
+            facility_dep_total += facility_dep
+            hours_total += hours
+            compute_total += compute_years
+            # tax (unlevered, losses carried forward) and cash
+            taxable = ebitda - (fleet_dep + facility_dep) + resale
+            if t == n_t - 1:  # the fleet's resale value and the facility's book value
+                fleet_terminal = cost * _decay(log_resale[i], n_t - purchase)
+                fleet_book = initial_cost + refresh_total - fleet_dep_total
+                taxable += fleet_terminal - fleet_book  # gain on the fleet at horizon
+                terminal = fleet_terminal + (construction_total - facility_dep_total)
+            tax, losses = _tax_step(taxable, tax_rate[i], losses)
+            pre_financing_cash = ebitda - tax - new_cost + resale
+            fcf = pre_financing_cash - construction - initial + terminal
+            # in _KERNEL_ITEMS order
+            out[0][i, t] = hours
+            out[1][i, t] = energy
+            out[2][i, t] = revenue_reserved
+            out[3][i, t] = revenue
+            out[4][i, t] = energy_cost
+            out[5][i, t] = other_opex
+            out[6][i, t] = ebitda
+            out[7][i, t] = fleet_dep + facility_dep
+            out[8][i, t] = resale
+            out[9][i, t] = taxable
+            out[10][i, t] = tax
+            out[11][i, t] = construction
+            out[12][i, t] = initial
+            out[13][i, t] = new_cost
+            out[14][i, t] = fcf
+            out[15][i, t] = pre_financing_cash
+            out[16][i, t] = serving
+            out[17][i, t] = compute_years
+            out[18][i, t] = fleet_value
+            out[19][i, t] = book
+        for k, value in enumerate((terminal, construction_total, initial_cost,
+                                   initial_cost + refresh_total, hours_total, compute_total)):
+            facts[k, i] = value
 
-    with np.errstate(divide="ignore"):  # erosion 1 or resale 0: log 0 = -inf, handled by _decay
-        log_keep = np.log1p(-by_row(d.gpu_hour_price_erosion_per_year, shape))
-        log_resale = np.log(by_row(d.gpu_resale_share_5y, shape)) / 5.0
-    j0 = _pay_period(first_purchase, n_t)
-    out = np.empty((len(_FLEET_ITEMS), rows, n_t))  # the kernel writes every cell
-    ends = np.empty((2, rows))
-    _walk_fleets(by_row(d.gpus, shape), by_row(d.gpu_life_years, shape),
-                 by_row(d.utilisation_launch_year, shape), log_keep, log_resale,
-                 np.log1p(by_row(d.price_performance_growth_per_year, shape)),
-                 by_row(cod, shape), by_row(first_purchase, shape), by_row(j0, shape, np.int64),
-                 by_row_and_period(d.compute_capex_eur_per_gpu, shape, n_t),
-                 by_row_and_period(d.utilisation_steady, shape, n_t),
-                 out, ends)
-    result = {name: out[k].reshape(*shape, n_t) for k, name in enumerate(_FLEET_ITEMS)}
-    result["terminal"] = ends[0].reshape(shape)
-    result["initial_cost"] = ends[1].reshape(shape)
-    result["initial"] = _at_period(result["initial_cost"], j0, n_t)
-    return result
+
+def _per_period(a: Array) -> Array:
+    """A (P or 1, F or 1, T) per-period driver as the contiguous 3-D array the kernel reads."""
+    a = np.asarray(a, dtype=float)
+    return np.ascontiguousarray(a.reshape((1,) * (3 - a.ndim) + a.shape))
 
 
 def operate(d: Drivers) -> Operations:
@@ -245,26 +301,16 @@ def operate(d: Drivers) -> Operations:
     def pf(x: Array) -> Array:
         return np.broadcast_to(np.asarray(x, dtype=float), shape)
 
-    def col(x: Array) -> Array:
-        return pf(x)[..., None]
+    def row(x: Array) -> Array:
+        return by_row(x, shape)
 
-    t0 = np.arange(n_t, dtype=float)
-    t1 = t0 + 1.0
     gpus = pf(d.gpus)
     close = pf(d.close_year)
     build_end = close + pf(d.build_years)
     cod = build_end + np.maximum(pf(d.grid_delay_years), pf(d.chip_delay_years))
     first_purchase = close if d.gpus_bought_at_close else cod
-
     mw = gpus * pf(d.it_kw_per_gpu) * pf(d.pue) / 1000.0
     facility_capex = mw * (pf(d.facility_capex_eur_m_per_mw) + pf(d.grid_capex_eur_m_per_mw))
-    capex_construction = facility_capex[..., None] * (
-        _overlap(t0, t1, close[..., None], build_end[..., None]) / col(d.build_years))
-
-    fl = _fleets(d, shape, cod, first_purchase)
-    hours_m = (gpus * (HOURS_PER_YEAR / 1e6))[..., None] * fl["used"]  # m GPU-hours
-    price_base = col(d.gpu_hour_price_launch_eur) * d.gpu_hour_price_factor
-    revenue_reserved = (gpus * (HOURS_PER_YEAR / 1e6))[..., None] * price_base * fl["sold"]
 
     q = pf(d.public_access_share)
     anchor = pf(d.anchor_share_of_commercial)
@@ -275,77 +321,53 @@ def operate(d: Drivers) -> Operations:
         "revenue_public_users": q * (1.0 - discount),
         "revenue_public_fund": q * discount if d.public_access_paid_by_fund else np.zeros(shape),
     }
-    revenue = revenue_reserved * sum(channel.values())[..., None]
-
-    idle = col(d.idle_power_share)
-    energy_gwh = (mw * (HOURS_PER_YEAR / 1e3))[..., None] * (  # idle power while serving
-        fl["used"] + idle * (fl["serve"] - fl["used"]))
-    energy_cost = energy_gwh * d.power_price_eur_mwh / 1e3
-
-    facility_active = np.clip(t1 - build_end[..., None], 0.0, 1.0)
-    other_opex = col(d.other_opex_share_of_capex) * (
-        facility_capex[..., None] * facility_active * d.opex_index + fl["opex_base"])
-    ebitda = revenue - energy_cost - other_opex
-
-    life_f = float(d.facility_life_years)
-    facility_dep = facility_capex[..., None] / life_f * _overlap(
-        t0, t1, build_end[..., None], build_end[..., None] + life_f)
-    depreciation = fl["dep"] + facility_dep
-
-    capex_gpu_initial, capex_gpu_refresh, resale = fl["initial"], fl["refresh"], fl["resale"]
-    construction_total = capex_construction.sum(-1)  # (P, F)
-    gpu_capex_total = fl["initial_cost"] + capex_gpu_refresh.sum(-1)
-    fleet_book_at_horizon = gpu_capex_total - fl["dep"].sum(-1)
-    facility_book_at_horizon = construction_total - facility_dep.sum(-1)
-    terminal_at_horizon = fl["terminal"] + facility_book_at_horizon
+    # first purchase at the first period end on or after it (clamped to the horizon)
+    j0 = np.clip(np.ceil(first_purchase) - 1, 0, n_t - 1).astype(np.int64)
+    with np.errstate(divide="ignore"):  # erosion 1 or resale 0: log 0 = -inf, handled by _decay
+        log_keep = np.log1p(-row(d.gpu_hour_price_erosion_per_year))
+        log_resale = np.log(row(d.gpu_resale_share_5y)) / 5.0
+    # the kernel writes every cell; one array per item, as one block of them all would be
+    # above glibc's largest mmap threshold (32 MB) and so be mapped and faulted in afresh
+    out = tuple(np.empty((shape[0] * shape[1], n_t)) for _ in _KERNEL_ITEMS)
+    facts = np.empty((len(_KERNEL_FACTS), shape[0] * shape[1]))
+    _operate_rows(shape[1], row(gpus), row(mw), row(facility_capex), row(close), row(build_end),
+                  row(d.build_years), row(cod), row(first_purchase), by_row(j0, shape, np.int64),
+                  row(d.gpu_life_years), row(d.utilisation_launch_year), log_keep, log_resale,
+                  np.log1p(row(d.price_performance_growth_per_year)),
+                  row(d.gpu_hour_price_launch_eur), row(sum(channel.values())),
+                  row(d.idle_power_share), row(d.other_opex_share_of_capex), row(d.tax_rate),
+                  float(d.facility_life_years), _per_period(d.compute_capex_eur_per_gpu),
+                  _per_period(d.utilisation_steady), _per_period(d.gpu_hour_price_factor),
+                  _per_period(d.power_price_eur_mwh), _per_period(d.opex_index), out, facts)
+    k = {name: a.reshape(*shape, n_t) for name, a in zip(_KERNEL_ITEMS, out, strict=True)}
+    fact = {name: facts[n].reshape(shape) for n, name in enumerate(_KERNEL_FACTS)}
+    computed = {name: k[name] for name in _KERNEL_ITEMS if name in LINE_ITEMS}
+    hourly_m = (gpus * (HOURS_PER_YEAR / 1e6))[..., None]
+    revenue_reserved = k["revenue_reserved"]
 
     def terminal() -> Array:
         out = np.zeros((*shape, n_t))
-        out[..., -1] = terminal_at_horizon
+        out[..., -1] = fact["terminal_at_horizon"]
         return out
 
-    taxable = ebitda - depreciation + resale
-    taxable[..., -1] += fl["terminal"] - fleet_book_at_horizon  # gain on the fleet at horizon
-    tax, _ = corporate_tax(taxable, pf(d.tax_rate))
-    pre_financing_cash = ebitda - tax - capex_gpu_refresh + resale
-    unlevered_fcf = pre_financing_cash - capex_construction - capex_gpu_initial
-    unlevered_fcf[..., -1] += terminal_at_horizon
-    computed = {
-        "gpu_hours_m": hours_m,
-        "energy_gwh": energy_gwh,
-        "revenue": revenue,
-        "energy_cost": energy_cost,
-        "other_opex": other_opex,
-        "ebitda": ebitda,
-        "depreciation": depreciation,
-        "resale_proceeds": resale,
-        "taxable_income": taxable,
-        "tax": tax,
-        "capex_construction": capex_construction,
-        "capex_gpu_initial": capex_gpu_initial,
-        "capex_gpu_refresh": capex_gpu_refresh,
-        "unlevered_fcf": unlevered_fcf,
-        "pre_financing_cash": pre_financing_cash,
-    }
-    hourly_m = (gpus * (HOURS_PER_YEAR / 1e6))[..., None]
     derived: dict[str, Callable[[], Array]] = {
-        "operating_share": lambda: np.minimum(fl["serve"], 1.0),
-        "gpu_hours_public_m": lambda: hours_m * q[..., None],
-        "compute_hours_adjusted_m": lambda: hourly_m * fl["compute"],
-        "opex": lambda: energy_cost + other_opex,
-        "capex": lambda: capex_construction + (capex_gpu_initial + capex_gpu_refresh),
-        "fleet_value": lambda: fl["value"],
+        "operating_share": lambda: np.minimum(k["serving_years"], 1.0),
+        "gpu_hours_public_m": lambda: k["gpu_hours_m"] * q[..., None],
+        "compute_hours_adjusted_m": lambda: hourly_m * k["compute_years"],
+        "opex": lambda: k["energy_cost"] + k["other_opex"],
+        "capex": lambda: k["capex_construction"] + (k["capex_gpu_initial"] + k["capex_gpu_refresh"]),
         "terminal_value": terminal,
-        "facility_book_value": lambda: np.cumsum(capex_construction - facility_dep, axis=-1),
         **{name: (lambda share=share: revenue_reserved * share[..., None])
            for name, share in channel.items()},
     }
     items = LineItems(computed, derived)
     sums = {
-        "gpu_hours_public_m": hours_m.sum(-1) * q,
-        "compute_hours_adjusted_m": hourly_m[..., 0] * fl["compute"].sum(-1),
-        "capex": construction_total + gpu_capex_total,
+        "gpu_hours_m": fact["gpu_hours_total"],
+        "gpu_hours_public_m": fact["gpu_hours_total"] * q,
+        "compute_hours_adjusted_m": hourly_m[..., 0] * fact["compute_years_total"],
+        "capex": fact["construction_total"] + fact["fleet_cost_total"],
     }
     return Operations(items=items, facility_mw=mw, cod_years=cod,
-                      terminal_at_horizon=terminal_at_horizon,
-                      capex_initial=construction_total + fl["initial_cost"], sums=sums)
+                      terminal_at_horizon=fact["terminal_at_horizon"],
+                      capex_initial=fact["construction_total"] + fact["fleet_cost_initial"],
+                      sums=sums)

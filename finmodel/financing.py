@@ -1,9 +1,9 @@
 """Financing: sources and uses, senior and hardware loans, reserves, the cash waterfall, default.
 
-Per factory on every path. The set-up (draw schedules, fees, how refreshes are funded) is numpy
-over (paths, factories, periods); the period loop, path-dependent because of the reserve account,
-trapped cash, the subordinated loan and default, is a compiled kernel (``_waterfall``) over rows
-(one path and factory).
+Per factory on every path. The period loop is path-dependent (the reserve account, trapped cash,
+the subordinated loan, default), so each row (one path and factory) is worked out in one compiled
+kernel (``_waterfall``): first its set-up (draw schedules, fees, how refreshes are funded), then
+the waterfall period by period.
 
 Timing (annual periods, flows at period end, EUR m nominal):
 
@@ -122,22 +122,50 @@ class Financing:
     senior_exposure: Array  # (P, F) EIB + commercial balance at r0
     eib_loss: Array  # (P, F) EUR m unpaid EIB principal and interest after recovery
     private_equity_at_close: Array  # (P, F) EUR m private equity paid in at construction
+    sums: dict[str, Array]  # (P, F) horizon totals of some line items, kept or not
 
     def __getitem__(self, name: str) -> Array:
         return self.items[name]
 
+    def total(self, name: str) -> Array:
+        """(P, F) sum over the horizon of a line item (computed once)."""
+        if name not in self.sums:
+            self.sums[name] = self.items[name].sum(-1)
+        return self.sums[name]
+
+
+def _repayment_floor(sc: Scenario, d: Drivers, op: Operations) -> Array:
+    """(P, F) first repayment period before the construction draws are considered: the first
+    full period after COD, or close + ``eib.grace_years``."""
+    if sc.eib.grace_years is None:
+        return np.ceil(op.cod_years - 1e-9)
+    return np.broadcast_to(d.close_year, op.cod_years.shape) + sc.eib.grace_years
+
+
+@kernel
+def _first_repayment_row(floor: float, uses: Array) -> int:
+    """First period with scheduled senior principal: ``floor``, never before the period after
+    the last construction draw (uses (T,)), within 1..T - 1."""
+    last_draw = -1
+    for t in range(uses.size):
+        if uses[t] > _EPS:
+            last_draw = t
+    return int(min(max(max(floor, last_draw + 1.0), 1.0), uses.size - 1.0))
+
+
+@kernel
+def _first_repayment_rows(floor: Array, uses: Array, out: NDArray[np.int64]) -> None:
+    for i in range(uses.shape[0]):
+        out[i] = _first_repayment_row(floor[i], uses[i])
+
 
 def _first_repayment(sc: Scenario, d: Drivers, op: Operations, uses: Array) -> NDArray[np.int64]:
-    """(P, F) first period with scheduled senior principal."""
-    n_t = d.horizon_years
-    shape = op.cod_years.shape
-    if sc.eib.grace_years is None:
-        r0 = np.ceil(op.cod_years - 1e-9)
-    else:
-        r0 = np.broadcast_to(d.close_year, shape) + sc.eib.grace_years
-    drawn = uses > _EPS
-    last_draw = np.where(drawn.any(-1), n_t - 1 - np.argmax(drawn[..., ::-1], axis=-1), -1)
-    return np.clip(np.maximum(r0, last_draw + 1), 1, n_t - 1).astype(np.int64)
+    """(P, F) first period with scheduled senior principal, from construction uses (P, F, T)."""
+    shape, n_t = op.cod_years.shape, d.horizon_years
+    out = np.empty(shape[0] * shape[1], np.int64)
+    _first_repayment_rows(by_row(_repayment_floor(sc, d, op), shape),
+                          by_row_and_period(uses, shape, n_t), out)
+    return out.reshape(shape)
 
 
 _REPAYMENT_KINDS = ("annuity", "linear", "sculpted")
@@ -145,6 +173,7 @@ _INSTRUMENTS = ("grant", "equity", "sub_loan")
 
 # what the waterfall kernel writes: line items (R, T), then per-row outcomes (R,)
 _WATERFALL_ITEMS = (
+    "construction_uses", "fees", "eib_draw", "commercial_draw", "fund_draw",
     "eib_interest", "eib_principal", "commercial_interest", "commercial_principal", "senior_idc",
     "hardware_interest", "hardware_principal", "senior_debt_service", "eib_balance",
     "commercial_balance", "hardware_balance", "dsra_balance", "trapped_cash",
@@ -153,14 +182,18 @@ _WATERFALL_ITEMS = (
     "private_equity_flow", "fund_flow", "debt_balance",
 )
 _ROW_OUTCOMES = ("default_period", "eib_loss", "eib_exposure", "commercial_exposure",
-                 "private_equity_at_close")
-(_EIB_INT, _EIB_PRIN, _COM_INT, _COM_PRIN, _IDC, _HW_INT, _HW_PRIN, _SERVICE, _EIB_BAL, _COM_BAL,
+                 "private_equity_at_close", "first_repayment", "eib_draw", "commercial_draw",
+                 "fund_draw")
+(_USES, _FEES, _EIB_DRAW, _COM_DRAW, _FUND_DRAW,
+ _EIB_INT, _EIB_PRIN, _COM_INT, _COM_PRIN, _IDC, _HW_INT, _HW_PRIN, _SERVICE, _EIB_BAL, _COM_BAL,
  _HW_BAL, _DSRA, _TRAPPED, _SUB_INT, _SUB_PRIN, _SUB_BAL, _DIST, _TAX, _CFADS, _DSCR, _RECOVERY,
  _HW_DRAW, _CONTRIBUTION, _EQUITY_FLOW, _PRIVATE_FLOW, _FUND_FLOW, _DEBT) = range(
     len(_WATERFALL_ITEMS))
-# the ``flows`` input: a tuple of (R, T) arrays in this order
-(_EBITDA, _TAXABLE, _RESALE, _REFRESH_CF, _EQUITY_REFRESH, _EQUITY_BUILD, _DRAW_E, _DRAW_C,
- _DRAW_H, _DRAW_F, _FLEET, _FACILITY) = range(12)
+# the ``flows`` input: a tuple of (R, T) operations line items in this order
+_FLOWS = ("ebitda", "taxable_income", "resale_proceeds", "capex_gpu_refresh", "capex_construction",
+          "capex_gpu_initial", "fleet_value", "facility_book_value")
+_EBITDA, _TAXABLE, _RESALE, _REFRESH, _CONSTRUCTION, _INITIAL, _FLEET, _FACILITY = range(len(_FLOWS))
+_REFRESH_FUNDING = ("hardware_loan", "equity", "cash")
 
 
 @kernel
@@ -188,39 +221,74 @@ def _principal_share(kind: int, rate: float, k: int, n: int, profile: Array, f: 
 
 
 @kernel
-def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, r0, n_rep, profile, consts,
-               flags, slots, out, ends):
-    """The period loop of ``finance`` for each row (one path and factory), compiled.
+def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, floor, fee_period, n_rep, profile,
+               deal, consts, flags, slots, out, ends):
+    """The set-up and the period loop of ``finance`` for each row (one path and factory),
+    compiled.
 
-    flows: tuple of (R, T) arrays indexed by ``_EBITDA`` ...; r_e, r_c, haircut, tax_rate,
-    terminal (EUR m, at the horizon): (R,); r0, n_rep: (R,) int; profile (F, N_max): sculpted
-    principal shares; consts: sub-loan rate, DSRA years of service, default and lock-up DSCR,
-    enforcement cost share; flags (int): repayment kind, fund instrument, hardware-loan tenor,
-    test covenants, DSCR default trigger. Item k of ``_WATERFALL_ITEMS`` goes to
-    ``out[slots[k]]`` (out: (n_kept, R, T)), or nowhere where slots[k] < 0; fills ``ends``
-    (len(_ROW_OUTCOMES), R). A row stops at its default. Each row is worked in a buffer and
-    copied out once, so that only the items kept cost memory traffic.
+    flows: tuple of (R, T) operations line items named in ``_FLOWS``; r_e, r_c, haircut,
+    tax_rate, terminal (EUR m, at the horizon), floor (the first repayment period before the
+    construction draws are considered): (R,); fee_period, n_rep: (R,) int; profile (F, N_max):
+    sculpted principal shares; deal (6, F): EIB, commercial and fund commitments, base-case
+    construction cost, fees, share of a refresh lent by hardware loans; consts: sub-loan rate,
+    DSRA years of service, default and lock-up DSCR, enforcement cost share; flags (int): repayment kind, fund
+    instrument, hardware-loan tenor, test covenants, DSCR default trigger, refresh funding.
+    Item k of ``_WATERFALL_ITEMS`` goes to ``out[slots[k]]`` (out: (n_kept, R, T)), or nowhere
+    where slots[k] < 0; fills ``ends`` (len(_ROW_OUTCOMES), R). A row stops at its default.
+    Each row is worked in a buffer and copied out once, so that only the items kept cost
+    memory traffic.
     """
     r_s, dsra_years, default_dscr, lockup_dscr, enforcement = consts
-    kind, instrument, tenor_h, test_covenants, covenant_dscr = flags
+    kind, instrument, tenor_h, test_covenants, covenant_dscr, refresh_funding = flags
     fund_is_equity, fund_is_sub = instrument == 1, instrument == 2
     n_rows, n_t = flows[0].shape
     n_f = profile.shape[0]
     buf = np.empty((len(slots), n_t))  # one row's line items
+    draw_h = np.zeros(n_t)  # hardware loans drawn for refresh
+    equity_build = np.zeros(n_t)  # equity for construction and fees
+    equity_refresh = np.zeros(n_t)  # refresh paid by equity
+    refresh_cf = np.zeros(n_t)  # refresh paid from CFADS
     hw_pay = np.zeros(n_t)  # hardware annuities due per period, one row at a time
     extra_equity = np.zeros(n_t)  # pre-completion losses and initial reserve, paid by equity
     residual = np.zeros(n_t)  # what is left for equity after a default
     for i in range(n_rows):
-        re, rc, start, n, f = r_e[i], r_c[i], r0[i], n_rep[i], i % n_f
+        re, rc, n, f = r_e[i], r_c[i], n_rep[i], i % n_f
+        buf[:] = 0.0
+        buf[_DSCR, :] = np.nan
+        # construction: every facility drawn pro rata to uses, up to its commitment scaled
+        # down on a path that costs less than the base case; fees at close; the rest equity
+        cost = 0.0
+        for t in range(n_t):
+            buf[_USES, t] = flows[_CONSTRUCTION][i, t] + flows[_INITIAL][i, t]
+            cost += buf[_USES, t]
+        scale = cost / deal[3, f]
+        scale = 1.0 if scale > 1.0 else scale
+        drawn_e = drawn_c = drawn_f = 0.0
+        for t in range(n_t):
+            timing = buf[_USES, t] / cost if cost > 0 else 0.0
+            buf[_EIB_DRAW, t] = deal[0, f] * scale * timing
+            buf[_COM_DRAW, t] = deal[1, f] * scale * timing
+            buf[_FUND_DRAW, t] = deal[2, f] * scale * timing
+            buf[_FEES, t] = deal[4, f] if t == fee_period[i] else 0.0
+            drawn_e += buf[_EIB_DRAW, t]
+            drawn_c += buf[_COM_DRAW, t]
+            drawn_f += buf[_FUND_DRAW, t]
+            equity_build[t] = (buf[_USES, t] + buf[_FEES, t] - buf[_EIB_DRAW, t]
+                               - buf[_COM_DRAW, t] - (0.0 if fund_is_equity else buf[_FUND_DRAW, t]))
+            # GPU refresh: a hardware loan (not in the last period) and equity, equity, or cash
+            refresh = flows[_REFRESH][i, t]
+            loan = deal[5, f] * refresh if refresh_funding == 0 and t < n_t - 1 else 0.0
+            draw_h[t] = loan
+            equity_refresh[t] = refresh - loan if refresh_funding != 2 else 0.0
+            refresh_cf[t] = refresh if refresh_funding == 2 else 0.0
+        start = _first_repayment_row(floor[i], buf[_USES])
         factor_h = _annuity_factor(rc, tenor_h)
         for t in range(n_t):  # cohorts drawn in the tenor_h periods before t
             acc = 0.0
             for s in range(max(0, t - tenor_h), t):
-                acc += flows[_DRAW_H][i, s] * factor_h
+                acc += draw_h[s] * factor_h
             hw_pay[t] = acc
             extra_equity[t] = residual[t] = 0.0
-        buf[:] = 0.0
-        buf[_DSCR, :] = np.nan
         b_e = b_c = b_h = b_s = 0.0
         b0_e = b0_c = b0_s = 0.0
         dsra = trapped = pool = 0.0
@@ -251,8 +319,7 @@ def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, r0, n_rep, profile,
             used = min(pool, profit)
             tax = tax_rate[i] * (profit - used)
             pool = pool - used + max(-income, 0.0)
-            cfads = (flows[_EBITDA][i, t] - tax + flows[_RESALE][i, t]
-                     - flows[_REFRESH_CF][i, t])
+            cfads = flows[_EBITDA][i, t] - tax + flows[_RESALE][i, t] - refresh_cf[t]
             cash = cfads + (terminal[i] if last else 0.0)
             dscr = cfads / service if service > _EPS else np.nan
             due = service + bullet
@@ -271,10 +338,10 @@ def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, r0, n_rep, profile,
                     1.0 - haircut[i])) * (1.0 - enforcement)
                 pot = max(available + assets, 0.0)
                 owed_e = b_e + int_e
-                owed = owed_e + b_c + int_c + b_h * (1.0 + rc) + flows[_DRAW_H][i, t]
+                owed = owed_e + b_c + int_c + b_h * (1.0 + rc) + draw_h[t]
                 paid = min(pot, owed)
                 recovered = paid / owed if owed > 0 else 1.0
-                owed_s = b_s * (1.0 + r_s) + (flows[_DRAW_F][i, t] if fund_is_sub else 0.0)
+                owed_s = b_s * (1.0 + r_s) + (buf[_FUND_DRAW, t] if fund_is_sub else 0.0)
                 paid_s = min(pot - paid, owed_s)
                 buf[_RECOVERY, t] = paid
                 buf[_SUB_PRIN, t] = paid_s
@@ -292,9 +359,9 @@ def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, r0, n_rep, profile,
             dsra -= from_dsra
             surplus = max(surplus + from_dsra, 0.0)
             capitalise = not repaying and not last
-            new_e = (b_e + int_e if capitalise else b_e - prin_e) + flows[_DRAW_E][i, t]
-            new_c = (b_c + int_c if capitalise else b_c - prin_c) + flows[_DRAW_C][i, t]
-            new_h = b_h * (1.0 + rc) - pay_h + flows[_DRAW_H][i, t]
+            new_e = (b_e + int_e if capitalise else b_e - prin_e) + buf[_EIB_DRAW, t]
+            new_c = (b_c + int_c if capitalise else b_c - prin_c) + buf[_COM_DRAW, t]
+            new_h = b_h * (1.0 + rc) - pay_h + draw_h[t]
             # reserve target: next period's scheduled senior service
             target = 0.0
             if not last:
@@ -323,7 +390,7 @@ def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, r0, n_rep, profile,
                 int_s = min(pay_s, b_s * r_s)
                 surplus -= pay_s
                 # unpaid at the horizon is written off: the fund's flows show the loss
-                new_s = 0.0 if last else accrued - pay_s + flows[_DRAW_F][i, t]
+                new_s = 0.0 if last else accrued - pay_s + buf[_FUND_DRAW, t]
             # lock-up
             if service > _EPS and dscr < lockup_dscr and not last:
                 dist = 0.0
@@ -356,24 +423,26 @@ def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, r0, n_rep, profile,
         ends[2, i] = b0_e
         ends[3, i] = b0_c
         # shareholders' and the fund's flows over the periods financed (up to a default)
-        build = fund_in = 0.0
+        build = 0.0
         for t in range(min(end + 1, n_t)):
-            build += flows[_EQUITY_BUILD][i, t]
-        for t in range(n_t):
-            fund_in += flows[_DRAW_F][i, t]
-        phi = fund_in / build if fund_is_equity and build > 0 else 0.0  # fund's equity share
-        ends[4, i] = build - (fund_in if fund_is_equity else 0.0)
+            build += equity_build[t]
+        phi = drawn_f / build if fund_is_equity and build > 0 else 0.0  # fund's equity share
+        ends[4, i] = build - (drawn_f if fund_is_equity else 0.0)
+        ends[5, i] = start
+        ends[6, i] = drawn_e
+        ends[7, i] = drawn_c
+        ends[8, i] = drawn_f
         for t in range(n_t):
             running = t <= end
-            refresh = flows[_EQUITY_REFRESH][i, t] if running else 0.0
-            build_t = flows[_EQUITY_BUILD][i, t] if running else 0.0
+            refresh = equity_refresh[t] if running else 0.0
+            build_t = equity_build[t] if running else 0.0
             other = buf[_DIST, t] + residual[t] - extra_equity[t] - refresh
-            fund = -flows[_DRAW_F][i, t]
+            fund = -buf[_FUND_DRAW, t]
             if fund_is_equity:
                 fund += phi * other
             elif fund_is_sub:
                 fund += buf[_SUB_INT, t] + buf[_SUB_PRIN, t]
-            buf[_HW_DRAW, t] = flows[_DRAW_H][i, t] if running else 0.0
+            buf[_HW_DRAW, t] = draw_h[t] if running else 0.0
             buf[_CONTRIBUTION, t] = build_t + extra_equity[t] + refresh
             buf[_DIST, t] += residual[t]
             buf[_EQUITY_FLOW, t] = other - build_t
@@ -405,64 +474,40 @@ def finance(sc: Scenario, d: Drivers, op: Operations, terms: Terms,
     shape = op.cod_years.shape
     rows = shape[0] * shape[1]
     eib, prv = sc.eib, sc.private
-
-    uses = op["capex_construction"] + op["capex_gpu_initial"]
-    cost = uses.sum(-1)
-    scale = np.minimum(1.0, cost / terms.construction_cost_eur_m)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        timing = np.where(cost[..., None] > 0, uses / cost[..., None], 0.0)
-    draw_e = (terms.eib_eur_m * scale)[..., None] * timing
-    draw_c = (terms.commercial_eur_m * scale)[..., None] * timing
-    draw_f = (terms.fund_eur_m * scale)[..., None] * timing
-    fees = np.zeros((*shape, n_t))
-    close = np.broadcast_to(d.close_year, shape).astype(np.int64)
-    fee_total = eib.upfront_fee * terms.eib_eur_m + prv.commercial_upfront_fee * terms.commercial_eur_m
-    np.put_along_axis(fees, np.clip(close, 0, n_t - 1)[..., None],
-                      np.broadcast_to(fee_total, shape)[..., None], axis=-1)
-    fund_is_equity = sc.fund.instrument == "equity"
-    # shareholders pay what the senior loans (and a grant or loan from the fund) do not, plus fees
-    equity_build = uses + fees - draw_e - draw_c - (0.0 if fund_is_equity else draw_f)
-
-    refresh = op["capex_gpu_refresh"]
-    zeros = np.zeros_like(refresh)
-    draw_h, equity_refresh, refresh_in_cfads = zeros, refresh, zeros
-    if prv.refresh_funding == "hardware_loan":
-        draw_h = terms.hardware_share[:, None] * refresh
-        draw_h[..., -1] = 0.0  # a refresh in the last period is paid by equity
-        equity_refresh = refresh - draw_h
-    elif prv.refresh_funding == "cash":
-        equity_refresh, refresh_in_cfads = zeros, refresh
-
-    r0 = _first_repayment(sc, d, op, uses)
-    flows = tuple(by_row_and_period(a, shape, n_t) for a in (
-        op["ebitda"], op["taxable_income"], op["resale_proceeds"], refresh_in_cfads,
-        equity_refresh, equity_build, draw_e, draw_c, draw_h, draw_f, op["fleet_value"],
-        op["facility_book_value"]))
+    flows = tuple(by_row_and_period(op[name], shape, n_t) for name in _FLOWS)
     kept = [name for name in _WATERFALL_ITEMS if keep is None or name in keep]
     slots = np.array([kept.index(n) if n in kept else -1 for n in _WATERFALL_ITEMS], np.int64)
     out = np.empty((len(kept), rows, n_t))
     ends = np.zeros((len(_ROW_OUTCOMES), rows))
+    fees = eib.upfront_fee * terms.eib_eur_m + prv.commercial_upfront_fee * terms.commercial_eur_m
+    deal = np.array([terms.eib_eur_m, terms.commercial_eur_m, terms.fund_eur_m,
+                     terms.construction_cost_eur_m, fees, terms.hardware_share], dtype=float)
     flags = np.array([
         _REPAYMENT_KINDS.index(eib.repayment), _INSTRUMENTS.index(sc.fund.instrument),
         prv.hardware_loan_tenor_years, test_covenants,
-        test_covenants and eib.default_trigger == "dscr_or_payment"], dtype=np.int64)
+        test_covenants and eib.default_trigger == "dscr_or_payment",
+        _REFRESH_FUNDING.index(prv.refresh_funding)], dtype=np.int64)
     _waterfall(
         flows, by_row(d.base_rate + d.eib_margin, shape),
         by_row(d.base_rate + d.senior_spread, shape), by_row(d.facility_recovery_haircut, shape),
         by_row(d.tax_rate, shape), by_row(op.terminal_at_horizon, shape),
-        by_row(r0, shape, np.int64), by_row(terms.repayment_years[None, :], shape, np.int64),
-        np.ascontiguousarray(terms.principal_profile, dtype=float),
+        by_row(_repayment_floor(sc, d, op), shape),
+        by_row(np.clip(np.broadcast_to(d.close_year, shape).astype(np.int64), 0, n_t - 1), shape,
+               np.int64),
+        by_row(terms.repayment_years[None, :], shape, np.int64),
+        np.ascontiguousarray(terms.principal_profile, dtype=float), deal,
         np.array([sc.fund.sub_loan_rate, eib.dsra_months / 12.0, eib.default_dscr,
                   eib.lockup_dscr, eib.enforcement_cost_share]),
         flags, slots, out, ends)
-    items = {"construction_uses": uses, "fees": fees, "eib_draw": draw_e,
-             "commercial_draw": draw_c, "fund_draw": draw_f}
-    items.update({name: out[k].reshape(*shape, n_t) for k, name in enumerate(kept)})
-    default_period, eib_loss, b0_e, b0_c, private_at_close = (e.reshape(shape) for e in ends)
+    items = {name: out[k].reshape(*shape, n_t) for k, name in enumerate(kept)}
+    outcome = {name: e.reshape(shape) for name, e in zip(_ROW_OUTCOMES, ends, strict=True)}
+    b0_e = outcome["eib_exposure"]
     return Financing(
-        items=items, first_repayment=r0, default=~np.isnan(default_period),
-        default_period=default_period, eib_exposure=b0_e, senior_exposure=b0_e + b0_c,
-        eib_loss=eib_loss, private_equity_at_close=private_at_close,
+        items=items, first_repayment=outcome["first_repayment"].astype(np.int64),
+        default=~np.isnan(outcome["default_period"]), default_period=outcome["default_period"],
+        eib_exposure=b0_e, senior_exposure=b0_e + outcome["commercial_exposure"],
+        eib_loss=outcome["eib_loss"], private_equity_at_close=outcome["private_equity_at_close"],
+        sums={name: outcome[name] for name in ("eib_draw", "commercial_draw", "fund_draw")},
     )
 
 

@@ -195,14 +195,14 @@ def factory_kpi_columns(sc: Scenario, m: Model, path_ids: np.ndarray, rates: np.
         "energy_gwh": op.total("energy_gwh"),
     }
     private = fin["private_equity_flow"]
-    fund_in = fin["fund_draw"].sum(-1)
+    fund_in = fin.total("fund_draw")
     min_dscr, avg_dscr = _dscr_stats(m)
     public_cost, public_hours = _public(sc, m)
     with np.errstate(divide="ignore", invalid="ignore"):
         cols.update({
             "fund_eur_m": fund_in,
             "eu_eur_m": _eu_paid(m, fund_in),
-            "eib_eur_m": fin["eib_draw"].sum(-1),
+            "eib_eur_m": fin.total("eib_draw"),
             "private_equity_eur_m": fin.private_equity_at_close,
             "equity_irr": irr(private),
             "equity_npv_eur_m": npv(sc.private.equity_hurdle_irr, private),
@@ -217,8 +217,8 @@ def factory_kpi_columns(sc: Scenario, m: Model, path_ids: np.ndarray, rates: np.
             "fund_irr": irr(fin["fund_flow"]) if sc.fund.instrument != "grant" else np.nan,
             "fund_moic": moic(fin["fund_flow"]),
             "public_cost_eur_m": public_cost,
-            "private_per_public": np.where(fund_in > 0, (fin.private_equity_at_close + fin[
-                "commercial_draw"].sum(-1)) / fund_in, np.nan),
+            "private_per_public": np.where(fund_in > 0, (fin.private_equity_at_close + fin.total(
+                "commercial_draw")) / fund_in, np.nan),
             "public_cost_per_public_gpu_hour_eur": np.where(public_hours > 0,
                                                              public_cost / public_hours, np.nan),
         })
@@ -256,16 +256,16 @@ def path_kpi_columns(sc: Scenario, m: Model, path_ids: np.ndarray) -> Columns:
     }
     private = fin["private_equity_flow"].sum(1)
     fund_flow = fin["fund_flow"].sum(1)
-    fund_in = fin["fund_draw"].sum((1, 2))
+    fund_in = fin.total("fund_draw").sum(1)
     eib_exposure = fin.eib_exposure.sum(1)
-    eib_in = fin["eib_draw"].sum((1, 2))
-    private_capital = fin.private_equity_at_close.sum(1) + fin["commercial_draw"].sum((1, 2))
+    eib_in = fin.total("eib_draw").sum(1)
+    private_capital = fin.private_equity_at_close.sum(1) + fin.total("commercial_draw").sum(1)
     public_cost, public_hours = (x.sum(1) for x in _public(sc, m))
     min_dscr, _ = _dscr_stats(m)
     first_loss = max(range(len(sc.tranches)), key=lambda k: sc.tranches[k].priority)
     private_tranches = sum((tr.contributed[:, k] for k, t in enumerate(sc.tranches) if not t.public),
                            np.zeros(len(path_ids)))
-    eu_paid = _eu_paid(m, fin["fund_draw"].sum(-1)).sum(1)
+    eu_paid = _eu_paid(m, fin.total("fund_draw")).sum(1)
     with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         cols.update({

@@ -10,6 +10,7 @@ import pytest
 import finmodel
 from finmodel.drivers import central_drivers
 from finmodel.engine import close_deal, run
+from finmodel.kpis import LINES_READ
 from finmodel.portfolio import allocate_fund, tranche_waterfall
 from finmodel.sampling import make_design
 from finmodel.simulation import _drivers
@@ -170,6 +171,21 @@ def test_sources_equal_uses_at_construction(base):
     assert np.all(fin["eib_draw"].sum(-1) <= terms.eib_eur_m * (1 + 1e-12))
     assert np.all(fin["fund_draw"].sum(-1) <= terms.fund_eur_m * (1 + 1e-12))
     assert np.all(fin.private_equity_at_close >= -1e-9)
+
+
+def test_a_run_keeping_few_items_has_the_same_numbers(base):
+    """What a Monte Carlo chunk keeps (``kpis.LINES_READ``) equals the full run's items, and the
+    draw totals the kernel adds up equal the sums of the full run's draw schedules."""
+    sc = base.with_updates({"private.commercial_debt_share": 0.1, "fund.instrument": "sub_loan"})
+    terms, d, full = paths_run(sc)
+    few = run(sc, d, terms, keep=set(LINES_READ)).financing
+    assert set(few.items) == set(LINES_READ)
+    for name in LINES_READ:
+        np.testing.assert_array_equal(few[name], full.financing[name])
+    for name in ("eib_draw", "commercial_draw", "fund_draw"):
+        assert full.financing[name].sum() > 0
+        np.testing.assert_allclose(few.total(name), full.financing[name].sum(-1), rtol=1e-13)
+    np.testing.assert_array_equal(few.first_repayment, full.financing.first_repayment)
 
 
 def test_debt_is_repaid_or_the_default_and_loss_are_recorded():

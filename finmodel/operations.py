@@ -144,7 +144,8 @@ _KERNEL_ITEMS = ("gpu_hours_m", "energy_gwh", "revenue_reserved", "revenue", "en
                  "facility_book_value")
 # and the (P, F) facts
 _KERNEL_FACTS = ("terminal_at_horizon", "construction_total", "fleet_cost_initial",
-                 "fleet_cost_total", "gpu_hours_total", "compute_years_total")
+                 "fleet_cost_total", "gpu_hours_total", "compute_years_total", "revenue_total",
+                 "ebitda_total", "energy_total")
 
 
 @kernel
@@ -200,7 +201,8 @@ def _operate_rows(n_f, gpus, mw, facility_capex, close, build_end, build_years, 
         initial_cost = cost
         purchase, compute, boundary = first_purchase[i], 1.0, cod[i] + life[i]
         losses = construction_total = refresh_total = fleet_dep_total = facility_dep_total = 0.0
-        hours_total = compute_total = book = terminal = 0.0
+        hours_total = compute_total = revenue_total = ebitda_total = energy_total = 0.0
+        book = terminal = 0.0
         for t in range(n_t):
             # the fleets
             start = max(float(t), cod[i])
@@ -251,6 +253,9 @@ def _operate_rows(n_f, gpus, mw, facility_capex, close, build_end, build_years, 
             facility_dep_total += facility_dep
             hours_total += hours
             compute_total += compute_years
+            revenue_total += revenue
+            ebitda_total += ebitda
+            energy_total += energy
             # tax (unlevered, losses carried forward) and cash
             taxable = ebitda - (fleet_dep + facility_dep) + resale
             if t == n_t - 1:  # the fleet's resale value and the facility's book value
@@ -283,7 +288,8 @@ def _operate_rows(n_f, gpus, mw, facility_capex, close, build_end, build_years, 
             out[18][i, t] = fleet_value
             out[19][i, t] = book
         for k, value in enumerate((terminal, construction_total, initial_cost,
-                                   initial_cost + refresh_total, hours_total, compute_total)):
+                                   initial_cost + refresh_total, hours_total, compute_total,
+                                   revenue_total, ebitda_total, energy_total)):
             facts[k, i] = value
 
 
@@ -362,6 +368,9 @@ def operate(d: Drivers) -> Operations:
     }
     items = LineItems(computed, derived)
     sums = {
+        "revenue": fact["revenue_total"],
+        "ebitda": fact["ebitda_total"],
+        "energy_gwh": fact["energy_total"],
         "gpu_hours_m": fact["gpu_hours_total"],
         "gpu_hours_public_m": fact["gpu_hours_total"] * q,
         "compute_hours_adjusted_m": hourly_m[..., 0] * fact["compute_years_total"],

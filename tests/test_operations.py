@@ -249,6 +249,13 @@ def test_invariants_on_random_inputs(data):
                                atol=1e-7)
     # depreciation never exceeds what was spent
     assert (i["depreciation"].sum(-1) <= i["capex"].sum(-1) + 1e-6).all()
+    # horizon totals added up while the kernel runs equal the line items' sums
+    assert set(op.sums) >= {"revenue", "ebitda", "energy_gwh", "gpu_hours_m", "capex"}
+    for name in op.sums:
+        np.testing.assert_allclose(op.total(name), i[name].sum(-1), rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(op.capex_initial, (i["capex_construction"] + i["capex_gpu_initial"])
+                               .sum(-1), rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(op.terminal_at_horizon, i["terminal_value"][..., -1], rtol=1e-15)
     irr = finmodel.irr(i["unlevered_fcf"])
     ok = np.isfinite(irr)
     if ok.any():

@@ -253,8 +253,7 @@ def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, floor, fee_period, 
     residual = np.zeros(n_t)  # what is left for equity after a default
     for i in range(n_rows):
         re, rc, n, f = r_e[i], r_c[i], n_rep[i], i % n_f
-        buf[:] = 0.0
-        buf[_DSCR, :] = np.nan
+        buf[_RECOVERY, :] = 0.0  # every other item is written for every period up to a default
         # construction: every facility drawn pro rata to uses, up to its commitment scaled
         # down on a path that costs less than the base case; fees at close; the rest equity
         cost = 0.0
@@ -283,12 +282,12 @@ def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, floor, fee_period, 
             refresh_cf[t] = refresh if refresh_funding == 2 else 0.0
         start = _first_repayment_row(floor[i], buf[_USES])
         factor_h = _annuity_factor(rc, tenor_h)
-        for t in range(n_t):  # cohorts drawn in the tenor_h periods before t
-            acc = 0.0
-            for s in range(max(0, t - tenor_h), t):
-                acc += draw_h[s] * factor_h
-            hw_pay[t] = acc
-            extra_equity[t] = residual[t] = 0.0
+        for t in range(n_t):
+            extra_equity[t] = residual[t] = hw_pay[t] = 0.0
+        for s in range(n_t):  # each cohort's annuity falls due in the tenor_h periods after it
+            if draw_h[s] != 0.0:
+                for t in range(s + 1, min(s + 1 + tenor_h, n_t)):
+                    hw_pay[t] += draw_h[s] * factor_h
         b_e = b_c = b_h = b_s = 0.0
         b0_e = b0_c = b0_s = 0.0
         dsra = trapped = pool = 0.0
@@ -343,6 +342,11 @@ def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, floor, fee_period, 
                 recovered = paid / owed if owed > 0 else 1.0
                 owed_s = b_s * (1.0 + r_s) + (buf[_FUND_DRAW, t] if fund_is_sub else 0.0)
                 paid_s = min(pot - paid, owed_s)
+                # the period loop's items stop at the default: zero (DSCR NaN) from here on,
+                # but for this period's tax, CFADS and DSCR
+                buf[_EIB_INT:, t:] = 0.0
+                buf[_DSCR, t + 1:] = np.nan
+                buf[_TAX, t], buf[_CFADS, t], buf[_DSCR, t] = tax, cfads, dscr
                 buf[_RECOVERY, t] = paid
                 buf[_SUB_PRIN, t] = paid_s
                 residual[t] = pot - paid - paid_s

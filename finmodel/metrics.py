@@ -38,10 +38,27 @@ def npv(rate: ArrayLike, cashflows: ArrayLike, axis: int = -1) -> FloatArray:
     """
     cf = np.moveaxis(np.asarray(cashflows, dtype=float), axis, -1)
     r = np.asarray(rate, dtype=float)[..., None]
-    discount = (1.0 + r) ** -np.arange(cf.shape[-1])
+    discount = (1.0 + r) ** -np.arange(cf.shape[-1])  # (..., T): one row, or one per row
+    lead, n_t = np.broadcast_shapes(cf.shape[:-1], discount.shape[:-1]), cf.shape[-1]
+    out = np.empty(lead)
     # row by row, so that a row's NPV does not depend on the other rows (a BLAS matrix-vector
     # product does, in its last bit, which would break bit-identical results across chunk sizes)
-    return np.sum(cf * discount, axis=-1)
+    _npv_rows(by_row_and_period(cf, lead, n_t),
+              discount.reshape(1, n_t) if discount.size == n_t
+              else by_row_and_period(discount, lead, n_t), out.reshape(-1))
+    return out if out.ndim else out[()]
+
+
+@kernel
+def _npv_rows(cf: FloatArray, discount: FloatArray, out: FloatArray) -> None:
+    """``npv`` on rows (R, T) with discount factors (1 or R, T) into out (R,)."""
+    one = discount.shape[0] == 1
+    for i in range(cf.shape[0]):
+        d = discount[0] if one else discount[i]
+        acc = 0.0
+        for t in range(cf.shape[1]):
+            acc += cf[i, t] * d[t]
+        out[i] = acc
 
 
 def sign_changes(cashflows: ArrayLike, axis: int = -1) -> NDArray[np.int64]:

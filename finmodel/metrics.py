@@ -325,7 +325,7 @@ def _walk_to_root(c: FloatArray, x: FloatArray, k0: int, side: int, f_one: float
 @kernel
 def _only_root_side(c: FloatArray) -> tuple[int, float]:
     """Where flows c (m,) with several sign changes have their only root, if partial sums show
-    it: (1, f(1)) for x in (0, 1), (-1, f(1)) for x > 1, (0, f(1)) if they do not tell.
+    it: (1, f(1)) for x in (0, 1), (-1, f(1)) for x > 1, (0, not used) if they do not tell.
 
     For x in (0, 1), f(x) / (1 - x) is the power series with coefficients A_0, ..., A_n, A_n,
     A_n, ... (A_j = c_0 + ... + c_j), so by Descartes' rule f has at most as many roots there
@@ -349,6 +349,8 @@ def _only_root_side(c: FloatArray) -> tuple[int, float]:
             forward += 1
         if acc_b * sign_b < 0:
             backward += 1
+        if forward + backward > 1:  # neither (1, 0) nor (0, 1) any more
+            return 0, np.nan
         sign_f, sign_b = _sign(acc_f), _sign(acc_b)
     if forward == 1 and backward == 0:
         return 1, acc_f

@@ -293,10 +293,15 @@ def _operate_rows(n_f, gpus, mw, facility_capex, close, build_end, build_years, 
             facts[k, i] = value
 
 
-def _per_period(a: Array) -> Array:
-    """A (P or 1, F or 1, T) per-period driver as the contiguous 3-D array the kernel reads."""
+def _per_period(a: Array, shape: tuple[int, int], periods: int) -> Array:
+    """A per-period driver that broadcasts to (*shape, periods), as the contiguous
+    (P or 1, F or 1, T) array the kernel reads (which does not check bounds)."""
     a = np.asarray(a, dtype=float)
-    return np.ascontiguousarray(a.reshape((1,) * (3 - a.ndim) + a.shape))
+    a = a.reshape((1,) * (3 - a.ndim) + a.shape)
+    if np.broadcast_shapes(a.shape, (*shape, periods)) != (*shape, periods):
+        raise ValueError(f"a per-period driver of shape {a.shape} does not broadcast to "
+                         f"{(*shape, periods)}")
+    return np.ascontiguousarray(a)
 
 
 def operate(d: Drivers) -> Operations:
@@ -342,9 +347,10 @@ def operate(d: Drivers) -> Operations:
                   np.log1p(row(d.price_performance_growth_per_year)),
                   row(d.gpu_hour_price_launch_eur), row(sum(channel.values())),
                   row(d.idle_power_share), row(d.other_opex_share_of_capex), row(d.tax_rate),
-                  float(d.facility_life_years), _per_period(d.compute_capex_eur_per_gpu),
-                  _per_period(d.utilisation_steady), _per_period(d.gpu_hour_price_factor),
-                  _per_period(d.power_price_eur_mwh), _per_period(d.opex_index), out, facts)
+                  float(d.facility_life_years),
+                  *(_per_period(a, shape, n_t) for a in (
+                      d.compute_capex_eur_per_gpu, d.utilisation_steady, d.gpu_hour_price_factor,
+                      d.power_price_eur_mwh, d.opex_index)), out, facts)
     k = {name: a.reshape(*shape, n_t) for name, a in zip(_KERNEL_ITEMS, out, strict=True)}
     fact = {name: facts[n].reshape(shape) for n, name in enumerate(_KERNEL_FACTS)}
     computed = {name: k[name] for name in _KERNEL_ITEMS if name in LINE_ITEMS}

@@ -155,6 +155,7 @@ def _first_repayment_row(floor: float, uses: Array) -> int:
 
 @kernel
 def _first_repayment_rows(floor: Array, uses: Array, out: NDArray[np.int64]) -> None:
+    """``_first_repayment_row`` for rows: floor (R,), uses (R, T) into out (R,)."""
     for i in range(uses.shape[0]):
         out[i] = _first_repayment_row(floor[i], uses[i])
 

@@ -93,7 +93,7 @@ class Operations:
     cod_years: Array  # (P, F) years after portfolio close
     capex_initial: Array  # (P, F) EUR m: construction + first fleet
     terminal_at_horizon: Array  # (P, F) EUR m: the last period's terminal value
-    sums: dict[str, Array]  # (P, F) horizon totals of some derived items, without building them
+    sums: dict[str, Array]  # (P, F) horizon totals the kernel added up (``total`` fills in others)
 
     def __getitem__(self, name: str) -> Array:
         return self.items[name]

@@ -46,7 +46,7 @@ from numpy.typing import NDArray
 from finmodel.compiled import by_row, by_row_and_period, kernel
 from finmodel.drivers import Drivers
 from finmodel.errors import Problem, ScenarioError
-from finmodel.operations import Operations
+from finmodel.operations import LineItemTotals, Operations
 from finmodel.scenario.model import Scenario
 
 __all__ = ["FINANCING_ITEMS", "Financing", "Terms", "finance", "principal_shares", "size_debt"]
@@ -111,7 +111,7 @@ class Terms:
 
 
 @dataclass(frozen=True)
-class Financing:
+class Financing(LineItemTotals):
     """Line items ``FINANCING_ITEMS`` (P, F, T) and per-factory outcomes (P, F)."""
 
     items: dict[str, Array]
@@ -122,16 +122,7 @@ class Financing:
     senior_exposure: Array  # (P, F) EIB + commercial balance at r0
     eib_loss: Array  # (P, F) EUR m unpaid EIB principal and interest after recovery
     private_equity_at_close: Array  # (P, F) EUR m private equity paid in at construction
-    sums: dict[str, Array]  # (P, F) horizon totals of some line items, kept or not
-
-    def __getitem__(self, name: str) -> Array:
-        return self.items[name]
-
-    def total(self, name: str) -> Array:
-        """(P, F) sum over the horizon of a line item (computed once)."""
-        if name not in self.sums:
-            self.sums[name] = self.items[name].sum(-1)
-        return self.sums[name]
+    sums: dict[str, Array]  # (P, F) horizon totals of the draws, kept as line items or not
 
 
 def _repayment_floor(sc: Scenario, d: Drivers, op: Operations) -> Array:

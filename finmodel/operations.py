@@ -23,7 +23,8 @@ from numpy.typing import NDArray
 from finmodel.compiled import by_row, by_row_and_period, kernel
 from finmodel.drivers import Drivers
 
-__all__ = ["HOURS_PER_YEAR", "LINE_ITEMS", "LineItems", "Operations", "corporate_tax", "operate"]
+__all__ = ["HOURS_PER_YEAR", "LINE_ITEMS", "LineItemTotals", "LineItems", "Operations", "corporate_tax",
+           "operate"]
 
 Array = NDArray[np.float64]
 HOURS_PER_YEAR = 8760.0
@@ -84,16 +85,13 @@ class LineItems(Mapping[str, Array]):
         return len(self._computed) + len(self._derived)
 
 
-@dataclass(frozen=True)
-class Operations:
-    """Line items (P, F, T) named in ``LINE_ITEMS`` plus per-factory facts (P, F)."""
+class LineItemTotals:
+    """Line items by name (``items``, (P, F, T)) and their horizon totals (``sums``, (P, F)),
+    some filled in by the kernel that wrote the items; the base of ``Operations`` and
+    ``financing.Financing``."""
 
-    items: LineItems
-    facility_mw: Array  # (P, F) MW
-    cod_years: Array  # (P, F) years after portfolio close
-    capex_initial: Array  # (P, F) EUR m: construction + first fleet
-    terminal_at_horizon: Array  # (P, F) EUR m: the last period's terminal value
-    sums: dict[str, Array]  # (P, F) horizon totals the kernel added up (``total`` fills in others)
+    items: Mapping[str, Array]
+    sums: dict[str, Array]
 
     def __getitem__(self, name: str) -> Array:
         return self.items[name]
@@ -103,6 +101,18 @@ class Operations:
         if name not in self.sums:
             self.sums[name] = self.items[name].sum(-1)
         return self.sums[name]
+
+
+@dataclass(frozen=True)
+class Operations(LineItemTotals):
+    """Line items (P, F, T) named in ``LINE_ITEMS`` plus per-factory facts (P, F)."""
+
+    items: LineItems
+    facility_mw: Array  # (P, F) MW
+    cod_years: Array  # (P, F) years after portfolio close
+    capex_initial: Array  # (P, F) EUR m: construction + first fleet
+    terminal_at_horizon: Array  # (P, F) EUR m: the last period's terminal value
+    sums: dict[str, Array]  # (P, F) horizon totals the kernel added up (``total`` fills in others)
 
 
 def corporate_tax(taxable_income: Array, tax_rate: Array) -> tuple[Array, Array]:

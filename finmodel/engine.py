@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 
+import numpy as np
+
 from finmodel.drivers import Drivers, central_drivers
 from finmodel.financing import FINANCING_ITEMS, Financing, Terms, finance, size_debt
 from finmodel.operations import LINE_ITEMS, Operations, operate
-from finmodel.portfolio import TrancheFlows, allocate_fund, eu_part, tranche_waterfall
+from finmodel.portfolio import TrancheFlows, allocate_fund, eu_part, factory_sum, tranche_waterfall
 from finmodel.scenario.model import Scenario
 
 __all__ = ["ITEMS", "Model", "close_deal", "run"]
@@ -37,6 +39,13 @@ class Model:
         """A line item (P, F, T) of operations or financing, by name."""
         return self.financing.items[name] if name in self.financing.items else self.operations[name]
 
+    def portfolio(self, name: str) -> np.ndarray:
+        """A line item summed over the factories, (P, T), computed once per model."""
+        key = ("portfolio", name)
+        if key not in self.memo:
+            self.memo[key] = factory_sum(self[name])
+        return self.memo[key]
+
     def lines(self) -> dict:
         """Every line item (P, F, T): operations first, then financing."""
         return {**dict(self.operations.items), **self.financing.items}
@@ -56,5 +65,6 @@ def run(sc: Scenario, drivers: Drivers, terms: Terms, keep: Collection[str] | No
     the financing line items to keep (default: all; the fund's tranches read ``fund_flow``)."""
     ops = operate(drivers)
     fin = finance(sc, drivers, ops, terms, keep=keep)
-    tranches = tranche_waterfall(sc, fin["fund_flow"].sum(1))
-    return Model(ops, fin, tranches, terms)
+    fund_flow = factory_sum(fin["fund_flow"])
+    tranches = tranche_waterfall(sc, fund_flow)
+    return Model(ops, fin, tranches, terms, memo={("portfolio", "fund_flow"): fund_flow})

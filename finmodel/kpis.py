@@ -236,7 +236,7 @@ def path_kpis(sc: Scenario, m: Model, path_ids: np.ndarray) -> pd.DataFrame:
 def path_kpi_columns(sc: Scenario, m: Model, path_ids: np.ndarray) -> Columns:
     """``path_kpis`` as columns (P,), without building a DataFrame."""
     op, fin, tr = m.operations, m.financing, m.tranches
-    fcf = op["unlevered_fcf"].sum(1)
+    fcf = m.portfolio("unlevered_fcf")
     cod = op.cod_years
     horizon = sc.timeline.horizon_years
     cols = {
@@ -254,8 +254,8 @@ def path_kpi_columns(sc: Scenario, m: Model, path_ids: np.ndarray) -> Columns:
         "sites_operating": (cod < horizon).sum(1),
         "years_to_first_compute": cod.min(1),
     }
-    private = fin["private_equity_flow"].sum(1)
-    fund_flow = fin["fund_flow"].sum(1)
+    private = m.portfolio("private_equity_flow")
+    fund_flow = m.portfolio("fund_flow")
     fund_in = fin.total("fund_draw").sum(1)
     eib_exposure = fin.eib_exposure.sum(1)
     eib_in = fin.total("eib_draw").sum(1)

@@ -83,7 +83,7 @@ def _run_chunk(chunk: _Chunk) -> _ChunkResult:
     n_fan = max(0, min(stop, chunk.fan_paths) - start)
     model = run(sc, drivers, chunk.terms, keep={*LINES_READ, *(FAN_ITEMS if n_fan else ())})
     ids = np.arange(start, stop)
-    fan = {item: model[item][:n_fan].sum(axis=1) for item in FAN_ITEMS} if n_fan else {}
+    fan = {item: model.portfolio(item)[:n_fan] for item in FAN_ITEMS} if n_fan else {}
     rates = drivers.base_rate + drivers.eib_margin
     return _ChunkResult(
         start, stop,

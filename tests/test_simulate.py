@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 import finmodel
+from finmodel.results import FAN_ITEMS
 from finmodel.simulation import simulate
 
 
@@ -95,6 +96,19 @@ def test_recomputed_path_matches_its_kpis(base):
         np.testing.assert_array_equal(kpis["default"], ~np.isnan(kpis["default_year"]))
     with pytest.raises(KeyError, match="500"):
         res.cashflow_table(500)
+
+
+def test_fans_hold_each_paths_portfolio_sums(base):
+    """Fan data row i is path i's line items added over the factories, recomputed from its
+    draws; only the first fan_paths paths are kept, across chunk boundaries."""
+    res = simulate(base, paths=300, seed=2, chunk_size=64, fan_paths=100)
+    for item in FAN_ITEMS:
+        assert res.fan_data[item].shape == (100, base.timeline.horizon_years)
+    for path in (0, 63, 64, 99):
+        lines = res.path_lines(path)
+        for item in FAN_ITEMS:
+            np.testing.assert_allclose(res.fan_data[item][path], lines[item].sum(0),
+                                       rtol=1e-12, atol=1e-9, err_msg=f"{item}, path {path}")
 
 
 def test_draws_respect_the_specs(base):

@@ -7,6 +7,10 @@ settings every kernel shares.
 * ``error_model="numpy"``: division follows numpy (inf or NaN, no exception), as the numpy code
   around the kernels does.
 
+``fma_kernel`` also lets LLVM fuse a multiply and an add into one FMA instruction (one rounding
+instead of two; none of fast-math's other assumptions): for chains of multiply-adds whose
+latency is the cost, such as the IRR's polynomial evaluation.
+
 Kernels work on rows (one path and factory, R = P x F): ``by_row`` and ``by_row_and_period``
 lay arrays out for them.
 """
@@ -17,9 +21,10 @@ import numpy as np
 from numba import njit
 from numpy.typing import NDArray
 
-__all__ = ["by_row", "by_row_and_period", "kernel"]
+__all__ = ["by_row", "by_row_and_period", "fma_kernel", "kernel"]
 
 kernel = njit(cache=True, nogil=True, error_model="numpy")
+fma_kernel = njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 
 
 def by_row(a: NDArray, shape: tuple[int, ...], dtype: type = float) -> NDArray:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from finmodel.compiled import by_row_and_period, kernel
+from finmodel.compiled import by_row_and_period, fma_kernel, kernel
 
 __all__ = ["dscr", "dscr_summary", "irr", "llcr", "moic", "npv", "payback_period",
            "sign_changes"]
@@ -80,21 +80,36 @@ _RATE_FAR = 1.0 - 1.0 / _X_GRID[-1]  # |r| beyond the grid's x end
 _NEWTON_ITERATIONS = 200
 
 
-@kernel
+@fma_kernel
 def _horner(c: FloatArray, x: float) -> tuple[float, float]:
-    """f(x) = sum_k c_k x^k and f'(x); c: (m,). Even and odd powers run as separate Horner
-    chains in x^2, which the CPU works on side by side."""
+    """f(x) = sum_k c_k x^k and f'(x); c: (m,). Four Horner chains in x^4 each for f and f'
+    (coefficients k = j mod 4), which the CPU works on side by side, in fused multiply-adds:
+    evaluations in a Newton iteration wait on each other, so latency is the cost."""
     x2 = x * x
-    f_even = f_odd = d_even = d_odd = 0.0
-    top = c.size - 1
-    for k in range(top - top % 2, -1, -2):  # even k, from the top; missing terms are zero
-        c1 = c[k + 1] if k + 1 <= top else 0.0
-        c2 = c[k + 2] if k + 2 <= top else 0.0
-        f_even = f_even * x2 + c[k]
-        f_odd = f_odd * x2 + c1
-        d_even = d_even * x2 + (k + 1) * c1  # f' has coefficients (j + 1) c_(j+1)
-        d_odd = d_odd * x2 + (k + 2) * c2
-    return f_even + x * f_odd, d_even + x * d_odd
+    x4 = x2 * x2
+    n = c.size
+    full = n - n % 4  # c[:full] in whole groups of four, c[full:] the top partial group
+    f0 = f1 = f2 = f3 = d0 = d1 = d2 = d3 = 0.0  # d_j: f' has coefficients (k + 1) c_(k+1)
+    if full < n:
+        f0 = c[full]
+        if full + 1 < n:
+            f1, d0 = c[full + 1], (full + 1) * c[full + 1]
+        if full + 2 < n:
+            f2, d1 = c[full + 2], (full + 2) * c[full + 2]
+        if full + 3 < n:
+            f3, d2 = c[full + 3], (full + 3) * c[full + 3]
+    above = c[full] if full < n else 0.0  # c_(k+4) for the group at k
+    for k in range(full - 4, -1, -4):
+        f0 = f0 * x4 + c[k]
+        f1 = f1 * x4 + c[k + 1]
+        f2 = f2 * x4 + c[k + 2]
+        f3 = f3 * x4 + c[k + 3]
+        d0 = d0 * x4 + (k + 1) * c[k + 1]
+        d1 = d1 * x4 + (k + 2) * c[k + 2]
+        d2 = d2 * x4 + (k + 3) * c[k + 3]
+        d3 = d3 * x4 + (k + 4) * above
+        above = c[k]
+    return (f0 + x * f1) + x2 * (f2 + x * f3), (d0 + x * d1) + x2 * (d2 + x * d3)
 
 
 @kernel
@@ -103,10 +118,40 @@ def _sign(v: float) -> float:
 
 
 @kernel
-def _refine(c: FloatArray, lo: float, hi: float, f_lo: float, f_hi: float) -> float:
+def _hermite_root(lo: float, hi: float, f_lo: float, f_hi: float, d_lo: float, d_hi: float) -> float:
+    """Root in (lo, hi) of the cubic that matches f and f' at both ends, where f changes sign:
+    a start for Newton with an error of order h^4 (the secant's: h^2; h = hi - lo), found by
+    Newton steps on the cubic kept inside [0, 1] in s = (x - lo) / h. NaN if not found."""
+    h = hi - lo
+    a = 2.0 * (f_lo - f_hi) + h * (d_lo + d_hi)  # p(s) = a s^3 + b s^2 + h d_lo s + f_lo
+    b = 3.0 * (f_hi - f_lo) - h * (2.0 * d_lo + d_hi)
+    s_lo, s_hi = 0.0, 1.0
+    s = f_lo / (f_lo - f_hi)  # the secant point
+    for _ in range(8):
+        p = ((a * s + b) * s + h * d_lo) * s + f_lo
+        if (p > 0) == (f_lo > 0):
+            s_lo = s
+        else:
+            s_hi = s
+        newton = s - p / ((3.0 * a * s + 2.0 * b) * s + h * d_lo)
+        s_new = newton if s_lo < newton < s_hi else 0.5 * (s_lo + s_hi)
+        done = abs(s_new - s) <= 1e-12
+        s = s_new
+        if done:
+            break
+    x = lo + s * h
+    return x if lo < x < hi else np.nan
+
+
+@kernel
+def _refine(c: FloatArray, lo: float, hi: float, f_lo: float, f_hi: float, d_lo: float,
+            d_hi: float) -> float:
     """Root of f in [lo, hi] where f(lo) and f(hi) differ in sign: Newton steps kept inside the
-    shrinking bracket, bisection otherwise, from the secant point when f_hi is finite (else
-    the midpoint); stops once a step is below 1e-14 relative. f_lo: f(lo), or NaN to compute."""
+    shrinking bracket, bisection otherwise, from the root of the Hermite cubic when the slopes
+    d_lo, d_hi at the ends are finite, else the secant point when f_hi is finite, else the
+    midpoint. Stops once a step is below 1e-14 relative, or a Newton step is below 1e-9 and a
+    thousandth of the one before (quadratic convergence: what is left is of order its square).
+    f_lo: f(lo), or NaN to compute."""
     if np.isnan(f_lo):
         f_lo = _horner(c, lo)[0]
     x = 0.5 * (lo + hi)
@@ -114,8 +159,13 @@ def _refine(c: FloatArray, lo: float, hi: float, f_lo: float, f_hi: float) -> fl
         secant = lo - f_lo * (hi - lo) / (f_hi - f_lo)
         if np.isfinite(secant) and lo < secant < hi:
             x = secant
+        if np.isfinite(d_lo) and np.isfinite(d_hi) and f_lo != 0 and f_hi != 0:
+            cubic = _hermite_root(lo, hi, f_lo, f_hi, d_lo, d_hi)
+            if np.isfinite(cubic):
+                x = cubic
     if f_lo == 0:
         x = lo
+    last_step = np.inf
     for _ in range(_NEWTON_ITERATIONS):
         f, df = _horner(c, x)
         if _sign(f) == _sign(f_lo):
@@ -123,15 +173,18 @@ def _refine(c: FloatArray, lo: float, hi: float, f_lo: float, f_hi: float) -> fl
         else:
             hi = x
         newton = x - f / df
+        is_newton = False
         if f == 0:
             x_new = x
         elif np.isfinite(newton) and lo <= newton <= hi:
-            x_new = newton
+            x_new, is_newton = newton, True
         else:
             x_new = 0.5 * (lo + hi)
-        tol = 1e-14 * max(1.0, abs(x_new))
-        done = abs(x_new - x) <= tol or hi - lo <= tol or f == 0
-        x = x_new
+        scale = max(1.0, abs(x_new))
+        step = abs(x_new - x)
+        done = (step <= 1e-14 * scale or hi - lo <= 1e-14 * scale or f == 0
+                or (is_newton and step <= 1e-9 * scale and step <= 1e-3 * last_step))
+        x, last_step = x_new, step
         if done:
             break
     return x
@@ -191,8 +244,8 @@ def _pair_in_cell(c: FloatArray, x0: float, x1: float, f0: float, f1: float, d0:
     fm = _horner(c, xm)[0]
     if (fm > 0) == (f0 > 0) and fm != 0:
         return np.nan
-    r_a = 1.0 / _refine(c, x0, xm, f0, fm) - 1.0
-    r_b = 1.0 / _refine(c, xm, x1, fm, f1) - 1.0
+    r_a = 1.0 / _refine(c, x0, xm, f0, fm, np.nan, np.nan) - 1.0
+    r_b = 1.0 / _refine(c, xm, x1, fm, f1, np.nan, np.nan) - 1.0
     return r_a if abs(r_a) <= abs(r_b) else r_b
 
 
@@ -237,7 +290,7 @@ def _irr_multi(c: FloatArray, x: FloatArray, k0: int, f: FloatArray, df: FloatAr
         j = j_l if near_l <= near_r else j_r
         lo, hi = at(j), at(j + 1)
         if (lo > 0) != (hi > 0):
-            root = 1.0 / _refine(c, x[j], x[j + 1], lo, hi) - 1.0
+            root = 1.0 / _refine(c, x[j], x[j + 1], lo, hi, df[j], df[j + 1]) - 1.0
         else:
             root = _pair_in_cell(c, x[j], x[j + 1], lo, hi, df[j], df[j + 1])
         if near_l <= near_r:
@@ -253,14 +306,15 @@ def _irr_multi(c: FloatArray, x: FloatArray, k0: int, f: FloatArray, df: FloatAr
     if x_upper > x[n_g - 1]:
         pos_max = at(n_g - 1) > 0
         if (c[c.size - 1] > 0) != pos_max:
-            r = 1.0 / _refine(c, x[n_g - 1], _bracket_above(c, x[n_g - 1], pos_max), np.nan, np.nan) - 1.0
+            r = 1.0 / _refine(c, x[n_g - 1], _bracket_above(c, x[n_g - 1], pos_max), np.nan, np.nan,
+                                np.nan, np.nan) - 1.0
             if abs(r) < abs(best):
                 best = r
         if not abs(best) < _RATE_FAR:  # more roots may hide there
             return np.nan, True
     if x_lower < x[0] and not np.isfinite(best):
         if (c[0] > 0) != (at(0) > 0):
-            best = 1.0 / _refine(c, 0.0, x[0], c[0], np.nan) - 1.0
+            best = 1.0 / _refine(c, 0.0, x[0], c[0], np.nan, np.nan, np.nan) - 1.0
         else:
             return np.nan, True
     return (best, False) if np.isfinite(best) else (np.nan, False)
@@ -276,8 +330,12 @@ def _irr_rows(cf: FloatArray, x: FloatArray, k0: int, rates: FloatArray,
     for i in range(cf.shape[0]):
         rates[i] = np.nan
         first, last, n_changes, finite = -1, -1, 0, True
+        scale = total = moment = 0.0  # sum |v|, sum v = f(1), sum t v
         for t in range(cf.shape[1]):
             v = cf[i, t]
+            scale += abs(v)
+            total += v
+            moment += t * v
             if not np.isfinite(v):
                 finite = False
             if v != 0:
@@ -290,42 +348,47 @@ def _irr_rows(cf: FloatArray, x: FloatArray, k0: int, rates: FloatArray,
         if not finite or n_changes == 0:
             continue
         c = cf[i, first:last + 1]
-        if n_changes == 1:  # one root x in (0, inf); f(0+) has the sign of the first flow
-            rates[i] = 1.0 / _refine(c, 0.0, _bracket_above(c, 0.0, c[0] > 0), c[0], np.nan) - 1.0
-            continue
-        side, total = _only_root_side(c)
-        if side != 0:
-            rates[i] = 1.0 / _walk_to_root(c, x, k0, side, total) - 1.0
+        slope = moment - first * total  # f'(1) of c = cf[i, first:]
+        if n_changes == 1:  # one root x in (0, inf): below x = 1 if f(1) and f(0+) = c[0] differ
+            side = 1 if (total > 0) != (c[0] > 0) else -1
         else:
+            side = _only_root_side(c, scale)
+        if total == 0 and side != 0:
+            rates[i] = 0.0
+        elif side != 0:
+            rates[i] = 1.0 / _walk_to_root(c, x, k0, side, total, slope) - 1.0
+        else:
+            f[k0], df[k0], stamp[k0] = total, slope, i  # x[k0] = 1
             rates[i], needs_roots[i] = _irr_multi(c, x, k0, f, df, stamp, i)
 
 
 @kernel
-def _walk_to_root(c: FloatArray, x: FloatArray, k0: int, side: int, f_one: float) -> float:
+def _walk_to_root(c: FloatArray, x: FloatArray, k0: int, side: int, f_one: float,
+                  d_one: float) -> float:
     """The only root x of flows c (m,), known to lie below x = 1 (side 1) or above it (side -1):
     grid cells are walked away from x = 1 (= x[k0]) until f changes sign, then refined.
-    f_one: f(1)."""
+    f_one, d_one: f(1) and f'(1)."""
     step = -1 if side > 0 else 1
-    j, f_j = k0, f_one
+    j, f_j, d_j = k0, f_one, d_one
     while True:
         nxt = j + step
         if nxt < 0:  # beyond the grid's small end: between 0 and x[0]
-            return _refine(c, 0.0, x[0], c[0], f_j)
+            return _refine(c, 0.0, x[0], c[0], f_j, c[1] if c.size > 1 else 0.0, d_j)
         if nxt >= x.size:  # beyond its large end
             hi = _bracket_above(c, x[x.size - 1], f_j > 0)
-            return _refine(c, x[x.size - 1], hi, f_j, _horner(c, hi)[0])
-        f_next = _horner(c, x[nxt])[0]
+            return _refine(c, x[x.size - 1], hi, f_j, _horner(c, hi)[0], np.nan, np.nan)
+        f_next, d_next = _horner(c, x[nxt])
         if (f_next > 0) != (f_j > 0) or f_next == 0:
             if step < 0:
-                return _refine(c, x[nxt], x[j], f_next, f_j)
-            return _refine(c, x[j], x[nxt], f_j, f_next)
-        j, f_j = nxt, f_next
+                return _refine(c, x[nxt], x[j], f_next, f_j, d_next, d_j)
+            return _refine(c, x[j], x[nxt], f_j, f_next, d_j, d_next)
+        j, f_j, d_j = nxt, f_next, d_next
 
 
 @kernel
-def _only_root_side(c: FloatArray) -> tuple[int, float]:
+def _only_root_side(c: FloatArray, scale: float) -> int:
     """Where flows c (m,) with several sign changes have their only root, if partial sums show
-    it: (1, f(1)) for x in (0, 1), (-1, f(1)) for x > 1, (0, not used) if they do not tell.
+    it: 1 for x in (0, 1), -1 for x > 1, 0 if they do not tell. scale: sum of |c|.
 
     For x in (0, 1), f(x) / (1 - x) is the power series with coefficients A_0, ..., A_n, A_n,
     A_n, ... (A_j = c_0 + ... + c_j), so by Descartes' rule f has at most as many roots there
@@ -333,9 +396,6 @@ def _only_root_side(c: FloatArray) -> tuple[int, float]:
     ...) bound the roots in x > 1 alike. One change on one side and none on the other: the
     root is unique. Partial sums within rounding of zero give no answer."""
     n = c.size
-    scale = 0.0
-    for k in range(n):
-        scale += abs(c[k])
     tol = 1e-12 * scale
     forward = backward = 0
     sign_f = sign_b = 0.0
@@ -344,19 +404,17 @@ def _only_root_side(c: FloatArray) -> tuple[int, float]:
         acc_f += c[k]
         acc_b += c[n - 1 - k]
         if abs(acc_f) <= tol or abs(acc_b) <= tol:
-            return 0, np.nan
+            return 0
         if acc_f * sign_f < 0:
             forward += 1
         if acc_b * sign_b < 0:
             backward += 1
         if forward + backward > 1:  # neither (1, 0) nor (0, 1) any more
-            return 0, np.nan
+            return 0
         sign_f, sign_b = _sign(acc_f), _sign(acc_b)
-    if forward == 1 and backward == 0:
-        return 1, acc_f
-    if forward == 0 and backward == 1:
-        return -1, acc_f
-    return 0, acc_f
+    if forward + backward == 1:
+        return 1 if forward else -1
+    return 0
 
 
 def _irr_roots(values: FloatArray) -> float:
@@ -379,11 +437,13 @@ def irr(
     like ``numpy_financial.irr`` the root closest to zero is returned. With ``full_output`` also
     returns a (...) bool array flagging those rows.
 
-    One sign change: safeguarded Newton in x = 1 / (1 + r). Several: where the partial sums of
-    the flows show that the root is unique (Descartes' rule, see ``_only_root_side``), the grid
-    is walked from r = 0 on its side only; otherwise the grid cells nearest r = 0 on each side
-    are refined; rows whose roots the grid cannot separate (two roots in a cell or beyond an
-    open end of the grid, a rare case) go to ``numpy.roots``.
+    In x = 1 / (1 + r) the flows are a polynomial f. Where the root is unique (one sign change,
+    or partial sums that show it by Descartes' rule, see ``_only_root_side``) a grid of x is
+    walked from r = 0 on the root's side until f changes sign; otherwise the grid cells nearest
+    r = 0 on each side are searched. A cell's root is refined by Newton steps kept inside the
+    bracket, from the root of the cubic that matches f and f' at the cell's ends. Rows whose
+    roots the grid cannot separate (two roots in a cell or beyond an open end of the grid, a
+    rare case) go to ``numpy.roots``.
     """
     cf = np.moveaxis(np.asarray(cashflows, dtype=float), axis, -1)
     lead = cf.shape[:-1]

@@ -79,6 +79,18 @@ def test_irr_textbook_values_and_nan():
     assert irr([0, 0, -100, 110]) == pytest.approx(0.10, abs=1e-12)  # leading zeros ignored
 
 
+@pytest.mark.parametrize("values", [
+    [-100, 100], [-100, 50, 50], [-0.1, 0.03, 0.07], [0.1, -0.03, -0.07],  # r = 0, sums rounded
+    [-3, 1, 1, 1.0000000000000002], [-3, 1, 1, 0.9999999999999998],  # r within rounding of 0
+    [-1e6, 1e-3], [-1e-3, 1e6],  # r near -1 and far above the grid: off both ends
+    [-100] + [1] * 23 + [1e3],
+])
+def test_irr_one_sign_change_at_and_near_zero_and_off_the_grid(values):
+    """One sign change: the side of x = 1 is read off the sign of the flows' sum, also where
+    that sum is zero or rounding; roots beyond both ends of the grid are bracketed."""
+    assert irr(values) == pytest.approx(npf.irr(values), abs=1e-12, rel=1e-12)
+
+
 def test_irr_flags_multiple_sign_changes():
     rates, multiple = irr(np.array([[-100, 230, -132], [-100, 50, 60]]), full_output=True)
     assert multiple.tolist() == [True, False]
@@ -158,7 +170,7 @@ def test_partial_sums_show_when_the_root_is_unique(values, side, expected):
     """Where Descartes' rule on the partial sums proves the root unique, the grid is walked on
     one side of r = 0 only; the IRR is the same as numpy-financial's."""
     c = np.array(values)
-    assert _only_root_side(c)[0] == side
+    assert _only_root_side(c, np.abs(c).sum()) == side
     assert irr(c) == pytest.approx(expected, abs=1e-12)
     assert irr(c) == pytest.approx(npf.irr(c), abs=1e-12)
 

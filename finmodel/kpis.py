@@ -146,11 +146,14 @@ def _dscr_stats(m: Model) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _llcr_at_first_repayment(m: Model, rate: np.ndarray) -> np.ndarray:
+    """(P, F) LLCR of the senior loans at their first repayment; rate: (P, 1) EIB loan rate."""
     fin = m.financing
-    closing = fin["eib_balance"] + fin["commercial_balance"]
-    opening = np.concatenate([np.zeros((*closing.shape[:-1], 1)), closing[..., :-1]], axis=-1)
-    r0 = np.clip(fin.first_repayment, 0, closing.shape[-1] - 1)
-    return llcr(fin["cfads"], np.broadcast_to(rate, closing.shape[:-1]), opening, at=r0)
+    eib, commercial = fin["eib_balance"], fin["commercial_balance"]
+    opening = np.empty_like(eib)  # senior balance at each period's start: the last one's close
+    opening[..., 0] = 0.0
+    np.add(eib[..., :-1], commercial[..., :-1], out=opening[..., 1:])
+    r0 = np.clip(fin.first_repayment, 0, eib.shape[-1] - 1)
+    return llcr(fin["cfads"], np.broadcast_to(rate, eib.shape[:-1]), opening, at=r0)
 
 
 def _labels(codes: np.ndarray, names: tuple[str, ...]) -> pd.Categorical:

@@ -118,28 +118,36 @@ def tranche_waterfall(sc: Scenario, fund_flow: Array) -> TrancheFlows:
     share = np.array([sc.tranches[k].share for k in order])
     rate = np.array([sc.tranches[k].target_return for k in order])
     n_p, n_t = fund_flow.shape
-    n_k = len(order)
-    out_flow = np.minimum(fund_flow, 0.0)
-    in_flow = np.maximum(fund_flow, 0.0)
-    flows = np.zeros((n_p, n_k, n_t))
-    claim = np.zeros((n_p, n_k))
-    contributed = np.zeros((n_p, n_k))
-    received = np.zeros((n_p, n_k))
-    for t in range(n_t):
-        paid_in = -out_flow[:, t, None] * share  # (P, K)
-        claim = claim * (1.0 + rate) + paid_in
-        left = in_flow[:, t].copy()
-        got = np.zeros((n_p, n_k))
-        for j in range(n_k):
-            pay = np.minimum(left, claim[:, j]) if j < n_k - 1 else left
-            got[:, j] = pay
-            left = left - pay
-        claim = np.maximum(claim - got, 0.0)
-        flows[:, :, t] = got - paid_in
-        contributed += paid_in
-        received += got
-    back = np.empty(n_k, dtype=int)
-    back[order] = np.arange(n_k)
+    flows = np.empty((n_p, len(order), n_t))
+    contributed, received = np.empty((n_p, len(order))), np.empty((n_p, len(order)))
+    _tranche_rows(np.ascontiguousarray(fund_flow, dtype=float), share, rate, flows, contributed,
+                  received)
+    back = np.empty(len(order), dtype=int)
+    back[order] = np.arange(len(order))
     contributed, received = contributed[:, back], received[:, back]
     return TrancheFlows(flows[:, back], contributed, received,
                         np.maximum(contributed - received, 0.0))
+
+
+@kernel
+def _tranche_rows(fund_flow: Array, share: Array, rate: Array, flows: Array, contributed: Array,
+                  received: Array) -> None:
+    """``tranche_waterfall`` for each path: fund_flow (P, T); share, rate (K,) in order of
+    priority; fills flows (P, K, T), contributed and received (P, K) in that order."""
+    n_k = share.size
+    claim = np.empty(n_k)
+    for p in range(fund_flow.shape[0]):
+        claim[:] = 0.0
+        contributed[p, :] = 0.0
+        received[p, :] = 0.0
+        for t in range(fund_flow.shape[1]):
+            outflow, left = min(fund_flow[p, t], 0.0), max(fund_flow[p, t], 0.0)
+            for j in range(n_k):
+                paid_in = -outflow * share[j]
+                claim[j] = claim[j] * (1.0 + rate[j]) + paid_in
+                got = min(left, claim[j]) if j < n_k - 1 else left
+                left = left - got
+                claim[j] = max(claim[j] - got, 0.0)
+                flows[p, j, t] = got - paid_in
+                contributed[p, j] += paid_in
+                received[p, j] += got

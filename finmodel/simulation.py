@@ -154,7 +154,7 @@ def simulate(
     return Results(
         scenario=scenario, path_kpis=tables.path.frame(),
         factory_kpis=tables.factory_frame(cores),
-        inputs=tables.inputs_frame(), lines={}, kept_paths=np.array([], dtype=int),
+        inputs=tables.inputs.frame(), lines={}, kept_paths=np.array([], dtype=int),
         method=method, seed=seed, fan_data=tables.fan,
         recompute=lambda path: path_lines(scenario, terms, design, path),
         tranche_kpis=tables.tranche.frame(), terms=terms,
@@ -227,7 +227,7 @@ class _Tables:
         self.tranche = _Table(paths * len(sc.tranches), lock)
         self.n_f, self.n_k, self.paths = sc.n_factories, len(sc.tranches), paths
         self.n_fan = min(paths, fan_paths)
-        self.inputs: dict[str, np.ndarray] = {}
+        self.inputs = _Table(paths, lock)
         self.fan: dict[str, np.ndarray] = {}
 
     def put(self, res: _ChunkResult) -> int:
@@ -236,15 +236,11 @@ class _Tables:
         if res.factory_kpis is not None:
             self.factory[res.start] = res.factory_kpis
         self.tranche.put(res.tranche_kpis, res.start * self.n_k)
+        self.inputs.put({"path": np.arange(res.start, res.stop), **res.inputs}, res.start)
         with self.lock:
-            if not self.inputs:
-                self.inputs = {name: np.empty(self.paths, values.dtype)
-                               for name, values in res.inputs.items()}
             if res.fan and not self.fan:
                 self.fan = {item: np.empty((self.n_fan, *values.shape[1:]))
                             for item, values in res.fan.items()}
-        for name, values in res.inputs.items():
-            self.inputs[name][res.start:res.stop] = values
         for item, values in res.fan.items():
             self.fan[item][res.start:res.start + len(values)] = values
         return res.stop
@@ -267,10 +263,6 @@ class _Tables:
         self.factory.clear()
         return table.frame()
 
-    def inputs_frame(self) -> pd.DataFrame:
-        frame = pd.DataFrame(self.inputs)
-        frame.insert(0, "path", np.arange(self.paths))
-        return frame
 
 
 def path_lines(sc: Scenario, terms: Terms, design: Design, path: int) -> dict[str, np.ndarray]:

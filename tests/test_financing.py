@@ -229,6 +229,11 @@ def test_layered_fund_waterfall_by_hand():
     np.testing.assert_allclose(tr.loss[1], [20.0, 50.0])
     np.testing.assert_allclose(tr.contributed.sum(1), 100.0)
     np.testing.assert_allclose(tr.received.sum(1), np.maximum(flows, 0).sum(1))
+    # listed first loss first: priority, not the order of the list, ranks the claims
+    listed = sc.with_updates({"tranches": [sc.tranches[1].model_dump(), sc.tranches[0].model_dump()]})
+    swapped = tranche_waterfall(listed, flows)
+    np.testing.assert_array_equal(swapped.flows, tr.flows[:, ::-1])
+    np.testing.assert_array_equal(swapped.loss, tr.loss[:, ::-1])
 
 
 def test_fund_allocation_rules(base):

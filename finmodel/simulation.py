@@ -264,7 +264,6 @@ class _Tables:
         return table.frame()
 
 
-
 def path_lines(sc: Scenario, terms: Terms, design: Design, path: int) -> dict[str, np.ndarray]:
     """Line items (1, F, T) of one simulated path, recomputed exactly from its draws."""
     return run(sc, _drivers(sc, design, path, path + 1)[1], terms).lines()

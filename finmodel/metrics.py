@@ -165,7 +165,7 @@ def _refine(c: FloatArray, lo: float, hi: float, f_lo: float, f_hi: float, d_lo:
                 x = cubic
     if f_lo == 0:
         x = lo
-    last_step = np.inf
+    last_step = 0.0  # no ratio before the second step: a first step proves nothing
     for _ in range(_NEWTON_ITERATIONS):
         f, df = _horner(c, x)
         if _sign(f) == _sign(f_lo):

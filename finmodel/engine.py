@@ -7,8 +7,9 @@ layers. Both ``base_case`` and ``simulate`` use these two functions and nothing 
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Hashable
 from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
 import numpy as np
 
@@ -20,6 +21,8 @@ from finmodel.scenario.model import Scenario
 
 __all__ = ["ITEMS", "Model", "close_deal", "run"]
 
+_T = TypeVar("_T")
+
 # every line item: name -> (unit, description)
 ITEMS = {**LINE_ITEMS, **FINANCING_ITEMS}
 
@@ -27,7 +30,7 @@ ITEMS = {**LINE_ITEMS, **FINANCING_ITEMS}
 @dataclass(frozen=True)
 class Model:
     """Everything the engine computed for a batch of paths; ``memo`` holds results derived from
-    it that several readers share (see ``kpis``)."""
+    it that several readers share (``once``: portfolio sums, the KPIs' shared parts)."""
 
     operations: Operations
     financing: Financing
@@ -39,12 +42,15 @@ class Model:
         """A line item (P, F, T) of operations or financing, by name."""
         return self.financing.items[name] if name in self.financing.items else self.operations[name]
 
+    def once(self, key: Hashable, compute: Callable[[], _T]) -> _T:
+        """compute() the first time ``key`` is asked of this model; its result after that."""
+        if key not in self.memo:
+            self.memo[key] = compute()
+        return self.memo[key]
+
     def portfolio(self, name: str) -> np.ndarray:
         """A line item summed over the factories, (P, T), computed once per model."""
-        key = ("portfolio", name)
-        if key not in self.memo:
-            self.memo[key] = factory_sum(self[name])
-        return self.memo[key]
+        return self.once(("portfolio", name), lambda: factory_sum(self[name]))
 
     def lines(self) -> dict:
         """Every line item (P, F, T): operations first, then financing."""

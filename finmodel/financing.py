@@ -46,7 +46,7 @@ from numpy.typing import NDArray
 from finmodel.compiled import by_row, by_row_and_period, kernel
 from finmodel.drivers import Drivers
 from finmodel.errors import Problem, ScenarioError
-from finmodel.operations import LineItemTotals, Operations
+from finmodel.operations import LineItemTotals, Operations, _tax_step
 from finmodel.scenario.model import Scenario
 
 __all__ = ["FINANCING_ITEMS", "Financing", "Terms", "finance", "principal_shares", "size_debt"]
@@ -305,11 +305,7 @@ def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, floor, fee_period, 
             senior_paid = repaying or last
             interest_paid = ((int_e + int_c if senior_paid else 0.0) + int_h
                              + (b_s * r_s if senior_paid else 0.0))
-            income = flows[_TAXABLE][i, t] - interest_paid
-            profit = max(income, 0.0)
-            used = min(pool, profit)
-            tax = tax_rate[i] * (profit - used)
-            pool = pool - used + max(-income, 0.0)
+            tax, pool = _tax_step(flows[_TAXABLE][i, t] - interest_paid, tax_rate[i], pool)
             cfads = flows[_EBITDA][i, t] - tax + flows[_RESALE][i, t] - refresh_cf[t]
             cash = cfads + (terminal[i] if last else 0.0)
             dscr = cfads / service if service > _EPS else np.nan

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import functools
 import warnings
-from collections.abc import Callable
-from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -111,16 +109,6 @@ TRANCHE_KPIS: dict[str, tuple[str, str]] = {
 }
 
 
-_T = TypeVar("_T")
-
-
-def _once(m: Model, key: str, compute: Callable[[], _T]) -> _T:
-    """compute() the first time ``key`` is asked of this model (path and factory KPIs share it)."""
-    if key not in m.memo:
-        m.memo[key] = compute()
-    return m.memo[key]
-
-
 def _public(sc: Scenario, m: Model) -> tuple[np.ndarray, np.ndarray]:
     """(P, F) PV of public cost and of public-access GPU-hours at the public discount rate."""
     def compute() -> tuple[np.ndarray, np.ndarray]:
@@ -128,7 +116,7 @@ def _public(sc: Scenario, m: Model) -> tuple[np.ndarray, np.ndarray]:
         payments = m.operations["revenue_public_fund"]
         cost = npv(rate, payments - m.financing["fund_flow"])
         return cost, npv(rate, m.operations["gpu_hours_public_m"])
-    return _once(m, "public", compute)
+    return m.once("public", compute)  # path and factory KPIs share it
 
 
 def _eu_paid(m: Model, fund_in: np.ndarray) -> np.ndarray:
@@ -142,7 +130,7 @@ def _eu_paid(m: Model, fund_in: np.ndarray) -> np.ndarray:
 
 def _dscr_stats(m: Model) -> tuple[np.ndarray, np.ndarray]:
     """(P, F) lowest and average DSCR over the years with senior debt service (NaN if none)."""
-    return _once(m, "dscr", lambda: dscr_summary(m.financing["dscr"]))
+    return m.once("dscr", lambda: dscr_summary(m.financing["dscr"]))
 
 
 def _llcr_at_first_repayment(m: Model, rate: np.ndarray) -> np.ndarray:

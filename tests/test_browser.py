@@ -81,9 +81,12 @@ def test_the_app_in_a_real_browser(server, tmp_path):
         browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1600, "height": 1300}, accept_downloads=True)
         page.goto(server)
-        page.get_by_text(HEADLINE[0].label).first.wait_for(timeout=120_000)
-        wait_idle(page)
         res = finmodel.simulate(base, paths=DEFAULT_PATHS)
+        # read the cards only once the page's last element names these results: while the
+        # page is drawn, the cards' labels and values can be in the DOM in different numbers
+        page.get_by_text(f"Page complete for base: {DEFAULT_PATHS:,} paths, {HEADLINE[0].label} "
+                         f"{headline_value(res, HEADLINE[0])}.").wait_for(timeout=120_000)
+        wait_idle(page)
         assert metric_values(page) == {h.label: headline_value(res, h) for h in HEADLINE}
         page.screenshot(path=str(SHOTS / "app_base.png"))
 

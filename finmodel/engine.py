@@ -14,12 +14,19 @@ from typing import TypeVar
 import numpy as np
 
 from finmodel.drivers import Drivers, central_drivers
-from finmodel.financing import FINANCING_ITEMS, Financing, Terms, finance, size_debt
+from finmodel.financing import (
+    FINANCING_ITEMS,
+    Financing,
+    Terms,
+    finance,
+    size_debt,
+    years_to_first_repayment,
+)
 from finmodel.operations import LINE_ITEMS, Operations, operate
 from finmodel.portfolio import TrancheFlows, allocate_fund, eu_part, factory_sum, tranche_waterfall
 from finmodel.scenario.model import Scenario
 
-__all__ = ["ITEMS", "Model", "close_deal", "run"]
+__all__ = ["ITEMS", "Model", "close_deal", "minimum_eib_tenor_years", "run"]
 
 _T = TypeVar("_T")
 
@@ -64,6 +71,13 @@ def close_deal(sc: Scenario) -> Terms:
     cost = (ops["capex_construction"] + ops["capex_gpu_initial"])[0].sum(-1)
     fund = allocate_fund(sc, cost)
     return replace(size_debt(sc, drivers, ops, fund), eu_eur_m=eu_part(sc, cost, fund))
+
+
+def minimum_eib_tenor_years(sc: Scenario) -> int:
+    """The shortest ``eib.tenor_years`` with which ``close_deal`` can size this scenario's
+    loans: every site's first repayment on the base case falls before its loan matures."""
+    drivers = central_drivers(sc)
+    return int(years_to_first_repayment(sc, drivers, operate(drivers)).max()) + 1
 
 
 def run(sc: Scenario, drivers: Drivers, terms: Terms, keep: Collection[str] | None = None) -> Model:

@@ -39,7 +39,7 @@ from finmodel.scenario.fields import field_rows
 from finmodel.scenario.io import write_atomic
 from finmodel.scenario.model import Scenario
 
-__all__ = ["SELECTIONS", "export_excel", "select_paths"]
+__all__ = ["SELECTIONS", "export_excel", "select_paths", "sheet_titles"]
 
 SELECTIONS = ("base", "p50", "p10", "p90", "worst")
 FIRST_PERIOD_COL = 4  # column D holds period 0
@@ -208,6 +208,8 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, pm: _PathModel, f: 
     n_t = sc.timeline.horizon_years
     fac = sc.factories[f]
     ws = wb.create_sheet(title)
+    if ws.title != title:  # formulas name ``title``: openpyxl must not have renamed the sheet
+        raise RuntimeError(f"sheet {title!r} was created as {ws.title!r}")
     m, d = pm.model, pm.drivers
     fin = m.financing
 
@@ -708,11 +710,8 @@ def export_excel(scenario: Scenario, path: str | os.PathLike[str], results: Resu
     cover.title = "Cover"
     names = _inputs_sheet(wb, scenario)
     _timeline_sheet(wb, scenario)
-    sheets = []
-    used: set[str] = set()
-    for f, fac in enumerate(scenario.factories):
-        title = _sheet_title(fac.name, f, used)
-        sheets.append(_factory_sheet(wb, scenario, terms, pm, f, title, names))
+    sheets = [_factory_sheet(wb, scenario, terms, pm, f, title, names)
+              for f, title in enumerate(sheet_titles(scenario))]
     _timeline_flags(wb, scenario, sheets)
     _portfolio_sheet(wb, scenario, sheets)
     check_cell = _checks_sheet(wb, scenario, pm, sheets)
@@ -722,13 +721,27 @@ def export_excel(scenario: Scenario, path: str | os.PathLike[str], results: Resu
     return write_atomic(target, wb.save)
 
 
+RESERVED_SHEETS = ("Cover", "Inputs", "Timeline", "Portfolio", "Checks", "Engine", "Monte Carlo",
+                   "History")  # the workbook's own sheets, and the name Excel reserves
+
+
+def sheet_titles(sc: Scenario) -> list[str]:
+    """The factory sheets' names, in factory order (see ``_sheet_title``)."""
+    used: set[str] = set()
+    return [_sheet_title(fac.name, f, used) for f, fac in enumerate(sc.factories)]
+
+
 def _sheet_title(name: str, i: int, used: set[str]) -> str:
-    """A valid, unique sheet name: no []:*?/\\ characters, at most 31 characters."""
-    clean = "".join(ch for ch in name if ch not in "[]:*?/\\'").strip() or f"Factory {i + 1}"
+    """A valid sheet name for factory ``i``, unique in ``used`` (casefolded names, updated) the
+    way Excel compares them, without regard to case: no []:*?/\\' characters, no leading
+    formula character, at most 31 characters, never a reserved sheet's name in any case."""
+    clean = "".join(ch for ch in name if ch not in "[]:*?/\\'" and ch.isprintable())
+    clean = clean.lstrip("=+-@ ").strip() or f"Factory {i + 1}"
     title = clean[:28]
-    if title in used or title in ("Cover", "Inputs", "Timeline", "Portfolio", "Checks", "Monte Carlo"):
+    taken = used | {s.casefold() for s in RESERVED_SHEETS}
+    if title.casefold() in taken:
         title = f"{clean[:24]} ({i + 1})"
-    used.add(title)
+    used.add(title.casefold())
     return title
 
 
@@ -843,7 +856,7 @@ def _checks_sheet(wb: Workbook, sc: Scenario, pm: _PathModel, sheets) -> str:
             "dscr": m["dscr"][0, f],
         }
         for col, key in ((5, "cfads"), (6, "debt_balance"), (7, "dscr")):
-            engine.cell(er, 1, f"{title}: {key}")
+            _text(engine.cell(er, 1), f"{title}: {key}")
             for t in range(n_t):
                 v = values[key][t]
                 engine.cell(er, FIRST_PERIOD_COL + t, float(v) if np.isfinite(v) else None)
@@ -856,13 +869,13 @@ def _checks_sheet(wb: Workbook, sc: Scenario, pm: _PathModel, sheets) -> str:
             ws.cell(r, col, "=" + "+".join(diffs))
             er += 1
         irr = float(engine_irr(m.financing["private_equity_flow"][0, f]))
-        engine.cell(er, 1, f"{title}: equity IRR")
+        _text(engine.cell(er, 1), f"{title}: equity IRR")
         engine.cell(er, 3, irr if np.isfinite(irr) else None)
         a = f"{q}!{rows.p('equity_irr')}"
         e = f"Engine!$C${er}"
         ws.cell(r, 8, f"=IF(ISNUMBER({e}),IF(ISNUMBER({a}),IF(ABS({a}-{e})>{rel},1,0),1),0)")
         er += 1
-        engine.cell(er, 1, f"{title}: EIB loss")
+        _text(engine.cell(er, 1), f"{title}: EIB loss")
         engine.cell(er, 3, float(m.financing.eib_loss[0, f]))
         e = f"Engine!$C${er}"
         ws.cell(r, 9, f"=IF(ABS({q}!{rows.p('eib_loss_total')}-{e})>{rel}*MAX(1,ABS({e})),1,0)")

@@ -503,6 +503,14 @@ def finance(sc: Scenario, d: Drivers, op: Operations, terms: Terms,
     )
 
 
+def years_to_first_repayment(sc: Scenario, d: Drivers, op: Operations) -> NDArray[np.int64]:
+    """(F,) years from each site's close to its first scheduled senior repayment on the base
+    case (drivers and operations of one path): the EIB tenor must be longer than each."""
+    uses = (op["capex_construction"] + op["capex_gpu_initial"])[:1]  # (1, F, T)
+    close = np.broadcast_to(d.close_year, (1, sc.n_factories))[0].astype(np.int64)
+    return _first_repayment(sc, d, op, uses)[0] - close
+
+
 def size_debt(sc: Scenario, d: Drivers, op: Operations, fund_eur_m: Array) -> Terms:
     """Size the senior debt on the base case (P = 1) as lenders do: the smallest of the EIB
     share, the gearing cap, what leaves equity non-negative, and what the base-case CFADS
@@ -517,13 +525,12 @@ def size_debt(sc: Scenario, d: Drivers, op: Operations, fund_eur_m: Array) -> Te
     wanted = wanted_e + wanted_c
     room = np.maximum(cost - fund_eur_m, 0.0)
     caps = {"eib_share": wanted, "gearing": eib.gearing_max * cost, "equity": room}
-    close = np.broadcast_to(d.close_year, (1, n_f))[0].astype(int)
-    r0_guess = _first_repayment(sc, d, op, uses[None])[0]
-    n_rep = close + eib.tenor_years - r0_guess
+    wait = years_to_first_repayment(sc, d, op)
+    n_rep = eib.tenor_years - wait
     problems = [Problem("eib.tenor_years", eib.tenor_years,
                         f"the loan of factory {sc.factories[i].name!r} would mature before its "
-                        f"first repayment (period {r0_guess[i]} after portfolio close); use a "
-                        f"longer tenor or a shorter grace period")
+                        f"first repayment ({wait[i]} years after its close on the base case); "
+                        f"use a tenor of at least {wait.max() + 1} years or a shorter grace period")
                 for i in range(n_f) if n_rep[i] < 1]
     if problems:
         raise ScenarioError(problems, "financing")

@@ -7,6 +7,8 @@ cached by scenario text, paths, seed and method, so a slider moved back is insta
 
 from __future__ import annotations
 
+import math
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +26,7 @@ from finmodel.charts import (
     tornado_chart,
 )
 from finmodel.cli import assumptions_table, correlation_table
+from finmodel.engine import minimum_eib_tenor_years
 from finmodel.errors import ScenarioError
 from finmodel.kpis import PATH_KPIS
 from finmodel.scenario import assumptions_dir, field_rows
@@ -31,6 +34,7 @@ from finmodel.scenario import assumptions_dir, field_rows
 __all__ = ["HEADLINE", "headline_value", "main"]
 
 UPLOAD = "upload a scenario file..."
+MAX_UPLOAD_MB = 1  # a scenario is a few kB; larger files are refused before they are read
 PATH_CHOICES = (500, 1_000, 2_000, 5_000, 10_000)
 VIEWS = ("Results", "Drivers", "Compare scenarios", "Assumptions")
 PAGE_COMPLETE = "Shown last, once the page is drawn for the current inputs."
@@ -83,9 +87,31 @@ def _delta(value: float, before: float, kind: str) -> str | None:
 
 
 def _show_problems(exc: ScenarioError) -> None:
-    st.error(f"The scenario has {len(exc.problems)} problem(s); nothing was run.")
-    for problem in exc.problems:
-        st.markdown(f"- `{problem.path or exc.source or 'file'}`: {problem}")
+    """Every problem as plain text: values and file names are shown as typed, never as markup."""
+    count = len(exc.problems)
+    st.error(f"The scenario has {count} problem{'s' if count != 1 else ''}; nothing was run.")
+    st.code("\n".join(f"- {exc.source}: {p}" if not p.path and exc.source else f"- {p}"
+                      for p in exc.problems), language=None, wrap_lines=True)
+
+
+_MARKDOWN = str.maketrans({ch: "\\" + ch for ch in "\\`*_[]<>|~$#:/"})
+
+
+def literal(text: str) -> str:
+    """User text for an element that renders markdown (a title, a caption, a tooltip) on one
+    line: every character that could start markup, an emoji code or a colour directive is
+    escaped, and so is a list or heading marker at the start."""
+    escaped = " ".join(str(text).splitlines()).translate(_MARKDOWN)
+    if escaped[:1] in ("-", "+", "="):
+        return "\\" + escaped
+    number = re.match(r"\d+(?=[.)])", escaped)
+    return escaped if number is None else f"{number[0]}\\{escaped[number.end():]}"
+
+
+def file_stem(name: str) -> str:
+    """A download's file name from a scenario name: letters, digits, '-', '_' and '.' only."""
+    stem = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "-_.") else "_" for ch in name)
+    return stem.strip("._") or "scenario"
 
 
 # -- cached engine calls (keyed by the scenario's TOML text) -------------------------------------------
@@ -133,15 +159,20 @@ def _pick_preset() -> tuple[str, finmodel.Scenario | None]:
     try:
         if choice != UPLOAD:
             return choice, _load_preset(choice)
-        uploaded = st.sidebar.file_uploader("Scenario TOML", type=["toml"])
+        uploaded = st.sidebar.file_uploader("Scenario TOML", type=["toml"], max_upload_size=MAX_UPLOAD_MB)
         if uploaded is None:
             st.info("Upload a scenario TOML file to explore it.")
+            return choice, None
+        if uploaded.size > MAX_UPLOAD_MB * 1_000_000:
+            st.error(f"The file is {uploaded.size / 1e6:,.1f} MB; a scenario file may be at most "
+                     f"{MAX_UPLOAD_MB} MB.")
             return choice, None
         try:
             text = uploaded.getvalue().decode("utf-8")
         except UnicodeDecodeError:
-            st.error(f"{uploaded.name}: not a UTF-8 text file; upload a TOML scenario.")
+            st.error("The file is not UTF-8 text; upload a TOML scenario.")
             return choice, None
+        # untrusted text: `extends` may name only a shipped preset, no file is read
         return f"upload:{uploaded.name}", finmodel.loads_scenario(text, source=uploaded.name)
     except ScenarioError as exc:
         _show_problems(exc)
@@ -150,7 +181,8 @@ def _pick_preset() -> tuple[str, finmodel.Scenario | None]:
 
 def _help(sc: finmodel.Scenario, path: str) -> str:
     row = next(r for r in field_rows(sc) if r.path == path)
-    return f"{row.description} [{row.unit}]. Preset: {row.display_value}. Source: {row.source or 'n/a'}"
+    return literal(f"{row.description} [{row.unit}]. Preset: {row.display_value}. "
+                   f"Source: {row.source or 'n/a'}")
 
 
 def _central(sc: finmodel.Scenario, path: str) -> float:
@@ -158,6 +190,20 @@ def _central(sc: finmodel.Scenario, path: str) -> float:
 
     value = resolve(sc, path)
     return float(getattr(value, "central", value))
+
+
+def _delayed(sc: finmodel.Scenario, years: int) -> finmodel.Scenario:
+    """``sc`` with every site's grid delay moved ``years`` later (its spread kept)."""
+    if not years:
+        return sc
+    return sc.with_centres({f"factories[{i}].grid_delay_years":
+                            _central(sc, f"factories[{i}].grid_delay_years") + years
+                            for i in range(sc.n_factories)}, how="shift")
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _minimum_tenor(toml: str) -> int:
+    return minimum_eib_tenor_years(finmodel.loads_scenario(toml))
 
 
 def _controls(key: str, sc: finmodel.Scenario) -> tuple[finmodel.Scenario, int, int, str]:
@@ -184,8 +230,13 @@ def _controls(key: str, sc: finmodel.Scenario) -> tuple[finmodel.Scenario, int, 
                         help="Added to each site's grid-connection delay distribution "
                              "(factories[i].grid_delay_years).")
     side.markdown("**EIB loan**")
-    share = slider("EIB share of cost", "eib.share_of_cost", 0.0, 0.5, 0.01)
-    tenor = slider("EIB tenor (years)", "eib.tenor_years", 5, 25, 1, value=int(sc.eib.tenor_years))
+    # the ranges follow the cross-field rules, so every reachable combination is valid
+    share_max = min(0.5, sc.eib.share_of_cost_max, sc.eib.gearing_max - sc.private.commercial_debt_share)
+    share = slider("EIB share of cost", "eib.share_of_cost", 0.0, math.floor(share_max * 100) / 100, 0.01)
+    shortest = _minimum_tenor(_delayed(sc, delay).to_toml())
+    tenor_key = f"{key}:eib.tenor_years"
+    tenor = slider("EIB tenor (years)", "eib.tenor_years", max(5, shortest), sc.timeline.horizon_years, 1,
+                   value=max(int(st.session_state.get(tenor_key, sc.eib.tenor_years)), shortest))
     margin = slider("EIB margin (central)", "eib.margin", 0.0025, 0.03, 0.0025, "%.4f")
     profiles = ["annuity", "linear", "sculpted"]
     repayment = side.selectbox("Repayment profile", profiles, index=profiles.index(sc.eib.repayment),
@@ -331,12 +382,16 @@ def main() -> None:
     if preset is None:
         return
     try:
-        sc, paths, seed, method = _controls(key, preset)
-    except ScenarioError as exc:
+        _page(key, preset)
+    except ScenarioError as exc:  # a combination the engine refuses, e.g. in the tornado's swings
         _show_problems(exc)
-        return
-    st.subheader(sc.name)
-    st.write(sc.description)
+
+
+def _page(key: str, preset: finmodel.Scenario) -> None:
+    sc, paths, seed, method = _controls(key, preset)
+    st.subheader(literal(sc.name))
+    if sc.description:
+        st.text(sc.description)
     toml = sc.to_toml()
     note = "" if _PROCESS["model_loaded"] else (
         " The first run of the app also loads the model's compiled kernels; the first run after "
@@ -349,13 +404,14 @@ def main() -> None:
     st.caption(f"{paths:,} paths, {method}, seed {seed}. Cards show P50 (or the mean for "
                "probabilities and expected loss); hover for P10 / P90. Deltas against the preset "
                "with the same paths and seed.")
+    stem = file_stem(sc.name)
     d1, d2, d3 = st.columns(3)
     d1.download_button("Download Excel workbook", lambda: _workbook(toml, paths, seed, method),
-                       file_name=f"{sc.name}.xlsx", key="download_xlsx",
+                       file_name=f"{stem}.xlsx", key="download_xlsx",
                        mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-    d2.download_button("Download scenario (TOML)", toml, file_name=f"{sc.name}.toml", key="download_toml")
+    d2.download_button("Download scenario (TOML)", toml, file_name=f"{stem}.toml", key="download_toml")
     d3.download_button("Download results (CSV)", lambda: res.path_kpis.to_csv(index=False),
-                       file_name=f"{sc.name}_paths.csv", key="download_csv")
+                       file_name=f"{stem}_paths.csv", key="download_csv")
     # one view at a time: only what is on screen is computed and drawn
     view = st.radio("View", VIEWS, horizontal=True, key="view", label_visibility="collapsed")
     if view == "Results":
@@ -367,5 +423,5 @@ def main() -> None:
     else:
         _assumptions_tab(sc)
     # the last element: when it shows these results, everything above is final
-    st.caption(f"Page complete for {sc.name}: {paths:,} paths, "
+    st.caption(f"Page complete for {literal(sc.name)}: {paths:,} paths, "
                f"{HEADLINE[0].label} {headline_value(res, HEADLINE[0])}.", help=PAGE_COMPLETE)

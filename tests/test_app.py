@@ -8,7 +8,7 @@ from conftest import ROOT
 from streamlit.testing.v1 import AppTest
 
 import finmodel
-from finmodel.ui import DEFAULT_PATHS, HEADLINE, UPLOAD, headline_value
+from finmodel.ui import DEFAULT_PATHS, HEADLINE, UPLOAD, headline_value, literal
 
 APP = str(ROOT / "app.py")
 
@@ -99,7 +99,7 @@ def test_switching_preset_resets_the_controls(app):
     widget(app, "slider", "Power price (EUR/MWh, central)").set_value(200.0).run()
     app.sidebar.selectbox[0].select("thirteen_factories").run()
     assert not app.exception
-    assert app.subheader[0].value == "thirteen_factories"
+    assert app.subheader[0].value == literal("thirteen_factories")
     assert widget(app, "slider", "Power price (EUR/MWh, central)").value == pytest.approx(
         finmodel.load_scenario("thirteen_factories").energy.power_price_eur_mwh.central)
     assert len(widget(app, "multiselect", "Factories in the portfolio").value) == 13
@@ -109,7 +109,42 @@ def test_an_impossible_combination_is_a_message(app):
     widget(app, "multiselect", "Factories in the portfolio").set_value([]).run()
     assert not app.exception
     assert "problem" in app.error[0].value
-    assert "factories" in " ".join(m.value for m in app.markdown)
+    assert app.code[0].value.startswith("- factories = []: choose one or more of")
+
+
+SLIDERS_THAT_INTERACT = ("Extra grid delay, every site (years)", "EIB tenor (years)", "EIB share of cost")
+
+
+@pytest.mark.parametrize("preset", ["base", "grid_delay", "layered_fund"])
+def test_every_combination_of_interacting_slider_extremes_runs(preset):
+    """The ranges follow the cross-field rules (a long grid delay needs a longer tenor; the EIB
+    share stays under its cap and the gearing cap): every reachable corner is a valid scenario."""
+    app = AppTest.from_file(APP, default_timeout=120).run()
+    app.sidebar.selectbox[0].select(preset).run()
+    delay, tenor, share = SLIDERS_THAT_INTERACT
+    seen = set()
+    for d_end in ("min", "max"):
+        for t_end in ("min", "max"):
+            for s_end in ("min", "max"):
+                for label, end in ((delay, d_end), (tenor, t_end), (share, s_end)):
+                    w = widget(app, "slider", label)
+                    w.set_value(getattr(w, end)).run()
+                    assert not app.exception, (label, end)
+                    assert not app.error, (label, end, [c.value for c in app.code])
+                seen.add(tuple(widget(app, "slider", label).value for label in SLIDERS_THAT_INTERACT))
+    assert len(seen) == 8
+    # the tenor's floor follows the delay: the shortest tenor with the longest delay is valid
+    # and one year less is not
+    sc = finmodel.load_scenario(preset)
+    longest = widget(app, "slider", delay).max
+    shifted = sc.with_centres({f"factories[{i}].grid_delay_years": float(
+        getattr(f.grid_delay_years, "central", f.grid_delay_years)) + longest
+        for i, f in enumerate(sc.factories)}, how="shift")
+    widget(app, "slider", delay).set_value(longest).run()
+    shortest = widget(app, "slider", tenor).min
+    finmodel.base_case(shifted.with_updates({"eib.tenor_years": shortest}))
+    with pytest.raises(finmodel.ScenarioError, match="mature before its first repayment"):
+        finmodel.base_case(shifted.with_updates({"eib.tenor_years": shortest - 1}))
 
 
 def test_compare_view_shows_each_scenario_with_the_api_numbers(app):
@@ -144,18 +179,18 @@ def test_upload_valid_and_malformed_toml(app):
     app.run()
     assert not app.exception
     assert "1 problem" in app.error[0].value
-    assert "tenor_yeras" in app.markdown[0].value and "tenor_years" in app.markdown[0].value
+    assert "tenor_yeras" in app.code[0].value and "tenor_years" in app.code[0].value
 
     uploader = app.sidebar.get("file_uploader")[0]
     uploader.set_value(("broken.toml", b"[eib\n", "text/plain"))
     app.run()
     assert not app.exception
-    assert "malformed TOML" in " ".join(m.value for m in app.markdown)
+    assert "malformed TOML" in app.code[0].value
 
     uploader = app.sidebar.get("file_uploader")[0]
     uploader.set_value(("binary.toml", b"\xff\xfe\x00", "application/octet-stream"))
     app.run()
-    assert not app.exception and "not a UTF-8 text file" in app.error[0].value
+    assert not app.exception and "not UTF-8 text" in app.error[0].value
 
 
 def test_an_upload_outside_the_slider_ranges_is_shown_unchanged(app):

@@ -3,7 +3,9 @@
 Loads the default page, moves a slider and waits for the KPI the API gives for the same inputs
 (timing the slider-to-final-page latency, reported in reports/screenshots/timing.json and the
 README), switches to the compare view, downloads the Excel workbook and opens it, uploads a
-malformed TOML file and sees the message. Screenshots go to reports/screenshots/.
+malformed TOML file and sees the message, then hostile files: an ``extends`` that points at
+/etc/passwd (refused, nothing read) and a name full of markup (shown as typed). Screenshots go
+to reports/screenshots/.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import finmodel
 from finmodel.ui import DEFAULT_PATHS, HEADLINE, UPLOAD, headline_value
 
 SHOTS = ROOT / "reports" / "screenshots"
+HOSTILE = ROOT / "tests" / "data" / "hostile"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--disable-quic"]
 IDLE = '[data-testid="stStatusWidget"]'  # present while the script runs
@@ -63,9 +66,16 @@ def server():
 
 
 def metric_values(page) -> dict[str, str]:
-    labels = page.locator('[data-testid="stMetricLabel"]').all_inner_texts()
-    values = page.locator('[data-testid="stMetricValue"]').all_inner_texts()
-    return {label.strip(): value.strip() for label, value in zip(labels, values, strict=True)}
+    """Each card's label and value, read from the same card (a card drawn in part has none)."""
+    cards = page.locator('[data-testid="stMetric"]')
+    cards.nth(len(HEADLINE) - 1).wait_for(timeout=60_000)
+    out = {}
+    for card in cards.all():
+        label = card.locator('[data-testid="stMetricLabel"]').all_inner_texts()
+        value = card.locator('[data-testid="stMetricValue"]').all_inner_texts()
+        if label and value:
+            out[label[0].strip()] = value[0].strip()
+    return out
 
 
 def wait_idle(page, timeout_ms: int = 120_000) -> None:
@@ -141,4 +151,20 @@ def test_the_app_in_a_real_browser(server, tmp_path):
         wait_idle(page)
         assert page.locator('[data-testid="stException"]').count() == 0
         page.screenshot(path=str(SHOTS / "app_bad_upload.png"))
+
+        # hostile uploads (tests/data/hostile): no file is read, markup is shown as typed
+        upload.set_input_files(files=[HOSTILE / "extends_traversal.toml"])
+        page.get_by_text("not a shipped preset").first.wait_for(timeout=60_000)
+        wait_idle(page)
+        body = page.locator("body").inner_text()
+        assert "root:" not in body and "Traceback" not in body
+        upload.set_input_files(files=[HOSTILE / "markdown.toml"])
+        name = finmodel.load_scenario(HOSTILE / "markdown.toml").name
+        page.get_by_text(f"Page complete for {name}:").wait_for(timeout=120_000)
+        wait_idle(page)
+        heading = page.locator('[data-testid="stHeading"]').filter(has_text="bold").inner_text()
+        assert heading.strip() == name  # literally, no bold, emoji, icon or HTML
+        assert page.locator('[data-testid="stException"]').count() == 0
+        assert page.locator("script:has-text('alert(1)')").count() == 0
+        page.screenshot(path=str(SHOTS / "app_hostile_upload.png"))
         browser.close()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import copy
+import errno
 import os
 import re
-import tempfile
+import secrets
+import stat
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
@@ -57,6 +59,10 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 
 def _parse_toml(text: str, source: str) -> dict[str, Any]:
+    text = text.removeprefix("\ufeff")  # a byte-order mark some editors write
+    if not text.strip():
+        raise ScenarioError(Problem("", None, 'the file is empty: a scenario needs at least '
+                                    '\'extends = "base"\' or a list of factories'), source)
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -80,9 +86,11 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
 
 
 def _resolve_extends(
-    data: dict[str, Any], source: str, base_dir: Path | None = None, depth: int = 0
+    data: dict[str, Any], source: str, base_dir: Path | None = None, depth: int = 0,
+    presets_only: bool = False,
 ) -> dict[str, Any]:
-    """Merge ``data`` over the scenario it ``extends`` (a preset, or a path relative to it)."""
+    """Merge ``data`` over the scenario it ``extends``: a preset, or (unless ``presets_only``) a
+    path relative to ``base_dir``. With ``presets_only`` nothing but a shipped preset is read."""
     parent = data.pop("extends", None)
     if parent is None:
         return data
@@ -90,6 +98,14 @@ def _resolve_extends(
         raise ScenarioError(Problem("extends", parent, "extends chain too deep (a cycle?)"), source)
     if not isinstance(parent, str):
         raise ScenarioError(Problem("extends", parent, "must be a preset name or a path"), source)
+    if presets_only:
+        names = list_scenarios()
+        if parent not in names:
+            raise ScenarioError(Problem(
+                "extends", parent, f"not a shipped preset{closest(parent, names)}; an uploaded or string "
+                f"scenario may extend only a preset, never a file: {', '.join(names)}"), source)
+        parent_data = _read_toml(assumptions_dir() / f"{parent}.toml")
+        return _merge(_resolve_extends(parent_data, parent, None, depth + 1, presets_only=True), data)
     try:
         parent_data = _locate_and_read(parent, base_dir=base_dir)
     except ScenarioError as exc:
@@ -101,18 +117,21 @@ def _resolve_extends(
 
 
 def _locate_and_read(name_or_path: str, base_dir: Path | None) -> dict[str, Any]:
-    path = Path(name_or_path)
-    if path.suffix == ".toml" or path.exists():
+    """A ``.toml`` file (relative to ``base_dir`` if not found as given) or a shipped preset by
+    name; nothing else is read, so a name can never open another file on this machine."""
+    if name_or_path.endswith(".toml"):
+        path = Path(name_or_path)
         if base_dir is not None and not path.is_absolute() and not path.exists():
             path = base_dir / path
+        if path.is_dir():
+            raise ScenarioError(Problem("", None, "is a folder; give a .toml file"), str(path))
         return _read_toml(path)
-    preset = assumptions_dir() / f"{name_or_path}.toml"
-    if not preset.exists():
-        names = list_scenarios()
+    names = list_scenarios()
+    if name_or_path not in names:
         raise ScenarioError(Problem("", None,
-                                    f"no such preset or file{closest(name_or_path, names)}; "
-                                    f"presets: {', '.join(names)}"), name_or_path)
-    return _read_toml(preset)
+                                    f"no such preset{closest(name_or_path, names)}; a scenario file "
+                                    f"must end in .toml; presets: {', '.join(names)}"), name_or_path)
+    return _read_toml(assumptions_dir() / f"{name_or_path}.toml")
 
 
 def _expand_factories(data: dict[str, Any], source: str) -> dict[str, Any]:
@@ -138,8 +157,9 @@ def _expand_factories(data: dict[str, Any], source: str) -> dict[str, Any]:
     return data
 
 
-def _prepare(data: dict[str, Any], source: str, base_dir: Path | None = None) -> dict[str, Any]:
-    return _expand_factories(_resolve_extends(data, source, base_dir), source)
+def _prepare(data: dict[str, Any], source: str, base_dir: Path | None = None,
+             presets_only: bool = False) -> dict[str, Any]:
+    return _expand_factories(_resolve_extends(data, source, base_dir, presets_only=presets_only), source)
 
 
 def load_scenario(name_or_path: str | os.PathLike[str]) -> Scenario:
@@ -154,9 +174,14 @@ def load_scenario(name_or_path: str | os.PathLike[str]) -> Scenario:
     return validate_data(_prepare(data, source, base_dir), source)
 
 
-def loads_scenario(text: str, source: str = "<string>") -> Scenario:
-    """Scenario from TOML text (``extends`` resolved against the presets)."""
-    return validate_data(_prepare(_parse_toml(text, source), source), source)
+def loads_scenario(text: str, source: str = "<string>", *, trusted: bool = False) -> Scenario:
+    """Scenario from TOML text, e.g. an upload or a string from a database.
+
+    Text is untrusted by default: its ``extends`` may name only a shipped preset, and no other
+    file is read (so neither a path nor an error message can disclose a file on this machine).
+    ``trusted=True`` also lets ``extends`` name a ``.toml`` path (relative to the working
+    folder), as ``load_scenario`` does for a file."""
+    return validate_data(_prepare(_parse_toml(text, source), source, presets_only=not trusted), source)
 
 
 def validate_data(data: dict[str, Any], source: str | None = None) -> Scenario:
@@ -280,18 +305,43 @@ def dumps_scenario(sc: Scenario) -> str:
 
 def write_atomic(path: str | os.PathLike[str], write: Callable[[str], None]) -> Path:
     """Write ``path`` through ``write(temporary_path)`` in the same folder, then rename: a
-    reader sees the old file or the new one, never a half-written one."""
+    reader sees the old file or the new one, never a half-written one.
+
+    Missing parent folders are created. A replaced file keeps its permissions; a new one gets
+    the user's default (0666 less the umask). A target that cannot be written (a folder, a
+    read-only or full disk, no permission) raises ``ScenarioError`` naming the path, and the old
+    file is left as it was."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
     try:
-        write(tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        if target.is_dir():
+            raise IsADirectoryError(errno.EISDIR, "is a folder; give a file name")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        mode = stat.S_IMODE(target.stat().st_mode) if target.exists() else None
+        tmp = _new_temporary(target)
+        try:
+            write(str(tmp))
+            if mode is not None:
+                os.chmod(tmp, mode)
+            os.replace(tmp, target)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise ScenarioError(Problem("path", str(path), f"cannot write: {exc.strerror or exc}")) from None
     return target
+
+
+def _new_temporary(target: Path) -> Path:
+    """A new empty file beside ``target``, created with mode 0666 less the umask (``mkstemp``
+    would make it 0600 and the renamed result unreadable to colleagues on a shared folder)."""
+    for _ in range(100):
+        tmp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+        except FileExistsError:
+            continue
+        return tmp
+    raise FileExistsError(errno.EEXIST, "no free temporary name", str(target))
 
 
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:

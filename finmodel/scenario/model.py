@@ -8,10 +8,11 @@ Excel Inputs sheet. Sections carry a ``sources`` table: field name -> citation a
 from __future__ import annotations
 
 import difflib
-from typing import Any, Literal
+import unicodedata
+from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from finmodel.scenario.distributions import Dist, DistNonNegative, DistPositive, DistShare
@@ -45,12 +46,36 @@ def closest(name: str, candidates: list[str]) -> str:
     return f" (did you mean {match[0]!r}?)" if match else ""
 
 
+def _printable(text: str, line_breaks: bool) -> str:
+    """``text`` unchanged, or a named error at its first character that a workbook, a terminal
+    or a file name cannot show safely: control characters (tabs and line breaks only where
+    ``line_breaks``), lone surrogates and the XML non-characters U+FFFE and U+FFFF."""
+    for pos, ch in enumerate(text):
+        if line_breaks and ch in "\t\n\r":
+            continue
+        if unicodedata.category(ch) in ("Cc", "Cs") or ch in "\ufffe\uffff":
+            raise PydanticCustomError(
+                "text_character",
+                "holds the character U+{code} at position {pos}; {allowed}",
+                {"code": f"{ord(ch):04X}", "pos": pos, "allowed": (
+                    "text fields hold printable characters, tabs and line breaks" if line_breaks
+                    else "names hold printable characters only (no control characters or line breaks)")},
+            )
+    return text
+
+
+Name = Annotated[str, AfterValidator(lambda s: _printable(s, line_breaks=False))]
+"""A one-line name (scenario, factory, tranche): printable characters only."""
+Text = Annotated[str, AfterValidator(lambda s: _printable(s, line_breaks=True))]
+"""Free text (description, sources): printable characters, tabs and line breaks."""
+
+
 class Section(BaseModel):
     """Base of every section: frozen, no unknown keys, no NaN/inf, a checked ``sources`` table."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, validate_default=True)
 
-    sources: dict[str, str] = Field(
+    sources: dict[str, Text] = Field(
         default_factory=dict,
         description="where each value comes from: field name -> citation and date",
         json_schema_extra={"unit": "text"},
@@ -122,7 +147,7 @@ class Fund(Section):
 
 
 class Tranche(Section):
-    name: str = f(..., "text", "tranche name", min_length=1, max_length=80)
+    name: Name = f(..., "text", "tranche name", min_length=1, max_length=80)
     share: float = f(..., "share", "share of every fund commitment this tranche funds", gt=0, le=1)
     target_return: float = f(
         0.0, "1/yr", "return accrued on the tranche's claim before junior tranches are paid",
@@ -334,7 +359,7 @@ class Costs(Section):
 
 
 class Factory(Section):
-    name: str = f(..., "text", "site name", min_length=1, max_length=80)
+    name: Name = f(..., "text", "site name", min_length=1, max_length=80)
     country: str = f(..., "ISO 3166 alpha-2", "host member state", pattern=r"^[A-Z]{2}$")
     kind: Literal["gigafactory", "ai_factory"] = f("gigafactory", "choice", "type of site")
     gpus: int | None = f(None, "GPUs", "GPU count (give this or facility_mw)", ge=1, le=5_000_000)
@@ -377,8 +402,8 @@ class Scenario(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, validate_default=True)
 
-    name: str = f("custom", "text", "scenario name", min_length=1, max_length=80)
-    description: str = f("", "text", "what this scenario represents", max_length=2000)
+    name: Name = f("custom", "text", "scenario name", min_length=1, max_length=80)
+    description: Text = f("", "text", "what this scenario represents", max_length=2000)
     timeline: Timeline = Field(default_factory=Timeline)
     macro: Macro = Field(default_factory=Macro)
     fund: Fund = Field(default_factory=Fund)

@@ -410,9 +410,16 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, pm: _PathModel, f: 
              formula=lambda t: f"{c('cash0', t)}+{c('support', t)}")
     R.series("available", "cash + reserve + trapped cash", "EUR m", formula=lambda t: (
         f"{c('cash', t)}+{c('dsra_open', t)}+{c('trapped_open', t)}"))
-    R.series("fails", "event of default", "1/0", fmt="0", formula=lambda t: (
-        f"IF(OR({c('available', t)}<{c('due', t)}-{tol},AND({p('dscr_trigger')}=1,"
-        f"{c('service', t)}>{tol},{c('cfads_raw', t)}<{names['default_dscr']}*{c('service', t)})),1,0)"))
+    R.series("breach", "covenant breach (DSCR below the default DSCR)", "1/0", fmt="0", total="sum",
+             formula=lambda t: (f"IF(AND({c('alive', t)}=1,{c('service', t)}>{tol},"
+                                f"{c('cfads_raw', t)}<{names['default_dscr']}*{c('service', t)}),1,0)"))
+    R.series("breach_run", "covenant breaches in a row", "tests", fmt="0", first=f"={c('breach', 0)}",
+             formula=lambda t: f"IF({c('breach', t)}=1,{c('breach_run', t - 1)}+1,0)")
+    R.series("short", "payment default (cash + reserves short of what is due)", "1/0", fmt="0",
+             formula=lambda t: f"IF({c('available', t)}<{c('due', t)}-{tol},1,0)")
+    R.series("fails", "event of default: lenders accelerate", "1/0", fmt="0", formula=lambda t: (
+        f"IF(OR({c('short', t)}=1,AND({p('dscr_trigger')}=1,"
+        f"{c('breach_run', t)}>={names['breaches_to_acceleration']})),1,0)"))
     R.series("defaults", "defaults in this period", "1/0", fmt="0",
              formula=lambda t: f"IF(AND({c('alive', t)}=1,{c('fails', t)}=1),1,0)")
     R.series("ok", "serviced normally", "1/0", fmt="0",
@@ -574,6 +581,8 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, pm: _PathModel, f: 
     R.param("min_dscr", "minimum DSCR", "ratio", f"=IF(COUNT({R.span('dscr')})>0,MIN({R.span('dscr')}),\"\")",
             RATIO)
     R.param("defaulted", "defaulted", "1/0", f"=IF(SUM({R.span('defaults')})>0,1,0)", "0")
+    R.param("payment_default", "defaulted on a payment", "1/0",
+            f"=IF(SUMPRODUCT({R.span('defaults')},{R.span('short')})>0,1,0)", "0")
     R.param("eib_loss_total", "EIB loss in total", "EUR m", f"=SUM({R.span('eib_loss')})")
 
     R.flush()
@@ -606,6 +615,7 @@ def _inputs_sheet(wb: Workbook, sc: Scenario) -> dict[str, str]:
         "eib.upfront_fee": "upfront_fee", "private.commercial_upfront_fee": "commercial_upfront_fee",
         "fund.instrument": "fund_instrument", "private.refresh_funding": "refresh_funding",
         "eib.default_trigger": "default_trigger", "eib.dsra_months": "dsra_months",
+        "eib.breaches_to_acceleration": "breaches_to_acceleration",
         "eib.lockup_dscr": "lockup_dscr", "eib.default_dscr": "default_dscr",
         "eib.enforcement_cost_share": "enforcement_cost_share",
         "private.equity_hurdle_irr": "equity_hurdle_irr",

@@ -25,8 +25,12 @@ Timing (annual periods, flows at period end, EUR m nominal):
   cover shortfalls) -> DSRA top-up to ``dsra_months`` of next period's senior service ->
   subordinated (fund) loan interest and principal (unpaid amounts accrue) -> lock-up test
   (DSCR below ``lockup_dscr`` traps the surplus until a test passes) -> equity.
-* Default (``eib.default_trigger``): cash + reserves cannot pay senior service, or DSCR below
-  ``default_dscr``. Lenders accelerate: cash, reserves and recovered assets (fleet at resale
+* Credit events, each its own outcome: a *covenant breach* is a DSCR test below
+  ``default_dscr`` (the lock-up traps the surplus meanwhile); a *payment default* is cash,
+  trapped cash and reserve short of the senior service due. Lenders accelerate on a payment
+  default, or (``eib.default_trigger = "dscr_or_payment"``) after
+  ``eib.breaches_to_acceleration`` breaches in a row; a passing test ends the run. On
+  acceleration (a *default*) cash, reserves and recovered assets (fleet at resale
   value + facility book value after the haircut, less enforcement costs) pay senior debt pro
   rata, then the subordinated loan, then equity. The factory's financing stops there.
 * Before ``r0`` there is no debt service to test; operating losses then (e.g. an idle facility
@@ -116,8 +120,12 @@ class Financing(LineItemTotals):
 
     items: dict[str, Array]
     first_repayment: NDArray[np.int64]  # (P, F) period index r0
-    default: NDArray[np.bool_]  # (P, F)
+    default: NDArray[np.bool_]  # (P, F) lenders accelerated: a payment default or persistent breach
     default_period: Array  # (P, F) period index of default, NaN if none
+    payment_default: NDArray[np.bool_]  # (P, F) cash, trapped cash and reserve short of what was due
+    breach_periods: Array  # (P, F) annual DSCR tests below eib.default_dscr while financed
+    first_breach_period: Array  # (P, F) period index of the first breach, NaN if none
+    eib_default: NDArray[np.bool_]  # (P, F) a default while EIB principal or interest was owed
     eib_exposure: Array  # (P, F) EIB balance at r0 (peak, after IDC)
     senior_exposure: Array  # (P, F) EIB + commercial balance at r0
     eib_loss: Array  # (P, F) EUR m unpaid EIB principal and interest after recovery
@@ -175,7 +183,7 @@ _WATERFALL_ITEMS = (
 )
 _ROW_OUTCOMES = ("default_period", "eib_loss", "eib_exposure", "commercial_exposure",
                  "private_equity_at_close", "first_repayment", "eib_draw", "commercial_draw",
-                 "fund_draw")
+                 "fund_draw", "payment_default", "first_breach_period", "breaches", "eib_owed_at_default")
 (_USES, _FEES, _EIB_DRAW, _COM_DRAW, _FUND_DRAW,
  _EIB_INT, _EIB_PRIN, _COM_INT, _COM_PRIN, _IDC, _HW_INT, _HW_PRIN, _SERVICE, _EIB_BAL, _COM_BAL,
  _HW_BAL, _DSRA, _TRAPPED, _SUB_INT, _SUB_PRIN, _SUB_BAL, _DIST, _TAX, _CFADS, _DSCR, _RECOVERY,
@@ -231,7 +239,7 @@ def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, floor, fee_period, 
     memory traffic.
     """
     r_s, dsra_years, default_dscr, lockup_dscr, enforcement = consts
-    kind, instrument, tenor_h, test_covenants, covenant_dscr, refresh_funding = flags
+    kind, instrument, tenor_h, test_covenants, covenant_dscr, refresh_funding, n_accelerate = flags
     fund_is_equity, fund_is_sub = instrument == 1, instrument == 2
     n_rows, n_t = flows[0].shape
     n_f = profile.shape[0]
@@ -285,6 +293,9 @@ def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, floor, fee_period, 
         dsra = trapped = pool = 0.0
         end = n_t  # last period financed (the default period, if any)
         ends[0, i] = np.nan
+        ends[9, i] = ends[11, i] = ends[12, i] = 0.0
+        ends[10, i] = np.nan
+        run = 0  # consecutive covenant breaches up to this period
         for t in range(n_t):
             last = t == n_t - 1
             repaying = t >= start
@@ -317,9 +328,18 @@ def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, floor, fee_period, 
             top_up_equity = max(-cash, 0.0) if not repaying and not last else 0.0
             cash += top_up_equity
             available = cash + dsra + trapped
-            fails = test_covenants != 0 and available < due - _EPS
-            if covenant_dscr != 0 and service > _EPS and dscr < default_dscr:
-                fails = True
+            # credit events: a covenant breach (DSCR below default_dscr) traps cash through
+            # the lock-up and accelerates only after n_accelerate breaches in a row; a payment
+            # default (cash, trapped cash and reserve short of what is due) accelerates at once
+            short = test_covenants != 0 and available < due - _EPS
+            if test_covenants != 0 and service > _EPS and dscr < default_dscr:
+                run += 1
+                ends[11, i] += 1.0
+                if np.isnan(ends[10, i]):
+                    ends[10, i] = t
+            else:
+                run = 0
+            fails = short or (covenant_dscr != 0 and run >= n_accelerate)
             if fails:  # accelerate, recover, pay seniors pro rata, then the fund's loan, equity
                 assets = 0.0 if last else (flows[_FLEET][i, t] + flows[_FACILITY][i, t] * (
                     1.0 - haircut[i])) * (1.0 - enforcement)
@@ -341,6 +361,8 @@ def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, floor, fee_period, 
                 end = t
                 ends[0, i] = t
                 ends[1, i] = owed_e * (1.0 - recovered)
+                ends[9, i] = 1.0 if short else 0.0
+                ends[12, i] = owed_e
                 break
             # cash short of service: trapped cash first, then the reserve
             surplus = cash - due
@@ -478,7 +500,7 @@ def finance(sc: Scenario, d: Drivers, op: Operations, terms: Terms,
         _REPAYMENT_KINDS.index(eib.repayment), _INSTRUMENTS.index(sc.fund.instrument),
         prv.hardware_loan_tenor_years, test_covenants,
         test_covenants and eib.default_trigger == "dscr_or_payment",
-        _REFRESH_FUNDING.index(prv.refresh_funding)], dtype=np.int64)
+        _REFRESH_FUNDING.index(prv.refresh_funding), eib.breaches_to_acceleration], dtype=np.int64)
     _waterfall(
         flows, by_row(d.base_rate + d.eib_margin, shape),
         by_row(d.base_rate + d.senior_spread, shape), by_row(d.facility_recovery_haircut, shape),
@@ -497,6 +519,9 @@ def finance(sc: Scenario, d: Drivers, op: Operations, terms: Terms,
     return Financing(
         items=items, first_repayment=outcome["first_repayment"].astype(np.int64),
         default=~np.isnan(outcome["default_period"]), default_period=outcome["default_period"],
+        payment_default=outcome["payment_default"] > 0, breach_periods=outcome["breaches"],
+        first_breach_period=outcome["first_breach_period"],
+        eib_default=outcome["eib_owed_at_default"] > _EPS,
         eib_exposure=b0_e, senior_exposure=b0_e + outcome["commercial_exposure"],
         eib_loss=outcome["eib_loss"], private_equity_at_close=outcome["private_equity_at_close"],
         sums={name: outcome[name] for name in ("eib_draw", "commercial_draw", "fund_draw")},

@@ -24,6 +24,8 @@ Columns = dict[str, np.ndarray | pd.Categorical]
 LINES_READ = ("cfads", "dscr", "eib_balance", "commercial_balance", "private_equity_flow",
               "fund_flow")
 
+_LOSS_EPS = 1e-6  # EUR m: an EIB loss below this is rounding, not a loss
+
 # name -> (unit, description)
 FACTORY_KPIS: dict[str, tuple[str, str]] = {
     "facility_mw": ("MW", "facility power (IT power x PUE)"),
@@ -50,8 +52,14 @@ FACTORY_KPIS: dict[str, tuple[str, str]] = {
     "min_dscr": ("ratio", "lowest DSCR while senior debt is serviced"),
     "avg_dscr": ("ratio", "average DSCR while senior debt is serviced"),
     "llcr": ("ratio", "loan life cover ratio at the first repayment"),
-    "default": ("flag", "1 if the senior debt defaulted"),
+    "default": ("flag", "1 if lenders accelerated: a payment default, or eib.breaches_to_acceleration "
+                "covenant breaches in a row"),
     "default_year": ("year", "calendar year of default (empty if none)"),
+    "payment_default": ("flag", "1 if cash, trapped cash and reserve fell short of senior service due"),
+    "covenant_breach": ("flag", "1 if a DSCR test fell below eib.default_dscr (cured or not)"),
+    "breach_years": ("years", "DSCR tests below eib.default_dscr while the debt was serviced"),
+    "eib_default": ("flag", "1 if the default came while EIB principal or interest was owed"),
+    "eib_loss": ("flag", "1 if the EIB lost money (recovery short of its claim)"),
     "eib_exposure_eur_m": ("EUR m", "EIB balance at the first repayment (after IDC)"),
     "eib_loss_eur_m": ("EUR m", "EIB principal and interest not recovered"),
     "fund_irr": ("1/yr", "IRR of the fund's instrument (empty for a grant)"),
@@ -78,8 +86,13 @@ PATH_KPIS: dict[str, tuple[str, str]] = {
     "years_to_first_compute": ("years", "from portfolio close to the first site's COD"),
     "equity_irr": ("1/yr", "IRR of private shareholders' flows across the portfolio"),
     "equity_moic": ("x", "private shareholders' distributions / contributions"),
-    "any_default": ("flag", "1 if at least one factory defaulted"),
+    "any_default": ("flag", "1 if lenders accelerated at one factory or more (payment default or "
+                    "persistent covenant breach)"),
     "defaults": ("sites", "factories that defaulted"),
+    "any_payment_default": ("flag", "1 if at least one factory missed senior service"),
+    "any_covenant_breach": ("flag", "1 if at least one factory breached its DSCR covenant"),
+    "any_eib_default": ("flag", "1 if at least one factory defaulted while owing the EIB"),
+    "any_eib_loss": ("flag", "1 if the EIB lost money on at least one factory"),
     "min_dscr": ("ratio", "lowest DSCR of any factory"),
     "eib_exposure_eur_m": ("EUR m", "EIB balances at first repayment"),
     "eib_loss_eur_m": ("EUR m", "EIB principal and interest not recovered"),
@@ -203,6 +216,11 @@ def factory_kpi_columns(sc: Scenario, m: Model, path_ids: np.ndarray, rates: np.
             "llcr": _llcr_at_first_repayment(m, rates),
             "default": fin.default.astype(float),
             "default_year": sc.timeline.start_year + fin.default_period,
+            "payment_default": fin.payment_default.astype(float),
+            "covenant_breach": (fin.breach_periods > 0).astype(float),
+            "breach_years": fin.breach_periods,
+            "eib_default": fin.eib_default.astype(float),
+            "eib_loss": (fin.eib_loss > _LOSS_EPS).astype(float),
             "eib_exposure_eur_m": fin.eib_exposure,
             "eib_loss_eur_m": fin.eib_loss,
             "fund_irr": irr(fin["fund_flow"]) if sc.fund.instrument != "grant" else np.nan,
@@ -264,6 +282,10 @@ def path_kpi_columns(sc: Scenario, m: Model, path_ids: np.ndarray) -> Columns:
             "equity_moic": moic(private),
             "any_default": fin.default.any(1).astype(float),
             "defaults": fin.default.sum(1),
+            "any_payment_default": fin.payment_default.any(1).astype(float),
+            "any_covenant_breach": (fin.breach_periods > 0).any(1).astype(float),
+            "any_eib_default": fin.eib_default.any(1).astype(float),
+            "any_eib_loss": (fin.eib_loss > _LOSS_EPS).any(1).astype(float),
             "min_dscr": np.nanmin(min_dscr, 1),
             "eib_exposure_eur_m": eib_exposure,
             "eib_loss_eur_m": fin.eib_loss.sum(1),

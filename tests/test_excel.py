@@ -100,6 +100,8 @@ def test_workbook_formulas_reproduce_the_engine(exported, case):
         assert got_npv == pytest.approx(npv(sc.private.equity_hurdle_irr, flow), rel=REL, abs=REL)
         assert rows["EIB loss in total"][0] == pytest.approx(m.financing.eib_loss[0, f], rel=REL, abs=REL)
         assert rows["defaulted"][0] == int(m.financing.default[0, f])
+        assert rows["defaulted on a payment"][0] == int(m.financing.payment_default[0, f])
+        assert rows["covenant breach (DSCR below the default DSCR)"][0] == m.financing.breach_periods[0, f]
         portfolio_cfads += m["cfads"][0, f]
     totals = rows_by_label(book["Portfolio"])
     assert_close(totals["CFADS"][1:], portfolio_cfads, "portfolio CFADS")

@@ -302,3 +302,113 @@ def test_eu_part_of_public_money_is_served_from_the_eu_grant_in_order_of_close(b
     kpis = res.path_kpis.iloc[0]
     assert kpis["eu_eur_m"] == pytest.approx(base.fund.eu_grant_total_eur_m)
     assert kpis["eu_eur_m"] + kpis["host_state_eur_m"] == pytest.approx(kpis["fund_invested_eur_m"])
+
+
+# -- credit events on a hand-built path ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def no_tax_base(base):
+    """Base case without corporate tax at the first site, so that its CFADS is EBITDA + resale
+    and a year's CFADS can be set by hand."""
+    sc = base.with_updates({"factories[0].tax_rate": 0.0})
+    terms, d, m = central_run(sc)
+    return sc, terms, d, m
+
+
+def _with_cfads(sc, terms, d, m, cfads_by_period):
+    """Finance the base case again with factory 0's CFADS set in the given periods."""
+    from dataclasses import replace
+
+    from finmodel.financing import finance
+
+    op = m.operations
+    ebitda = op["ebitda"].copy()
+    for t, cfads in cfads_by_period.items():
+        ebitda[0, 0, t] = cfads - op["resale_proceeds"][0, 0, t]
+    items = {name: op[name] for name in op.items}
+    items["ebitda"] = ebitda
+    return finance(sc, d, replace(op, items=items), terms)
+
+
+def _events(fin):
+    return (bool(fin.default[0, 0]), bool(fin.payment_default[0, 0]), int(fin.breach_periods[0, 0]),
+            bool(fin.eib_default[0, 0]))
+
+
+def test_a_breach_cured_the_next_year_is_no_default(no_tax_base):
+    sc, terms, d, m = no_tax_base
+    assert sc.eib.breaches_to_acceleration == 2 and sc.eib.default_trigger == "dscr_or_payment"
+    service = m.financing["senior_debt_service"][0, 0]
+    r0 = int(m.financing.first_repayment[0, 0])
+    t = r0 + 2
+    # DSCR 1.00: below the default DSCR 1.05, yet cash pays the service: a breach, nothing more
+    fin = _with_cfads(sc, terms, d, m, {t: 1.00 * service[t]})
+    assert _events(fin) == (False, False, 1, False)
+    assert fin.first_breach_period[0, 0] == t
+    # the lock-up holds back what is left: here only the reserve released as service falls
+    assert fin["distributions"][0, 0, t] == 0.0
+    released = fin["dsra_balance"][0, 0, t - 1] - fin["dsra_balance"][0, 0, t]
+    assert fin["trapped_cash"][0, 0, t] == pytest.approx(max(released, 0.0), abs=1e-9)
+    assert fin["eib_balance"][0, 0, -1] == pytest.approx(0.0, abs=1e-6)  # repaid in full
+
+
+def test_breaches_in_a_row_accelerate_after_the_scenario_s_count(no_tax_base):
+    sc, terms, d, m = no_tax_base
+    service = m.financing["senior_debt_service"][0, 0]
+    t = int(m.financing.first_repayment[0, 0]) + 2
+    hit = {t: 1.00 * service[t], t + 1: 1.01 * service[t + 1]}
+    fin = _with_cfads(sc, terms, d, m, hit)
+    assert _events(fin) == (True, False, 2, True)  # the second breach in a row accelerates
+    assert fin.default_period[0, 0] == t + 1
+    # with three breaches needed, two in a row are a standstill: cash trapped, no acceleration
+    fin3 = _with_cfads(sc.with_updates({"eib.breaches_to_acceleration": 3}), terms, d, m, hit)
+    assert _events(fin3) == (False, False, 2, False)
+    # with the old rule (the first breach accelerates) the first year already defaults
+    fin1 = _with_cfads(sc.with_updates({"eib.breaches_to_acceleration": 1}), terms, d, m, hit)
+    assert _events(fin1) == (True, False, 1, True) and fin1.default_period[0, 0] == t
+    # a breach, a passing test, a breach: the run restarts, no acceleration
+    apart = {t: 1.00 * service[t], t + 2: 1.00 * service[t + 2]}
+    assert _events(_with_cfads(sc, terms, d, m, apart)) == (False, False, 2, False)
+
+
+def test_a_payment_default_accelerates_at_once(no_tax_base):
+    sc, terms, d, m = no_tax_base
+    fin0 = m.financing
+    t = int(fin0.first_repayment[0, 0]) + 2
+    # cash, trapped cash and the reserve cannot pay: CFADS short of service by more than the DSRA
+    shortfall = fin0["senior_debt_service"][0, 0, t] - fin0["dsra_balance"][0, 0, t - 1] - 1.0
+    fin = _with_cfads(sc, terms, d, m, {t: shortfall})
+    assert _events(fin) == (True, True, 1, True) and fin.default_period[0, 0] == t
+
+
+def test_a_default_after_the_eib_is_repaid_is_no_eib_default_and_no_eib_loss(no_tax_base):
+    sc, terms, d, m = no_tax_base
+    fin0 = m.financing
+    eib_open = fin0["eib_balance"][0, 0]  # at the end of t - 1: owed during t
+    hw_due = fin0["hardware_interest"][0, 0] + fin0["hardware_principal"][0, 0]
+    late = [t for t in range(int(fin0.first_repayment[0, 0]) + 1, sc.timeline.horizon_years - 1)
+            if eib_open[t - 1] < 1e-9 and hw_due[t] > 1.0]
+    assert late, "the base case has hardware service after the EIB loan is repaid"
+    t = late[0]
+    fin = _with_cfads(sc, terms, d, m, {t: -5_000.0})
+    assert fin.default[0, 0] and fin.payment_default[0, 0] and fin.default_period[0, 0] == t
+    assert not fin.eib_default[0, 0] and fin.eib_loss[0, 0] == pytest.approx(0.0, abs=1e-9)
+
+
+@pytest.mark.parametrize("name", finmodel.list_scenarios())
+def test_event_probabilities_are_nested(name):
+    """P(EIB loss) <= P(default while owing the EIB) <= P(default) <= P(payment default or
+    breach), per factory, on every preset."""
+    res = finmodel.simulate(finmodel.load_scenario(name), paths=400, seed=5)
+    k = res.factory_kpis
+    either = ((k["payment_default"] > 0) | (k["covenant_breach"] > 0)).astype(float)
+    g = k.assign(either=either).groupby("factory", observed=True)[
+        ["eib_loss", "eib_default", "default", "payment_default", "either"]].mean()
+    assert (g["eib_loss"] <= g["eib_default"]).all()
+    assert (g["eib_default"] <= g["default"]).all()
+    assert (g["payment_default"] <= g["default"]).all()
+    assert (g["default"] <= g["either"]).all()
+    # each flag row by row, not only on average
+    assert (k["eib_loss"] <= k["eib_default"]).all() and (k["default"] <= either).all()
+    assert ((k["eib_loss_eur_m"] > 1e-6) == (k["eib_loss"] > 0)).all()

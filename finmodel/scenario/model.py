@@ -187,6 +187,10 @@ class EIB(Section):
         "dscr_or_payment", "choice",
         "event of default: DSCR below default_dscr or a missed payment, or a missed payment only",
     )
+    breaches_to_acceleration: int = f(
+        2, "tests", "annual DSCR tests below default_dscr in a row before lenders accelerate "
+        "(a payment default accelerates at once); 1 = the first breach", ge=1, le=10,
+    )
     facility_recovery_haircut: DistShare = f(
         0.5, "share", "share of the facility's book value lost when lenders enforce"
     )

@@ -404,8 +404,9 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, pm: _PathModel, f: 
         f"{c('ebitda', t)}-{c('tax_raw', t)}+{c('resale', t)}-{c('refresh_cfads', t)}"))
     R.series("cash0", "cash before support", "EUR m",
              formula=lambda t: f"{c('cfads_raw', t)}+IF({c('last', t)}=1,{c('terminal', t)},0)")
-    R.series("support", "pre-completion losses funded by equity", "EUR m", formula=lambda t: (
-        f"IF(AND({c('repaying', t)}=0,{c('alive', t)}=1,{c('last', t)}=0),MAX(-{c('cash0', t)},0),0)"))
+    R.series("support", "losses with nothing due, funded by equity", "EUR m", formula=lambda t: (
+        f"IF(AND({c('alive', t)}=1,OR(AND({c('repaying', t)}=0,{c('last', t)}=0),"
+        f"{c('due', t)}<={tol})),MAX(-{c('cash0', t)},0),0)"))
     R.series("cash", "cash available from operations", "EUR m",
              formula=lambda t: f"{c('cash0', t)}+{c('support', t)}")
     R.series("available", "cash + reserve + trapped cash", "EUR m", formula=lambda t: (

@@ -34,7 +34,8 @@ Timing (annual periods, flows at period end, EUR m nominal):
   value + facility book value after the haircut, less enforcement costs) pay senior debt pro
   rata, then the subordinated loan, then equity. The factory's financing stops there.
 * Before ``r0`` there is no debt service to test; operating losses then (e.g. an idle facility
-  waiting for the grid) are funded by equity.
+  waiting for the grid), and losses in any period with no senior service due (a refresh paid
+  from cash once the debt is repaid), are funded by equity: nothing due, no default.
 * Tax is recomputed with interest paid in operation deductible (capitalised IDC is not), with
   unlimited loss carry-forward.
 """
@@ -325,7 +326,9 @@ def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, floor, fee_period, 
             buf[_CFADS, t] = cfads
             buf[_DSCR, t] = dscr
             # before r0: pre-completion losses are funded by equity
-            top_up_equity = max(-cash, 0.0) if not repaying and not last else 0.0
+            # losses with no senior service due (before r0, or with no debt left) are an
+            # equity funding need, not a default
+            top_up_equity = max(-cash, 0.0) if (not repaying and not last) or due <= _EPS else 0.0
             cash += top_up_equity
             available = cash + dsra + trapped
             # credit events: a covenant breach (DSCR below default_dscr) traps cash through

@@ -143,6 +143,7 @@ def _cash_identity(sc, m):
     {"fund.instrument": "sub_loan"},
     {"fund.instrument": "equity", "private.commercial_debt_share": 0.1},
     {"private.refresh_funding": "cash"},
+    {"private.refresh_funding": "cash", "eib.share_of_cost": 0.0},
     {"eib.repayment": "annuity", "eib.grace_years": 4},
 ])
 def test_cash_is_conserved_through_the_waterfall(base, updates):
@@ -412,3 +413,20 @@ def test_event_probabilities_are_nested(name):
     # each flag row by row, not only on average
     assert (k["eib_loss"] <= k["eib_default"]).all() and (k["default"] <= either).all()
     assert ((k["eib_loss_eur_m"] > 1e-6) == (k["eib_loss"] > 0)).all()
+
+
+def test_a_cash_refresh_with_no_debt_never_defaults(base):
+    """Nothing due, nothing to default on: a refresh that CFADS cannot pay is an equity call."""
+    sc = base.with_updates({"private.refresh_funding": "cash", "eib.share_of_cost": 0.0})
+    _, _, m = paths_run(sc)
+    fin = m.financing
+    assert m.terms.eib_eur_m.sum() == 0.0 and np.abs(fin["debt_balance"]).max() == 0.0
+    assert not fin.default.any() and not fin.payment_default.any() and fin.breach_periods.max() == 0
+    # the shortfalls exist and equity pays them: contributions after construction cover them
+    periods = np.arange(sc.timeline.horizon_years)
+    # from the first repayment to the year before the horizon (whose terminal value adds cash)
+    operating = (periods >= fin.first_repayment[..., None]) & (periods < periods[-1])
+    short = np.where(operating, np.minimum(fin["cfads"], 0.0), 0.0)
+    assert short.min() < -100.0
+    paid_in = np.where(operating, fin["equity_contribution"], 0.0)
+    np.testing.assert_allclose(paid_in[short < 0], -short[short < 0], rtol=1e-12)

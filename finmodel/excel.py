@@ -542,8 +542,8 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, pm: _PathModel, f: 
              formula=lambda t: f"IF({c('alive', t)}=1,{c('cfads_raw', t)},0)")
     R.series("dscr", "DSCR", "ratio", fmt=RATIO, formula=lambda t: (
         f"IF(AND({c('alive', t)}=1,{c('service', t)}>{tol}),{c('cfads_raw', t)}/{c('service', t)},\"\")"))
-    R.series("senior_service", "senior debt service", "EUR m", total="sum",
-             formula=lambda t: ok(t, c("service", t)))
+    R.series("senior_service", "senior debt service (scheduled, the default year's included)", "EUR m",
+             total="sum", formula=lambda t: f"IF({c('alive', t)}=1,{c('service', t)},0)")
     R.series("eib_principal", "EIB principal paid", "EUR m", total="sum", formula=lambda t: ok(
         t, f"IF({c('last', t)}=1,{c('open_e', t)},{c('sched_e', t)})"))
     R.series("eib_interest", "EIB interest paid", "EUR m", total="sum",

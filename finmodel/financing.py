@@ -354,10 +354,11 @@ def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, floor, fee_period, 
                 owed_s = b_s * (1.0 + r_s) + (buf[_FUND_DRAW, t] if fund_is_sub else 0.0)
                 paid_s = min(pot - paid, owed_s)
                 # the period loop's items stop at the default: zero (DSCR NaN) from here on,
-                # but for this period's tax, CFADS and DSCR
+                # but for this period's tax, CFADS, scheduled service and DSCR
                 buf[_EIB_INT:, t:] = 0.0
                 buf[_DSCR, t + 1:] = np.nan
                 buf[_TAX, t], buf[_CFADS, t], buf[_DSCR, t] = tax, cfads, dscr
+                buf[_SERVICE, t] = service  # what fell due, so that ratios of sums see it
                 buf[_RECOVERY, t] = paid
                 buf[_SUB_PRIN, t] = paid_s
                 residual[t] = pot - paid - paid_s

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from finmodel.drivers import central_drivers
 from finmodel.engine import ITEMS
 from finmodel.financing import Terms
 from finmodel.kpis import FACTORY_KPIS, PATH_KPIS, TRANCHE_KPIS
@@ -22,6 +23,10 @@ FAN_ITEMS = ("revenue", "ebitda", "energy_cost", "tax", "capex", "cfads", "unlev
              "gpu_hours_m", "senior_debt_service", "debt_balance", "equity_flow", "fund_flow")
 RATIO_FANS = {"dscr": ("cfads", "senior_debt_service")}  # portfolio ratio = sum / sum
 RISK_KPIS = ("eib_loss_eur_m", "fund_loss_eur_m", "public_cost_eur_m")
+# credit event -> (factory KPI giving its year, flag KPI that selects it or None)
+EVENTS = {"default": ("default_year", None), "payment_default": ("default_year", "payment_default"),
+          "covenant_breach": ("first_breach_year", None), "eib_default": ("default_year", "eib_default"),
+          "eib_loss": ("default_year", "eib_loss")}
 
 
 @dataclass(frozen=True)
@@ -91,11 +96,35 @@ class Results:
                            f"{', '.join([*FAN_ITEMS, *RATIO_FANS])}")
         return data
 
+    def event_curve(self, event: str = "default") -> pd.DataFrame:
+        """Probability over paths that a credit event has happened by the end of each year:
+        index year, one column per factory and ``"any site"`` (the portfolio). Events:
+        ``EVENTS`` (a default, a payment default, a covenant breach, a default while owing the
+        EIB, an EIB loss)."""
+        if event not in EVENTS:
+            raise KeyError(f"no event {event!r}; choose from {', '.join(EVENTS)}")
+        k = self.factory_kpis
+        year_col, flag = EVENTS[event]
+        when = k[year_col].to_numpy(dtype=float)
+        if flag is not None:
+            when = np.where(k[flag].to_numpy() > 0, when, np.nan)
+        names = [f.name for f in self.scenario.factories]
+        by_site = pd.DataFrame({"path": k["path"].to_numpy(), "factory": k["factory"].astype(str),
+                                "when": when}).pivot(index="path", columns="factory", values="when")
+        by_site = by_site[names]
+        years = self.years
+        with np.errstate(invalid="ignore"):
+            happened = by_site.to_numpy()[None, :, :] <= years[:, None, None]  # (T, P, F)
+        out = pd.DataFrame(happened.mean(1), index=pd.Index(years, name="year"), columns=names)
+        out["any site"] = happened.any(2).mean(1)
+        return out
+
     def cashflow_table(self, path: int = 0, include_portfolio: bool = True) -> pd.DataFrame:
         """Tidy long table for one path: factory, year, line_item, unit, value.
 
-        With ``include_portfolio`` the sum over factories appears as factory ``"portfolio"``
-        (for shares such as ``operating_share`` the portfolio row is the mean).
+        With ``include_portfolio`` the portfolio appears as factory ``"portfolio"``: the sum over
+        factories, a ratio of sums for ratios (DSCR = portfolio CFADS / portfolio senior debt
+        service) and the GPU-weighted mean for shares such as ``operating_share``.
         """
         lines = self.path_lines(path)
         names = [f.name for f in self.scenario.factories]
@@ -103,8 +132,7 @@ class Results:
         frames = []
         for item, block in lines.items():  # (F, T)
             if include_portfolio:
-                agg = block.mean(0) if ITEMS[item][0] == "share" else block.sum(0)
-                block = np.vstack([block, agg])
+                block = np.vstack([block, self._portfolio_row(item, block, lines)])
             labels = [*names, PORTFOLIO] if include_portfolio else names
             frames.append(pd.DataFrame({
                 "factory": np.repeat(labels, len(years)),
@@ -117,6 +145,17 @@ class Results:
         out["factory"] = pd.Categorical(out["factory"], categories=[*names, PORTFOLIO])
         out["line_item"] = pd.Categorical(out["line_item"], categories=list(ITEMS))
         return out
+
+    def _portfolio_row(self, item: str, block: np.ndarray, lines: dict[str, np.ndarray]) -> np.ndarray:
+        """(T,) the portfolio's value of a line item from its factories' block (F, T)."""
+        if item in RATIO_FANS:
+            num, den = (lines[part].sum(0) for part in RATIO_FANS[item])
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return np.where(den > 1e-9, num / den, np.nan)
+        if ITEMS[item][0] == "share":
+            gpus = central_drivers(self.scenario).gpus[0]  # (F,) each site's GPUs at central values
+            return gpus @ block / gpus.sum()
+        return block.sum(0)
 
     def cashflow_wide(self, path: int = 0, factory: str = PORTFOLIO) -> pd.DataFrame:
         """One factory's (or the portfolio's) line items as rows, years as columns."""

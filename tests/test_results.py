@@ -68,3 +68,55 @@ def test_cli_base_prints_table_and_kpis(capsys, tmp_path):
     assert main(["base", "base", "--factory", "FI AI factory"]) == 0
     assert main(["base", "base", "--factory", "XX"]) == 2
     assert "no such factory" in capsys.readouterr().err
+
+
+def test_portfolio_ratios_are_ratios_of_sums():
+    """The portfolio row of the cash-flow table: DSCR = portfolio CFADS / portfolio service,
+    the operating share weighted by GPUs, never a sum or plain mean of the sites' values."""
+    sc = finmodel.load_scenario("base")
+    res = finmodel.simulate(sc, paths=64, seed=2)
+    table = res.cashflow_table(path=3)
+    wide = table.pivot_table(index=["factory", "year"], columns="line_item", values="value",
+                             observed=True, dropna=False)
+    port = wide.loc["portfolio"]
+    sites = wide.drop(index="portfolio", level="factory")
+    cfads = sites["cfads"].groupby(level="year").sum()
+    service = sites["senior_debt_service"].groupby(level="year").sum()
+    paying = service > 1e-9
+    np.testing.assert_allclose(port["dscr"][paying], (cfads / service)[paying], rtol=1e-12)
+    assert port["dscr"][~paying].isna().all()
+    gpus = np.array([f.gpus for f in sc.factories], dtype=float)  # base gives every site's GPUs
+    share = sites["operating_share"].unstack("factory")[[f.name for f in sc.factories]]
+    np.testing.assert_allclose(port["operating_share"], share.to_numpy() @ gpus / gpus.sum(),
+                               rtol=1e-12)
+    assert not np.allclose(port["operating_share"], share.mean(axis=1))  # sites differ in size
+
+
+def test_a_defaulted_site_s_service_stays_in_its_default_year():
+    res = finmodel.simulate(finmodel.load_scenario("base"), paths=200, seed=4)
+    hit = res.factory_kpis.query("default == 1").iloc[0]
+    lines = res.path_lines(int(hit["path"]))
+    f = [fac.name for fac in res.scenario.factories].index(hit["factory"])
+    t = int(hit["default_year"]) - res.scenario.timeline.start_year
+    service, cfads = lines["senior_debt_service"][f], lines["cfads"][f]
+    assert service[t] > 0 and np.all(service[t + 1:] == 0)
+    assert lines["dscr"][f, t] == pytest.approx(cfads[t] / service[t], rel=1e-12)
+
+
+def test_event_curves_rise_to_the_event_probabilities():
+    res = finmodel.simulate(finmodel.load_scenario("base"), paths=300, seed=6)
+    pk, fk = res.path_kpis, res.factory_kpis
+    curves = {e: res.event_curve(e) for e in
+              ("covenant_breach", "default", "payment_default", "eib_default", "eib_loss")}
+    for event, curve in curves.items():
+        assert (curve.diff().iloc[1:] >= 0).all().all(), event  # cumulative
+        assert curve["any site"].iloc[-1] == pytest.approx(pk[f"any_{event}"].mean(), abs=1e-12)
+        by_factory = fk.groupby("factory", observed=True)[event].mean()
+        for name in by_factory.index:
+            assert curve[name].iloc[-1] == pytest.approx(by_factory[name], abs=1e-12), (event, name)
+    # each year: an EIB loss implies a default while owing the EIB, which implies a default
+    assert (curves["eib_loss"] <= curves["eib_default"] + 1e-12).all().all()
+    assert (curves["eib_default"] <= curves["default"] + 1e-12).all().all()
+    assert (curves["payment_default"] <= curves["default"] + 1e-12).all().all()
+    with pytest.raises(KeyError, match="choose from"):
+        res.event_curve("bankruptcy")

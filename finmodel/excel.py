@@ -784,7 +784,7 @@ def _portfolio_sheet(wb: Workbook, sc: Scenario, sheets) -> None:
     R.section("Fund allocation and leverage at construction")
     ws.cell(R.row, 1, "factory")
     for col, head in enumerate(["fund EUR m", "EIB EUR m", "commercial EUR m", "private equity EUR m",
-                                "private per public EUR"], 2):
+                                "equity and commercial debt per fund EUR"], 2):
         ws.cell(R.row, col, head).font = SECTION
     R.row += 1
     first = R.row

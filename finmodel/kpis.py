@@ -65,9 +65,11 @@ FACTORY_KPIS: dict[str, tuple[str, str]] = {
     "eib_loss_eur_m": ("EUR m", "EIB principal and interest not recovered"),
     "fund_irr": ("1/yr", "IRR of the fund's instrument (empty for a grant)"),
     "fund_moic": ("x", "fund's returns / investments"),
-    "public_cost_eur_m": ("EUR m", "PV at macro.public_discount_rate of the fund's net outflows "
-                          "and its payments for public access"),
-    "private_per_public": ("EUR per EUR", "private equity and commercial debt per fund euro"),
+    "public_cost_eur_m": ("EUR m", "PV at macro.public_discount_rate of the public tranches' "
+                          "pro-rata share of the fund's net outflows and the payments for public "
+                          "access"),
+    "private_per_public": ("EUR per EUR", "private equity, commercial debt and private fund "
+                           "tranches per public fund euro"),
     "public_cost_per_public_gpu_hour_eur": ("EUR per GPU-hour", "public cost / PV of public-access "
                                             "GPU-hours (both at the public discount rate)"),
 }
@@ -103,10 +105,13 @@ PATH_KPIS: dict[str, tuple[str, str]] = {
     "host_state_eur_m": ("EUR m", "host states' part of the fund money paid in"),
     "fund_irr": ("1/yr", "IRR of the fund's flows (empty for grants)"),
     "fund_loss_eur_m": ("EUR m", "fund money paid in and not returned"),
-    "public_cost_eur_m": ("EUR m", "PV of the fund's net outflows and public-access payments"),
+    "public_cost_eur_m": ("EUR m", "PV of the public tranches' net outflows and public-access "
+                          "payments"),
     "private_capital_eur_m": ("EUR m", "private equity and commercial senior debt at construction"),
-    "private_per_public": ("EUR per EUR", "private capital per fund euro"),
-    "private_per_public_incl_eib": ("EUR per EUR", "private capital per euro of fund and EIB money"),
+    "private_per_public": ("EUR per EUR", "private capital (equity, commercial debt, private fund "
+                           "tranches) per public fund euro"),
+    "private_per_public_incl_eib": ("EUR per EUR", "private capital per euro of public fund and EIB "
+                                    "money"),
     "public_cost_per_public_gpu_hour_eur": ("EUR per GPU-hour", "public cost / PV of public-access "
                                             "GPU-hours"),
     "first_loss_drawn_share": ("share", "share of the first-loss tranche lost"),
@@ -123,14 +128,30 @@ TRANCHE_KPIS: dict[str, tuple[str, str]] = {
 }
 
 
+def public_share(sc: Scenario) -> float:
+    """Share of every fund commitment paid by public tranches (each tranche pays its share)."""
+    return float(sum(t.share for t in sc.tranches if t.public))
+
+
 def _public(sc: Scenario, m: Model) -> tuple[np.ndarray, np.ndarray]:
-    """(P, F) PV of public cost and of public-access GPU-hours at the public discount rate."""
+    """(P, F) PV of public cost and of public-access GPU-hours at the public discount rate.
+    A site's public cost counts the public tranches' pro-rata share of the fund's flows there
+    (the portfolio's, ``_public_cost``, follows the tranche waterfall)."""
     def compute() -> tuple[np.ndarray, np.ndarray]:
         rate = sc.macro.public_discount_rate
         payments = m.operations["revenue_public_fund"]
-        cost = npv(rate, payments - m.financing["fund_flow"])
+        cost = npv(rate, payments - public_share(sc) * m.financing["fund_flow"])
         return cost, npv(rate, m.operations["gpu_hours_public_m"])
     return m.once("public", compute)  # path and factory KPIs share it
+
+
+def _public_cost(sc: Scenario, m: Model) -> np.ndarray:
+    """(P,) PV of the portfolio's public cost: payments for public access less the public
+    tranches' flows out of the fund's waterfall (a private tranche's money is not public)."""
+    public = [k for k, t in enumerate(sc.tranches) if t.public]
+    flows = m.tranches.flows[:, public].sum(1) if public else 0.0  # (P, T)
+    return npv(sc.macro.public_discount_rate,
+               m.portfolio("revenue_public_fund") - flows)
 
 
 def _eu_paid(m: Model, fund_in: np.ndarray) -> np.ndarray:
@@ -201,6 +222,7 @@ def factory_kpi_columns(sc: Scenario, m: Model, path_ids: np.ndarray, rates: np.
     }
     private = fin["private_equity_flow"]
     fund_in = fin.total("fund_draw")
+    share_public = public_share(sc)
     min_dscr, avg_dscr = _dscr_stats(m)
     public_cost, public_hours = _public(sc, m)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -228,8 +250,9 @@ def factory_kpi_columns(sc: Scenario, m: Model, path_ids: np.ndarray, rates: np.
             "fund_irr": irr(fin["fund_flow"]) if sc.fund.instrument != "grant" else np.nan,
             "fund_moic": moic(fin["fund_flow"]),
             "public_cost_eur_m": public_cost,
-            "private_per_public": np.where(fund_in > 0, (fin.private_equity_at_close + fin.total(
-                "commercial_draw")) / fund_in, np.nan),
+            "private_per_public": np.where(fund_in * share_public > 1e-9, (
+                fin.private_equity_at_close + fin.total("commercial_draw")
+                + (1.0 - share_public) * fund_in) / (fund_in * share_public), np.nan),
             "public_cost_per_public_gpu_hour_eur": np.where(public_hours > 0,
                                                              public_cost / public_hours, np.nan),
         })
@@ -271,11 +294,13 @@ def path_kpi_columns(sc: Scenario, m: Model, path_ids: np.ndarray) -> Columns:
     eib_exposure = fin.eib_exposure.sum(1)
     eib_in = fin.total("eib_draw").sum(1)
     private_capital = fin.private_equity_at_close.sum(1) + fin.total("commercial_draw").sum(1)
-    public_cost, public_hours = (x.sum(1) for x in _public(sc, m))
+    public_hours = _public(sc, m)[1].sum(1)
+    public_cost = _public_cost(sc, m)
     min_dscr, _ = _dscr_stats(m)
     first_loss = max(range(len(sc.tranches)), key=lambda k: sc.tranches[k].priority)
     private_tranches = sum((tr.contributed[:, k] for k, t in enumerate(sc.tranches) if not t.public),
                            np.zeros(len(path_ids)))
+    public_in = fund_in - private_tranches  # the public tranches' part of the fund money
     eu_paid = _eu_paid(m, fin.total("fund_draw")).sum(1)
     with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -299,9 +324,11 @@ def path_kpi_columns(sc: Scenario, m: Model, path_ids: np.ndarray) -> Columns:
             "fund_loss_eur_m": np.maximum(-fund_flow.sum(-1), 0.0),
             "public_cost_eur_m": public_cost,
             "private_capital_eur_m": private_capital,
-            "private_per_public": np.where(fund_in > 0, private_capital / fund_in, np.nan),
-            "private_per_public_incl_eib": np.where(fund_in + eib_in > 0,
-                                                    private_capital / (fund_in + eib_in), np.nan),
+            "private_per_public": np.where(public_in > 1e-9, (private_capital + private_tranches)
+                                          / public_in, np.nan),
+            "private_per_public_incl_eib": np.where(
+                public_in + eib_in > 1e-9, (private_capital + private_tranches) / (public_in + eib_in),
+                np.nan),
             "public_cost_per_public_gpu_hour_eur": np.where(public_hours > 0,
                                                              public_cost / public_hours, np.nan),
             "first_loss_drawn_share": np.where(tr.contributed[:, first_loss] > 0,

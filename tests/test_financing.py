@@ -430,3 +430,35 @@ def test_a_cash_refresh_with_no_debt_never_defaults(base):
     assert short.min() < -100.0
     paid_in = np.where(operating, fin["equity_contribution"], 0.0)
     np.testing.assert_allclose(paid_in[short < 0], -short[short < 0], rtol=1e-12)
+
+
+def test_public_and_private_money_are_counted_by_who_owns_it():
+    """In the layered fund the senior private tranche is private money: it counts in the
+    numerator of private-per-public, not in its denominator, and its flows are no public cost."""
+    from finmodel.kpis import path_kpis
+
+    sc = finmodel.load_scenario("layered_fund")
+    _, _, m = central_run(sc)
+    k = path_kpis(sc, m, np.array([0])).iloc[0]
+    tr, fin = m.tranches, m.financing
+    public = np.array([t.public for t in sc.tranches])
+    assert public.tolist() == [False, True, True]
+    private_tranche = tr.contributed[0, ~public].sum()
+    public_money = tr.contributed[0, public].sum()
+    assert public_money == pytest.approx(0.5 * fin.total("fund_draw")[0].sum(), rel=1e-12)
+    private_capital = fin.private_equity_at_close[0].sum() + fin.total("commercial_draw")[0].sum()
+    assert k["private_per_public"] == pytest.approx((private_capital + private_tranche) / public_money,
+                                                    rel=1e-12)
+    # public cost: PV of the public-access payments less the public tranches' flows
+    rate = sc.macro.public_discount_rate
+    net = m.operations["revenue_public_fund"][0].sum(0) - tr.flows[0, public].sum(0)
+    assert k["public_cost_eur_m"] == pytest.approx(npf.npv(rate, net), rel=1e-10)
+    # with one public tranche the same formulas count the whole fund as public
+    base_sc = finmodel.load_scenario("base")
+    _, _, mb = central_run(base_sc)
+    kb = path_kpis(base_sc, mb, np.array([0])).iloc[0]
+    fund_in = mb.financing.total("fund_draw")[0].sum()
+    private_b = mb.financing.private_equity_at_close[0].sum() + mb.financing.total("commercial_draw")[0].sum()
+    assert kb["private_per_public"] == pytest.approx(private_b / fund_in, rel=1e-12)
+    net_b = mb.operations["revenue_public_fund"][0].sum(0) - mb.financing["fund_flow"][0].sum(0)
+    assert kb["public_cost_eur_m"] == pytest.approx(npf.npv(rate, net_b), rel=1e-10)

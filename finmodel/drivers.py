@@ -109,9 +109,12 @@ def power_price_mean_path(level: Array, start: Array, half_life_years: float, pe
     return np.exp(lv + (st - lv) * decay)
 
 
-def gpu_hour_price_shock_path(shock: Array, shock_years: float, periods: int) -> Array:
-    """Multiplier falling linearly by ``shock`` over ``shock_years``, then flat: (..., T)."""
-    ramp = np.minimum((np.arange(periods) + 1.0) / shock_years, 1.0)
+def gpu_hour_price_shock_path(shock: Array, shock_years: float, periods: int,
+                              start_years: float = 0.0) -> Array:
+    """Multiplier falling linearly by ``shock`` over ``shock_years`` from ``start_years`` after
+    close (period ends: period t has fallen by the share of the ramp done by t + 1), then
+    flat: (..., T)."""
+    ramp = np.clip((np.arange(periods) + 1.0 - start_years) / shock_years, 0.0, 1.0)
     return 1.0 - np.asarray(shock, float)[..., None] * ramp
 
 
@@ -159,7 +162,8 @@ def build_drivers(sc: Scenario, value, n_paths: int, noise: PathNoise | None = N
     start = level if e.power_price_start_eur_mwh is None else np.full_like(level, e.power_price_start_eur_mwh)
     power = power_price_mean_path(level, start, e.power_price_half_life_years, n_t)
     hour_factor = gpu_hour_price_shock_path(market("market.gpu_hour_price_shock"),
-                                            m.gpu_hour_price_shock_years, n_t)
+                                            m.gpu_hour_price_shock_years, n_t,
+                                            m.gpu_hour_price_shock_start_years)
     u_level = market("market.utilisation_steady")
     u_steady = np.broadcast_to(u_level[..., None], (n_paths, 1, n_t))
     if noise is not None:

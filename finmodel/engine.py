@@ -14,6 +14,7 @@ from typing import TypeVar
 import numpy as np
 
 from finmodel.drivers import Drivers, central_drivers
+from finmodel.errors import Problem, ScenarioError
 from finmodel.financing import (
     FINANCING_ITEMS,
     Financing,
@@ -26,7 +27,7 @@ from finmodel.operations import LINE_ITEMS, Operations, operate
 from finmodel.portfolio import TrancheFlows, allocate_fund, eu_part, factory_sum, tranche_waterfall
 from finmodel.scenario.model import Scenario
 
-__all__ = ["ITEMS", "Model", "close_deal", "minimum_eib_tenor_years", "run"]
+__all__ = ["ITEMS", "Model", "close_deal", "minimum_eib_tenor_years", "run", "sizing_scenario"]
 
 _T = TypeVar("_T")
 
@@ -65,17 +66,52 @@ class Model:
 
 
 def close_deal(sc: Scenario) -> Terms:
-    """Fund allocation and senior debt sized on the base case (every input at its centre)."""
-    drivers = central_drivers(sc)
+    """Fund allocation and senior debt sized on the base case (every input at its centre) of
+    ``sizing_scenario(sc)``: this scenario's own, or the one it closes on."""
+    sizing = sizing_scenario(sc)
+    drivers = central_drivers(sizing)
     ops = operate(drivers)
     cost = (ops["capex_construction"] + ops["capex_gpu_initial"])[0].sum(-1)
-    fund = allocate_fund(sc, cost)
-    return replace(size_debt(sc, drivers, ops, fund), eu_eur_m=eu_part(sc, cost, fund))
+    fund = allocate_fund(sizing, cost)
+    return replace(size_debt(sizing, drivers, ops, fund), eu_eur_m=eu_part(sizing, cost, fund),
+                   sized_on=sizing.name)
+
+
+_DEAL = ("fund", "eib", "private", "tranches")  # what a scenario agrees at close
+
+
+def sizing_scenario(sc: Scenario) -> Scenario:
+    """The scenario whose base case sizes ``sc``'s deal: ``sc`` itself, or (``close_on``) the
+    named preset with ``sc``'s own deal terms (fund, EIB, private, tranches), so that a stress
+    in the market, energy, costs, factories or macro inputs hits after close."""
+    if sc.close_on is None:
+        return sc
+    from finmodel.scenario.io import load_scenario, validate_data
+
+    ref = load_scenario(sc.close_on)
+    source = f"close_on = {sc.close_on!r}"
+    problems = []
+    if ref.close_on is not None:
+        problems.append(Problem("close_on", sc.close_on, f"{ref.name!r} itself closes on "
+                                f"{ref.close_on!r}; name a preset sized on its own base case"))
+    if [f.name for f in ref.factories] != [f.name for f in sc.factories]:
+        problems.append(Problem("close_on", sc.close_on, f"{ref.name!r} has other factories "
+                                f"({', '.join(f.name for f in ref.factories)}); the deal needs the "
+                                f"same sites"))
+    if ref.timeline != sc.timeline:
+        problems.append(Problem("close_on", sc.close_on, f"{ref.name!r} has another timeline"))
+    if problems:
+        raise ScenarioError(problems, source)
+    data = ref.model_dump(mode="python")
+    data.update({key: sc.model_dump(mode="python")[key] for key in _DEAL})
+    data["name"] = ref.name
+    return validate_data(data, source)
 
 
 def minimum_eib_tenor_years(sc: Scenario) -> int:
     """The shortest ``eib.tenor_years`` with which ``close_deal`` can size this scenario's
     loans: every site's first repayment on the base case falls before its loan matures."""
+    sc = sizing_scenario(sc)
     drivers = central_drivers(sc)
     return int(years_to_first_repayment(sc, drivers, operate(drivers)).max()) + 1
 

@@ -113,6 +113,7 @@ class Terms:
     hardware_share: Array  # share of each GPU refresh borrowed (at most the scenario's share)
     binding: tuple[str, ...]  # which cap set the senior debt: eib_share, gearing, dscr, equity
     eu_eur_m: Array | None = None  # EU part of the fund allocation (the host state pays the rest)
+    sized_on: str = ""  # the scenario whose base case sized these terms (``close_on``)
 
 
 @dataclass(frozen=True)

@@ -91,10 +91,12 @@ def test_sculpted_debt_sized_by_dscr_holds_the_target_exactly(base):
             fin.eib_exposure[0, f] / terms.eib_eur_m[f]), rel=1e-9)
 
 
-@pytest.mark.parametrize("name", ["base", "thirteen_factories", "layered_fund", "grid_delay",
-                                  "gpu_price_collapse"])
+@pytest.mark.parametrize("name", ["base", "thirteen_factories", "layered_fund", "funding_shortfall",
+                                  "four_gigafactories"])
 def test_base_case_meets_the_target_dscr_and_does_not_default(name):
+    """A scenario sized on its own base case (no close_on) meets the target there."""
     sc = finmodel.load_scenario(name)
+    assert sc.close_on is None
     _, _, m = central_run(sc)
     fin = m.financing
     assert not fin.default.any()
@@ -462,3 +464,64 @@ def test_public_and_private_money_are_counted_by_who_owns_it():
     assert kb["private_per_public"] == pytest.approx(private_b / fund_in, rel=1e-12)
     net_b = mb.operations["revenue_public_fund"][0].sum(0) - mb.financing["fund_flow"][0].sum(0)
     assert kb["public_cost_eur_m"] == pytest.approx(npf.npv(rate, net_b), rel=1e-10)
+
+
+STRESSES = ("gpu_price_collapse", "energy_shock", "chip_squeeze", "grid_delay")
+
+
+@pytest.mark.parametrize("name", STRESSES)
+def test_stress_presets_close_on_base_s_terms_exactly(name):
+    from dataclasses import fields
+
+    stress = finmodel.load_scenario(name)
+    assert stress.close_on == "base"
+    got, want = close_deal(stress), close_deal(finmodel.load_scenario("base"))
+    assert got.sized_on == want.sized_on == "base"
+    for field in fields(want):
+        a, b = getattr(got, field.name), getattr(want, field.name)
+        if isinstance(b, np.ndarray):
+            np.testing.assert_array_equal(a, b, err_msg=field.name)
+        else:
+            assert a == b, field.name
+    # the deal's own terms still apply: a lower EIB share on the stress sizes as base would
+    lower = {"eib.share_of_cost": 0.2}
+    np.testing.assert_array_equal(close_deal(stress.with_updates(lower)).eib_eur_m,
+                                  close_deal(finmodel.load_scenario("base").with_updates(lower)).eib_eur_m)
+
+
+def test_close_on_errors_name_the_field(capsys, tmp_path):
+    from finmodel.cli import main
+
+    bad = r"close_on = 'bsae': not a shipped preset \(did you mean 'base'\?\)"
+    with pytest.raises(finmodel.ScenarioError, match=bad):
+        finmodel.load_scenario("base").with_updates({"close_on": "bsae"})
+    four = finmodel.load_scenario("four_gigafactories").with_updates({"close_on": "base"})
+    with pytest.raises(finmodel.ScenarioError, match="has other factories"):
+        close_deal(four)
+    chained = finmodel.load_scenario("base").with_updates({"close_on": "grid_delay"})
+    with pytest.raises(finmodel.ScenarioError, match="itself closes on 'base'"):
+        close_deal(chained)
+    path = tmp_path / "four.toml"
+    path.write_text('extends = "four_gigafactories"\nclose_on = "base"\n', encoding="utf-8")
+    assert main(["base", str(path)]) == 2
+    assert "close_on" in capsys.readouterr().err
+
+
+def test_gpu_hour_price_shock_starts_when_the_scenario_says():
+    from finmodel.drivers import gpu_hour_price_shock_path
+
+    got = gpu_hour_price_shock_path(np.array([0.6]), 2.0, 6, start_years=2.0)
+    np.testing.assert_allclose(got[0], [1.0, 1.0, 0.7, 0.4, 0.4, 0.4])
+    np.testing.assert_allclose(gpu_hour_price_shock_path(np.array([0.6]), 2.0, 3)[0], [0.7, 0.4, 0.4])
+    collapse = finmodel.load_scenario("gpu_price_collapse")
+    d = central_drivers(collapse)
+    cod = run(collapse, d, close_deal(collapse)).operations.cod_years
+    assert cod.min() == pytest.approx(2.0)  # the fall starts with the first sites' operation
+    np.testing.assert_allclose(d.gpu_hour_price_factor[0, 0, :5], [1.0, 1.0, 0.7, 0.4, 0.4])
+
+
+def test_a_stress_sized_on_base_falls_below_the_target_in_its_own_base_case():
+    """Closing on base's terms, the GPU-hour collapse hits after close: its central path no
+    longer meets the DSCR the deal was sized to (on its own base case it would, by construction)."""
+    _, _, m = central_run(finmodel.load_scenario("gpu_price_collapse"))
+    assert np.nanmin(m.financing["dscr"]) < 1.0

@@ -25,7 +25,21 @@ def cross_field_problems(sc: Scenario) -> list[Problem]:
         *_check_allocation(sc),
         *_check_tranches(sc),
         *_check_correlation(sc),
+        *_check_close_on(sc),
     ]
+
+
+def _check_close_on(sc: Scenario) -> list[Problem]:
+    from finmodel.scenario.io import list_scenarios
+    from finmodel.scenario.model import closest
+
+    if sc.close_on is None:
+        return []
+    names = list_scenarios()
+    if sc.close_on not in names:
+        return [Problem("close_on", sc.close_on, f"not a shipped preset{closest(sc.close_on, names)}; "
+                                                 f"choose from {', '.join(names)}")]
+    return []
 
 
 def _check_eib(sc: Scenario) -> list[Problem]:

@@ -246,6 +246,10 @@ class Market(Section):
     gpu_hour_price_shock_years: float = f(
         2.0, "years", "years over which the GPU-hour price shock builds up", gt=0, le=30
     )
+    gpu_hour_price_shock_start_years: float = f(
+        0.0, "years", "years after portfolio close at which the GPU-hour price shock starts",
+        ge=0, le=60,
+    )
     price_performance_growth_per_year: DistNonNegative = f(
         0.40, "1/yr", "yearly gain in compute per euro of ML GPUs (new generations)"
     )
@@ -408,6 +412,12 @@ class Scenario(BaseModel):
 
     name: Name = f("custom", "text", "scenario name", min_length=1, max_length=80)
     description: Text = f("", "text", "what this scenario represents", max_length=2000)
+    close_on: str | None = f(
+        None, "preset", "a shipped preset whose base case sizes this scenario's deal at close "
+        "(its market, energy, cost, macro, factory and timeline inputs; the fund, EIB, private "
+        "and tranche terms stay this scenario's): a stress that lenders did not foresee; unset = "
+        "this scenario's own base case",
+    )
     timeline: Timeline = Field(default_factory=Timeline)
     macro: Macro = Field(default_factory=Macro)
     fund: Fund = Field(default_factory=Fund)

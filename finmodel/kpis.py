@@ -8,8 +8,9 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from finmodel.compiled import by_row, by_row_and_period, kernel
 from finmodel.engine import Model
-from finmodel.metrics import dscr_summary, irr, llcr, moic, npv, payback_period
+from finmodel.metrics import dscr_summary, irr, moic, npv, payback_period
 from finmodel.scenario.model import Scenario
 
 __all__ = ["FACTORY_KPIS", "LINES_READ", "PATH_KPIS", "TRANCHE_KPIS", "Columns",
@@ -22,7 +23,7 @@ Columns = dict[str, np.ndarray | pd.Categorical]
 # the financing line items the KPIs (and the fund's tranches) read: a Monte Carlo chunk keeps
 # only these (see engine.run)
 LINES_READ = ("cfads", "dscr", "eib_balance", "commercial_balance", "private_equity_flow",
-              "fund_flow")
+              "fund_flow", "hardware_interest", "hardware_principal", "hardware_balance")
 
 _LOSS_EPS = 1e-6  # EUR m: an EIB loss below this is rounding, not a loss
 
@@ -51,7 +52,10 @@ FACTORY_KPIS: dict[str, tuple[str, str]] = {
     "equity_moic": ("x", "private shareholders' distributions / contributions"),
     "min_dscr": ("ratio", "lowest DSCR while senior debt is serviced"),
     "avg_dscr": ("ratio", "average DSCR while senior debt is serviced"),
-    "llcr": ("ratio", "loan life cover ratio at the first repayment"),
+    "llcr": ("ratio", "loan life cover ratio at the first repayment, over all senior debt sharing the "
+             "CFADS (EIB, commercial and hardware loans)"),
+    "plcr": ("ratio", "project life cover ratio at the first repayment (CFADS to the horizon), over "
+             "all senior debt sharing the CFADS"),
     "default": ("flag", "1 if lenders accelerated: a payment default, or eib.breaches_to_acceleration "
                 "covenant breaches in a row"),
     "default_year": ("year", "calendar year of default (empty if none)"),
@@ -168,15 +172,54 @@ def _dscr_stats(m: Model) -> tuple[np.ndarray, np.ndarray]:
     return m.once("dscr", lambda: dscr_summary(m.financing["dscr"]))
 
 
-def _llcr_at_first_repayment(m: Model, rate: np.ndarray) -> np.ndarray:
-    """(P, F) LLCR of the senior loans at their first repayment; rate: (P, 1) EIB loan rate."""
+def _cover_ratios(m: Model, rate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(P, F) LLCR and PLCR at the first repayment r0 over all the senior debt that shares the
+    CFADS: the EIB and commercial loans and the hardware loans that rank pari passu with them.
+
+    LLCR = PV of CFADS from r0 to the senior loans' last repayment / (their balance at r0 + PV
+    of the hardware loans' service in those years + PV of the hardware balance left at their
+    end); PLCR the same to the horizon (where every loan is settled). Discounted at the EIB loan
+    rate, rate: (P, 1); flows at period ends. NaN without senior debt."""
     fin = m.financing
-    eib, commercial = fin["eib_balance"], fin["commercial_balance"]
-    opening = np.empty_like(eib)  # senior balance at each period's start: the last one's close
-    opening[..., 0] = 0.0
-    np.add(eib[..., :-1], commercial[..., :-1], out=opening[..., 1:])
-    r0 = np.clip(fin.first_repayment, 0, eib.shape[-1] - 1)
-    return llcr(fin["cfads"], np.broadcast_to(rate, eib.shape[:-1]), opening, at=r0)
+    shape, n_t = fin.first_repayment.shape, fin["cfads"].shape[-1]
+    rows = by_row_and_period
+    out = np.empty((2, shape[0] * shape[1]))
+    _cover_rows(rows(fin["cfads"], shape, n_t), rows(fin["eib_balance"], shape, n_t),
+                rows(fin["commercial_balance"], shape, n_t), rows(fin["hardware_interest"], shape, n_t),
+                rows(fin["hardware_principal"], shape, n_t), rows(fin["hardware_balance"], shape, n_t),
+                by_row(fin.first_repayment, shape, np.int64), by_row(rate, shape), out)
+    return out[0].reshape(shape), out[1].reshape(shape)
+
+
+@kernel
+def _cover_rows(cfads, eib, commercial, hw_interest, hw_principal, hw_balance, r0, rate, out):
+    """``_cover_ratios`` on rows: (R, T) line items (balances at period ends), r0 (R,) int,
+    rate (R,); fills out (2, R) with the LLCR and the PLCR."""
+    n_t = cfads.shape[1]
+    for i in range(cfads.shape[0]):
+        start = min(max(r0[i], 0), n_t - 1)
+        last = -1  # the last period with a senior balance at its start
+        for t in range(1, n_t):
+            if eib[i, t - 1] + commercial[i, t - 1] > 1e-9:
+                last = t
+        b0 = eib[i, start - 1] + commercial[i, start - 1] if start > 0 else 0.0
+        if b0 <= 1e-9:
+            out[0, i] = out[1, i] = np.nan
+            continue
+        pv_life = pv_all = hw_life = hw_all = 0.0
+        disc = 1.0
+        for t in range(start, n_t):
+            disc /= 1.0 + rate[i]
+            service = hw_interest[i, t] + hw_principal[i, t]
+            pv_all += cfads[i, t] * disc
+            hw_all += service * disc
+            if t <= last:
+                pv_life += cfads[i, t] * disc
+                hw_life += service * disc
+                if t == last:
+                    hw_life += hw_balance[i, t] * disc
+        out[0, i] = pv_life / (b0 + hw_life)
+        out[1, i] = pv_all / (b0 + hw_all)
 
 
 def _labels(codes: np.ndarray, names: tuple[str, ...]) -> pd.Categorical:
@@ -225,6 +268,7 @@ def factory_kpi_columns(sc: Scenario, m: Model, path_ids: np.ndarray, rates: np.
     share_public = public_share(sc)
     min_dscr, avg_dscr = _dscr_stats(m)
     public_cost, public_hours = _public(sc, m)
+    llcr_r0, plcr_r0 = _cover_ratios(m, rates)
     with np.errstate(divide="ignore", invalid="ignore"):
         cols.update({
             "fund_eur_m": fund_in,
@@ -236,7 +280,8 @@ def factory_kpi_columns(sc: Scenario, m: Model, path_ids: np.ndarray, rates: np.
             "equity_moic": moic(private),
             "min_dscr": min_dscr,
             "avg_dscr": avg_dscr,
-            "llcr": _llcr_at_first_repayment(m, rates),
+            "llcr": llcr_r0,
+            "plcr": plcr_r0,
             "default": fin.default.astype(float),
             "default_year": sc.timeline.start_year + fin.default_period,
             "payment_default": fin.payment_default.astype(float),

@@ -278,20 +278,29 @@ def test_simulation_results_carry_the_financing_kpis(base):
     np.testing.assert_allclose(res.path_kpis["fund_loss_eur_m"], grant_total)  # grants come back never
 
 
-def test_llcr_is_the_pv_of_cfads_over_the_loan_life_per_euro_owed(base):
+def test_llcr_and_plcr_count_all_senior_debt_sharing_the_cfads(base):
+    """By hand, period by period: PV of CFADS over the loan life (the project life) over the
+    senior balance at r0 plus the PV of the pari passu hardware loans' service (and, for the
+    LLCR, the hardware balance left when the senior loans end)."""
     res = finmodel.base_case(base)
     _, d, m = central_run(base)
     fin = m.financing
     rate = float((d.base_rate + d.eib_margin)[0, 0])
+    n_t = base.timeline.horizon_years
     for f in range(base.n_factories):
         r0 = int(fin.first_repayment[0, f])
         balance = fin["eib_balance"][0, f] + fin["commercial_balance"][0, f]
         last = int(np.flatnonzero(balance > 1e-9)[-1]) + 1  # the loan's final repayment period
-        cfads = fin["cfads"][0, f, r0:last + 1]
-        pv = sum(c / (1 + rate) ** (k + 1) for k, c in enumerate(cfads))
-        want = pv / (balance[r0 - 1])
-        got = res.factory_kpis.loc[f, "llcr"]
-        assert got == pytest.approx(want, rel=1e-10)
+        hw = fin["hardware_interest"][0, f] + fin["hardware_principal"][0, f]
+        assert hw[r0:last + 1].sum() > 100.0  # the hardware loans are there to be counted
+        pv = lambda x, a, b: sum(x[t] / (1 + rate) ** (t - r0 + 1) for t in range(a, b + 1))  # noqa: E731
+        debt = (balance[r0 - 1] + pv(hw, r0, last)
+                + fin["hardware_balance"][0, f, last] / (1 + rate) ** (last - r0 + 1))
+        kpis = res.factory_kpis.loc[f]
+        assert kpis["llcr"] == pytest.approx(pv(fin["cfads"][0, f], r0, last) / debt, rel=1e-10)
+        assert kpis["llcr"] < pv(fin["cfads"][0, f], r0, last) / balance[r0 - 1]  # less than without
+        plcr = pv(fin["cfads"][0, f], r0, n_t - 1) / (balance[r0 - 1] + pv(hw, r0, n_t - 1))
+        assert kpis["plcr"] == pytest.approx(plcr, rel=1e-10)
 
 
 def test_eu_part_of_public_money_is_served_from_the_eu_grant_in_order_of_close(base):

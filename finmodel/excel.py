@@ -31,7 +31,7 @@ from openpyxl.workbook.defined_name import DefinedName
 from finmodel.drivers import central_drivers, drivers_from_draws
 from finmodel.engine import Model, close_deal, run
 from finmodel.errors import Problem, ScenarioError
-from finmodel.financing import Terms, principal_shares
+from finmodel.financing import Terms, repayment_schedule
 from finmodel.metrics import irr as engine_irr
 from finmodel.results import Results
 from finmodel.sampling import path_noise
@@ -262,11 +262,14 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, pm: _PathModel, f: 
             f"={p('r_c')}/(1-(1+{p('r_c')})^-{p('hw_life')})", "0.000000")
     R.param("fees", "front-end fees", "EUR m",
             f"={names['upfront_fee']}*{p('eib_commit')}+{names['commercial_upfront_fee']}*{p('com_commit')}")
-    R.param("close", "period of financial close", "period",
-            int(np.broadcast_to(d.close_year, fin.first_repayment.shape)[0, f]), "0", True)
+    close_period = int(np.broadcast_to(d.close_year, fin.first_repayment.shape)[0, f])
+    repayment_years, share = repayment_schedule(
+        sc, terms, f, close_period, fin.first_repayment[0, f],
+        np.broadcast_to(d.base_rate + d.eib_margin, fin.first_repayment.shape)[0, f], n_t)
+    R.param("close", "period of financial close", "period", close_period, "0", True)
     R.param("r0", "first repayment period (first full period after COD)", "period",
             int(fin.first_repayment[0, f]), "0", True)
-    R.param("n_rep", "repayment years", "years", int(terms.repayment_years[f]), "0", True)
+    R.param("n_rep", "repayment years (to maturity at close + tenor)", "years", repayment_years, "0", True)
     R.param("is_sub", "fund instrument is a subordinated loan", "1/0",
             f"=IF({names['fund_instrument']}=\"sub_loan\",1,0)", "0")
     R.param("is_equity", "fund instrument is equity", "1/0",
@@ -317,9 +320,6 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, pm: _PathModel, f: 
     R.series("fleet_value", "fleet resale value at period end", "EUR m", values=line("fleet_value"))
     R.series("facility_book", "facility book value at period end", "EUR m",
              values=line("facility_book_value"))
-    share = principal_shares(sc, terms, f, fin.first_repayment[0, f],
-                             np.broadcast_to(d.base_rate + d.eib_margin, fin.first_repayment.shape)[0, f],
-                             n_t)
     R.series("share", "senior principal profile (share of balance at first repayment)", "share",
              values=share, total="sum", fmt="0.0000")
 
@@ -331,8 +331,12 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, pm: _PathModel, f: 
     for key, label, commit in (("eib_draw", "EIB drawn", "eib_commit"),
                                ("com_draw", "commercial senior drawn", "com_commit"),
                                ("fund_draw", "fund instrument paid in", "fund_commit")):
-        R.series(key, label, "EUR m", formula=lambda t, commit=commit: (
-            f"IF({p('cost')}>0,{p(commit)}*{p('scale')}*{c('uses', t)}/{p('cost')},0)"), total="sum")
+        # senior loans only within their availability period from close; the fund at any time
+        senior = key != "fund_draw"
+        R.series(key, label, "EUR m", formula=lambda t, commit=commit, senior=senior: (
+            f"IF(AND({p('cost')}>0"
+            + (f",{per(t)}-{p('close')}<{names['availability_years']}" if senior else "")
+            + f"),{p(commit)}*{p('scale')}*{c('uses', t)}/{p('cost')},0)"), total="sum")
     R.series("fees_t", "fees", "EUR m", formula=lambda t: f"IF({per(t)}={p('close')},{p('fees')},0)",
              total="sum")
     R.series("equity_build", "equity for construction and fees", "EUR m", formula=lambda t: (
@@ -617,6 +621,7 @@ def _inputs_sheet(wb: Workbook, sc: Scenario) -> dict[str, str]:
         "fund.instrument": "fund_instrument", "private.refresh_funding": "refresh_funding",
         "eib.default_trigger": "default_trigger", "eib.dsra_months": "dsra_months",
         "eib.breaches_to_acceleration": "breaches_to_acceleration",
+        "eib.availability_years": "availability_years",
         "eib.lockup_dscr": "lockup_dscr", "eib.default_dscr": "default_dscr",
         "eib.enforcement_cost_share": "enforcement_cost_share",
         "private.equity_hurdle_irr": "equity_hurdle_irr",

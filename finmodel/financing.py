@@ -11,11 +11,14 @@ Timing (annual periods, flows at period end, EUR m nominal):
   first GPU fleet). Commitments are fixed at close from the base case (``Terms``). On a path
   that costs less than the base case every facility is drawn in proportion; cost overruns fall
   on equity. Fees are paid at the factory's close and funded by equity.
-* Senior loans (EIB and commercial, pari passu, same principal profile): interest before the
-  first repayment period ``r0`` is capitalised (IDC). ``r0`` is the first full period after
-  commercial operation, or ``close + eib.grace_years``, and never before the last construction
-  draw. Principal of year k of the repayment window is ``profile[k]`` times the balance at
-  ``r0``; anything still owed at the horizon is due in the last period (bullet).
+* Senior loans (EIB and commercial, pari passu, same principal profile): drawn only within
+  ``eib.availability_years`` of the site's close (later uses are paid by equity); interest
+  before the first repayment period ``r0`` is capitalised (IDC). ``r0`` is the first full
+  period after commercial operation, or ``close + eib.grace_years``, and never before the last
+  construction draw. The loans mature at close + ``eib.tenor_years`` on every path: principal of
+  year k of the repayment window is ``profile[k]`` times the balance at ``r0``; a path whose
+  ``r0`` is later than the base case's repays over the years left (``_repayment_window``).
+  Anything still owed at the horizon is due in the last period (bullet).
 * Hardware loans (``private.refresh_funding = "hardware_loan"``): each GPU refresh is funded
   ``Terms.hardware_share`` (the scenario's ``hardware_loan_share``, cut at close to what the
   base case carries at the target DSCR) by a senior annuity loan over
@@ -54,7 +57,7 @@ from finmodel.errors import Problem, ScenarioError
 from finmodel.operations import LineItemTotals, Operations, _tax_step
 from finmodel.scenario.model import Scenario
 
-__all__ = ["FINANCING_ITEMS", "Financing", "Terms", "finance", "principal_shares", "size_debt"]
+__all__ = ["FINANCING_ITEMS", "Financing", "Terms", "finance", "repayment_schedule", "size_debt"]
 
 Array = NDArray[np.float64]
 _EPS = 1e-9  # EUR m: tolerance of payment tests
@@ -207,19 +210,39 @@ def _annuity_factor(rate: float, years: int) -> float:
 
 
 @kernel
-def _principal_share(kind: int, rate: float, k: int, n: int, profile: Array, f: int) -> float:
+def _principal_share(kind: int, rate: float, k: int, n: int, profile: Array, f: int,
+                     scale: float) -> float:
     """Share of the senior balance at r0 repaid in repayment year k of n (0 outside the
     window): annuity at ``rate`` (numpy_financial.ppmt), linear, or the sculpted ``profile``
-    (F, N_max) row of factory f."""
+    (F, N_max) row of factory f times ``scale`` (see ``_repayment_window``)."""
     if k < 0 or k >= n:
         return 0.0
     if kind == 0:
         if abs(rate) < 1e-12:
             return 1.0 / n
         return rate * (1.0 + rate) ** float(k) / ((1.0 + rate) ** float(n) - 1.0)
-    if kind == 1:
+    if kind == 1 or scale <= 0.0:
         return 1.0 / n
-    return profile[f, k]
+    return profile[f, k] * scale
+
+
+@kernel
+def _repayment_window(n_terms: int, maturity: int, start: int, profile: Array,
+                      f: int) -> tuple[int, float]:
+    """Years n of a path's repayment window and the scale of its sculpted shares. The loan
+    matures at ``maturity`` (close + tenor, a period index after the last repayment) on every
+    path: a site whose first repayment ``start`` is later than the base case's repays over the
+    years left, at least one; a sculpted profile keeps its shape, scaled to sum to 1 over
+    them (0 if it has none there: linear then)."""
+    n = min(n_terms, maturity - start)
+    n = max(n, 1)
+    scale = 1.0
+    if n < n_terms:
+        total = 0.0
+        for k in range(n):
+            total += profile[f, k]
+        scale = 1.0 / total if total > 1e-12 else 0.0
+    return n, scale
 
 
 @kernel
@@ -241,7 +264,8 @@ def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, floor, fee_period, 
     memory traffic.
     """
     r_s, dsra_years, default_dscr, lockup_dscr, enforcement = consts
-    kind, instrument, tenor_h, test_covenants, covenant_dscr, refresh_funding, n_accelerate = flags
+    (kind, instrument, tenor_h, test_covenants, covenant_dscr, refresh_funding, n_accelerate,
+     tenor, availability) = flags
     fund_is_equity, fund_is_sub = instrument == 1, instrument == 2
     n_rows, n_t = flows[0].shape
     n_f = profile.shape[0]
@@ -254,7 +278,7 @@ def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, floor, fee_period, 
     extra_equity = np.zeros(n_t)  # pre-completion losses and initial reserve, paid by equity
     residual = np.zeros(n_t)  # what is left for equity after a default
     for i in range(n_rows):
-        re, rc, n, f = r_e[i], r_c[i], n_rep[i], i % n_f
+        re, rc, f = r_e[i], r_c[i], i % n_f
         buf[_RECOVERY, :] = 0.0  # every other item is written for every period up to a default
         # construction: every facility drawn pro rata to uses, up to its commitment scaled
         # down on a path that costs less than the base case; fees at close; the rest equity
@@ -267,8 +291,10 @@ def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, floor, fee_period, 
         drawn_e = drawn_c = drawn_f = 0.0
         for t in range(n_t):
             timing = buf[_USES, t] / cost if cost > 0 else 0.0
-            buf[_EIB_DRAW, t] = deal[0, f] * scale * timing
-            buf[_COM_DRAW, t] = deal[1, f] * scale * timing
+            # senior loans are drawn only in their availability period: the rest is cancelled
+            available_t = t - fee_period[i] < availability
+            buf[_EIB_DRAW, t] = deal[0, f] * scale * timing if available_t else 0.0
+            buf[_COM_DRAW, t] = deal[1, f] * scale * timing if available_t else 0.0
             buf[_FUND_DRAW, t] = deal[2, f] * scale * timing
             buf[_FEES, t] = deal[4, f] if t == fee_period[i] else 0.0
             drawn_e += buf[_EIB_DRAW, t]
@@ -283,6 +309,7 @@ def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, floor, fee_period, 
             equity_refresh[t] = refresh - loan if refresh_funding != 2 else 0.0
             refresh_cf[t] = refresh if refresh_funding == 2 else 0.0
         start = _first_repayment_row(floor[i], buf[_USES])
+        n, window_scale = _repayment_window(n_rep[i], fee_period[i] + tenor, start, profile, f)
         factor_h = _annuity_factor(rc, tenor_h)
         for t in range(n_t):
             extra_equity[t] = residual[t] = hw_pay[t] = 0.0
@@ -303,7 +330,7 @@ def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, floor, fee_period, 
             repaying = t >= start
             if t == start:
                 b0_e, b0_c, b0_s = b_e, b_c, b_s
-            share = _principal_share(kind, re, t - start, n, profile, f) if repaying else 0.0
+            share = _principal_share(kind, re, t - start, n, profile, f, window_scale) if repaying else 0.0
             # senior loans: interest on the opening balance; capitalised before r0
             int_e, int_c, int_h = b_e * re, b_c * rc, b_h * rc
             prin_e = min(share * b0_e, b_e)
@@ -387,7 +414,7 @@ def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, floor, fee_period, 
                 nxt = t + 1
                 if nxt >= start:
                     b0e_n, b0c_n = (new_e, new_c) if nxt == start else (b0_e, b0_c)
-                    share_n = _principal_share(kind, re, nxt - start, n, profile, f)
+                    share_n = _principal_share(kind, re, nxt - start, n, profile, f, window_scale)
                     target = (new_e * re + new_c * rc + min(share_n * b0e_n, new_e)
                               + min(share_n * b0c_n, new_c))
                 target = dsra_years * (target + min(hw_pay[nxt], new_h * (1.0 + rc)))
@@ -473,15 +500,18 @@ def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, floor, fee_period, 
                 out[slots[item], i, :] = buf[item, :]
 
 
-def principal_shares(sc: Scenario, terms: Terms, factory: int, first_repayment: int,
-                     rate: float, periods: int) -> Array:
-    """(T,) share of one factory's senior balance at its first repayment ``first_repayment``
-    repaid in each period, as the waterfall uses it; ``rate``: the EIB loan rate (annuity)."""
+def repayment_schedule(sc: Scenario, terms: Terms, factory: int, close: int, first_repayment: int,
+                       rate: float, periods: int) -> tuple[int, Array]:
+    """One factory's repayment window on a path, as the waterfall uses it: the years n repaid
+    (to maturity at ``close`` + tenor) and the (T,) share of the senior balance at the first
+    repayment repaid in each period; ``rate``: the EIB loan rate (annuity)."""
     kind = _REPAYMENT_KINDS.index(sc.eib.repayment)
     profile = np.ascontiguousarray(terms.principal_profile, dtype=float)
-    n = int(terms.repayment_years[factory])
-    return np.array([_principal_share(kind, float(rate), t - int(first_repayment), n, profile,
-                                      factory) for t in range(periods)])
+    start = int(first_repayment)
+    n, scale = _repayment_window(int(terms.repayment_years[factory]),
+                                 int(close) + sc.eib.tenor_years, start, profile, factory)
+    return n, np.array([_principal_share(kind, float(rate), t - start, n, profile, factory, scale)
+                        for t in range(periods)])
 
 
 def finance(sc: Scenario, d: Drivers, op: Operations, terms: Terms,
@@ -505,7 +535,8 @@ def finance(sc: Scenario, d: Drivers, op: Operations, terms: Terms,
         _REPAYMENT_KINDS.index(eib.repayment), _INSTRUMENTS.index(sc.fund.instrument),
         prv.hardware_loan_tenor_years, test_covenants,
         test_covenants and eib.default_trigger == "dscr_or_payment",
-        _REFRESH_FUNDING.index(prv.refresh_funding), eib.breaches_to_acceleration], dtype=np.int64)
+        _REFRESH_FUNDING.index(prv.refresh_funding), eib.breaches_to_acceleration, eib.tenor_years,
+        eib.availability_years], dtype=np.int64)
     _waterfall(
         flows, by_row(d.base_rate + d.eib_margin, shape),
         by_row(d.base_rate + d.senior_spread, shape), by_row(d.facility_recovery_haircut, shape),

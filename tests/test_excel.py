@@ -50,6 +50,8 @@ CASES = {
                                        "private.commercial_debt_share": 0.1}, ("p10",)),
     "cash_annuity_worst": ("base", {"private.refresh_funding": "cash", "eib.repayment": "annuity"},
                            ("worst",)),
+    # late sites: senior draws stop after the availability period, loans mature at close + tenor
+    "grid_delay_worst": ("grid_delay", {"eib.repayment": "linear"}, ("worst",)),
     "cash_no_debt_p10": ("base", {"private.refresh_funding": "cash", "eib.share_of_cost": 0.0}, ("p10",)),
     # hostile names (tests/data/hostile): formulas as text, sheets named after reserved ones and
     # case twins; the portfolio must still add up the right sheets

@@ -293,7 +293,7 @@ def test_llcr_and_plcr_count_all_senior_debt_sharing_the_cfads(base):
         last = int(np.flatnonzero(balance > 1e-9)[-1]) + 1  # the loan's final repayment period
         hw = fin["hardware_interest"][0, f] + fin["hardware_principal"][0, f]
         assert hw[r0:last + 1].sum() > 100.0  # the hardware loans are there to be counted
-        pv = lambda x, a, b: sum(x[t] / (1 + rate) ** (t - r0 + 1) for t in range(a, b + 1))  # noqa: E731
+        pv = lambda x, a, b, r0=r0: sum(x[t] / (1 + rate) ** (t - r0 + 1) for t in range(a, b + 1))  # noqa: E731
         debt = (balance[r0 - 1] + pv(hw, r0, last)
                 + fin["hardware_balance"][0, f, last] / (1 + rate) ** (last - r0 + 1))
         kpis = res.factory_kpis.loc[f]
@@ -534,3 +534,43 @@ def test_a_stress_sized_on_base_falls_below_the_target_in_its_own_base_case():
     longer meets the DSCR the deal was sized to (on its own base case it would, by construction)."""
     _, _, m = central_run(finmodel.load_scenario("gpu_price_collapse"))
     assert np.nanmin(m.financing["dscr"]) < 1.0
+
+
+def test_senior_loans_mature_at_close_plus_tenor_on_every_path(base):
+    """A site whose first repayment comes later than on the base case (grid or chip delay)
+    repays over the years left: the loan is repaid by close + tenor whatever the delay."""
+    _, d, m = paths_run(base, n=800)
+    fin = m.financing
+    close = np.broadcast_to(d.close_year, fin.first_repayment.shape).astype(int)
+    maturity = close + base.eib.tenor_years  # the first period after the last repayment
+    _, _, mb = central_run(base)
+    later = fin.first_repayment > mb.financing.first_repayment  # delayed against the base case
+    assert later.sum() > 50
+    paid = ~fin.default
+    for p, f in zip(*np.nonzero(paid & later), strict=True):
+        assert fin["eib_balance"][p, f, maturity[p, f] - 1] == pytest.approx(0.0, abs=1e-6)
+        assert fin["eib_principal"][p, f, maturity[p, f]:].sum() == pytest.approx(0.0, abs=1e-9)
+    # a linear loan repays in equal parts over the years left
+    lin = base.with_updates({**PLAIN, "eib.repayment": "linear"})
+    _, dl, ml = paths_run(lin, n=400)
+    fl = ml.financing
+    cl = np.broadcast_to(dl.close_year, fl.first_repayment.shape).astype(int)
+    p, f = next(zip(*np.nonzero(~fl.default & (fl.first_repayment - cl > 3)), strict=False))
+    r0, n = int(fl.first_repayment[p, f]), int(cl[p, f] + lin.eib.tenor_years - fl.first_repayment[p, f])
+    np.testing.assert_allclose(fl["eib_principal"][p, f, r0:r0 + n], fl.eib_exposure[p, f] / n, rtol=1e-10)
+
+
+def test_senior_loans_are_drawn_only_in_their_availability_period(base):
+    terms, d, m = paths_run(base, n=800)
+    fin = m.financing
+    n_t = base.timeline.horizon_years
+    close = np.broadcast_to(d.close_year, fin.first_repayment.shape)[..., None]
+    late = np.arange(n_t) - close >= base.eib.availability_years
+    uses = fin["construction_uses"]
+    assert (np.where(late, uses, 0.0).sum(-1) > 0).sum() > 50  # late construction exists
+    assert np.abs(np.where(late, fin["eib_draw"] + fin["commercial_draw"], 0.0)).max() == 0.0
+    # what is not drawn is cancelled: the EIB lends less than its commitment where uses came late
+    late_site = np.where(late, uses, 0.0).sum(-1) > 1.0
+    assert np.all(fin.total("eib_draw")[late_site] < terms.eib_eur_m[np.nonzero(late_site)[1]] - 1.0)
+    with pytest.raises(finmodel.ScenarioError, match="availability period must fit the horizon"):
+        base.with_updates({"eib.availability_years": 40})

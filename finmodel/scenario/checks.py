@@ -52,6 +52,10 @@ def _check_eib(sc: Scenario) -> list[Problem]:
         out.append(Problem("eib.tenor_years", eib.tenor_years,
                            f"tenor must fit the horizon (timeline.horizon_years = "
                            f"{sc.timeline.horizon_years})"))
+    if eib.availability_years > sc.timeline.horizon_years:
+        out.append(Problem("eib.availability_years", eib.availability_years,
+                           f"the availability period must fit the horizon (timeline.horizon_years = "
+                           f"{sc.timeline.horizon_years})"))
     if eib.grace_years is not None and eib.grace_years >= eib.tenor_years:
         out.append(Problem("eib.grace_years", eib.grace_years,
                            f"grace must be shorter than the tenor ({eib.tenor_years} years)"))

@@ -187,6 +187,10 @@ class EIB(Section):
         "dscr_or_payment", "choice",
         "event of default: DSCR below default_dscr or a missed payment, or a missed payment only",
     )
+    availability_years: int = f(
+        4, "years", "years after a site's close in which the senior loans can be drawn; what is "
+        "not drawn by then is cancelled and equity pays", ge=1, le=60,
+    )
     breaches_to_acceleration: int = f(
         2, "tests", "annual DSCR tests below default_dscr in a row before lenders accelerate "
         "(a payment default accelerates at once); 1 = the first breach", ge=1, le=10,

@@ -255,9 +255,12 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, pm: _PathModel, f: 
     R.param("fund_commit", "fund allocation", "EUR m", float(terms.fund_eur_m[f]), NUM, True)
     R.param("base_cost", "base-case construction cost", "EUR m",
             float(terms.construction_cost_eur_m[f]), NUM, True)
-    R.param("hw_share", "share of each refresh borrowed (sized at close)", "share",
+    R.param("hw_share", "largest share of a refresh a hardware loan may lend", "share",
             float(terms.hardware_share[f]), PCT, True)
-    R.param("hw_life", "hardware loan term", "years", f"={names['hardware_loan_tenor_years']}", "0")
+    hw_tenor = min(sc.private.hardware_loan_tenor_years,
+                   int(np.rint(np.broadcast_to(d.gpu_life_years, fin.first_repayment.shape)[0, f])))
+    R.param("hw_life", "hardware loan term (no longer than a fleet serves on this path)", "years",
+            f"=MIN({names['hardware_loan_tenor_years']},{hw_tenor})", "0")
     R.param("hw_factor", "hardware annuity per EUR borrowed", "1/yr",
             f"={p('r_c')}/(1-(1+{p('r_c')})^-{p('hw_life')})", "0.000000")
     R.param("fees", "front-end fees", "EUR m",
@@ -342,8 +345,38 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, pm: _PathModel, f: 
     R.series("equity_build", "equity for construction and fees", "EUR m", formula=lambda t: (
         f"{c('uses', t)}+{c('fees_t', t)}-{c('eib_draw', t)}-{c('com_draw', t)}"
         f"-IF({p('is_equity')}=1,0,{c('fund_draw', t)})"), total="sum")
-    R.series("hw_draw", "hardware loan drawn", "EUR m", formula=lambda t: (
-        f"IF(AND({p('mode_hw')}=1,{c('last', t)}=0),{p('hw_share')}*{c('refresh', t)},0)"), total="sum")
+    # each hardware loan is sized at its refresh (financing._hardware_loan): at most its share of
+    # the refresh, and the annuity that the replaced fleet's CFADS, year by year of its life,
+    # carries at the target DSCR after the senior loans' scheduled service
+    R.series("gpu_initial", "first GPU fleet bought", "EUR m", values=line("capex_gpu_initial"),
+             total="sum")
+    R.series("fleet_start", "period the GPU fleet in service was bought", "period", fmt="0",
+             first=f"=IF(OR({c('gpu_initial', 0)}>{tol},{c('refresh', 0)}>{tol}),0,-1)",
+             formula=lambda t: (f"IF(OR({c('gpu_initial', t)}>{tol},{c('refresh', t)}>{tol}),{per(t)},"
+                                f"{c('fleet_start', t - 1)})"))
+    R.series("senior_proj", "senior service scheduled at the first repayment (projection)", "EUR m",
+             formula=lambda t: (
+                 f"IF({per(t)}>={p('r0')},{c('share', t)}*({p('b0_e')}+{p('b0_c')})+(1-"
+                 + (f"SUM({R.col(0)}{R.at['share']}:{R.col(t - 1)}{R.at['share']})" if t > 0 else "0")
+                 + f")*({p('b0_e')}*{p('r_e')}+{p('b0_c')}*{p('r_c')}),0)"))
+
+    def hw_loan(t: int) -> str:
+        if t == 0 or t >= n_t - 1:
+            return "0"
+        start = c("fleet_start", t - 1)
+        caps = []
+        for k in range(1, hw_tenor + 1):
+            seen = f"INDEX({R.span('cfads_raw')},1,MIN({start}+{k},{per(t)}-1)+1)"
+            senior = c("senior_proj", t + k) if t + k < n_t else "0"
+            lo = t + k - hw_tenor
+            prior = (f"{p('hw_factor')}*SUM({R.col(max(lo, 0))}{R.at['hw_draw']}:{R.col(t - 1)}"
+                     f"{R.at['hw_draw']})" if lo <= t - 1 else "0")
+            caps.append(f"IF({k}<={p('hw_life')},{seen}/{names['target_dscr']}-{senior}-{prior},9E+99)")
+        return (f"IF(AND({p('mode_hw')}=1,{c('refresh', t)}>{tol},{start}>=0,{start}<{per(t)}),"
+                f"MIN({p('hw_share')}*{c('refresh', t)},MAX(0,MIN({','.join(caps)}))/{p('hw_factor')}),0)")
+
+    R.series("hw_draw", "hardware loan drawn (sized at the refresh)", "EUR m", formula=hw_loan,
+             first=0.0, total="sum")
     R.series("equity_refresh", "equity for refresh", "EUR m",
              formula=lambda t: f"IF({p('mode_cash')}=1,0,{c('refresh', t)}-{c('hw_draw', t)})",
              total="sum")
@@ -353,7 +386,7 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, pm: _PathModel, f: 
     def hw_cohorts(t: int) -> str:
         if t == 0:
             return "0"
-        lo = max(0, t - sc.private.hardware_loan_tenor_years)
+        lo = max(0, t - hw_tenor)
         return f"{p('hw_factor')}*SUM({R.col(lo)}{R.at['hw_draw']}:{R.col(t - 1)}{R.at['hw_draw']})"
 
     R.series("hw_sched", "hardware loan annuities due", "EUR m", formula=hw_cohorts, first=0.0,
@@ -620,7 +653,7 @@ def _inputs_sheet(wb: Workbook, sc: Scenario) -> dict[str, str]:
         "eib.upfront_fee": "upfront_fee", "private.commercial_upfront_fee": "commercial_upfront_fee",
         "fund.instrument": "fund_instrument", "private.refresh_funding": "refresh_funding",
         "eib.default_trigger": "default_trigger", "eib.dsra_months": "dsra_months",
-        "eib.breaches_to_acceleration": "breaches_to_acceleration",
+        "eib.breaches_to_acceleration": "breaches_to_acceleration", "eib.target_dscr": "target_dscr",
         "eib.availability_years": "availability_years",
         "eib.lockup_dscr": "lockup_dscr", "eib.default_dscr": "default_dscr",
         "eib.enforcement_cost_share": "enforcement_cost_share",

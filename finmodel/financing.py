@@ -20,10 +20,12 @@ Timing (annual periods, flows at period end, EUR m nominal):
   ``r0`` is later than the base case's repays over the years left (``_repayment_window``).
   Anything still owed at the horizon is due in the last period (bullet).
 * Hardware loans (``private.refresh_funding = "hardware_loan"``): each GPU refresh is funded
-  ``Terms.hardware_share`` (the scenario's ``hardware_loan_share``, cut at close to what the
-  base case carries at the target DSCR) by a senior annuity loan over
-  ``hardware_loan_tenor_years`` and the rest by equity; with ``"equity"`` equity pays the
-  whole refresh; with ``"cash"`` the refresh is paid from CFADS.
+  by a senior annuity loan sized at the refresh on the path (``_hardware_loan``): at most
+  ``hardware_loan_share`` of the refresh, and what the average CFADS of the fleet it replaces
+  carries at the target DSCR after the senior loans' service, over
+  ``min(hardware_loan_tenor_years, the path's fleet life)`` years; equity pays the rest. With
+  ``"equity"`` equity pays the whole refresh; with ``"cash"`` the refresh is paid from CFADS.
+  The senior loans are sized at close first; the hardware loans take what they leave.
 * Waterfall each period: CFADS -> senior interest and principal (reserve and trapped cash
   cover shortfalls) -> DSRA top-up to ``dsra_months`` of next period's senior service ->
   subordinated (fund) loan interest and principal (unpaid amounts accrue) -> lock-up test
@@ -113,7 +115,8 @@ class Terms:
     repayment_years: NDArray[np.int64]  # length N of each factory's repayment window
     principal_profile: Array  # (F, N_max) share of the senior balance at r0 repaid in year k
     dscr_capacity_eur_m: Array  # senior commitment the base-case CFADS can carry at target DSCR
-    hardware_share: Array  # share of each GPU refresh borrowed (at most the scenario's share)
+    hardware_share: Array  # largest share of each GPU refresh a hardware loan may lend (each is
+    # sized at its refresh, on the path: see ``_hardware_loan``)
     binding: tuple[str, ...]  # which cap set the senior debt: eib_share, gearing, dscr, equity
     eu_eur_m: Array | None = None  # EU part of the fund allocation (the host state pays the rest)
     sized_on: str = ""  # the scenario whose base case sized these terms (``close_on``)
@@ -246,24 +249,65 @@ def _repayment_window(n_terms: int, maturity: int, start: int, profile: Array,
 
 
 @kernel
-def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, floor, fee_period, n_rep, profile,
+def _senior_service_at(u: int, kind: int, re: float, rc: float, start: int, n: int, profile: Array,
+                       f: int, scale: float, b0_e: float, b0_c: float) -> float:
+    """Scheduled EIB and commercial service in period u of a loan whose balances at its first
+    repayment ``start`` are b0_e and b0_c (0 before ``start`` and after the window)."""
+    k = u - start
+    if k < 0 or k >= n:
+        return 0.0
+    repaid = 0.0
+    for j in range(k):
+        repaid += _principal_share(kind, re, j, n, profile, f, scale)
+    share = _principal_share(kind, re, k, n, profile, f, scale)
+    return share * (b0_e + b0_c) + (1.0 - repaid) * (b0_e * re + b0_c * rc)
+
+
+@kernel
+def _hardware_loan(wanted: float, cfads: Array, fleet_start: int, t: int, target_dscr: float,
+                   tenor: int, factor: float, hw_pay: Array, kind: int, re: float, rc: float,
+                   start: int, n: int, profile: Array, f: int, scale: float, b0_e: float,
+                   b0_c: float) -> float:
+    """A hardware loan sized at its refresh in period t: at most ``wanted``, and an annuity
+    (``factor`` per euro over ``tenor`` years) that the lender's view of the new fleet's CFADS
+    carries at the target DSCR in each of those years, after the senior loans' scheduled
+    service and the hardware annuities already due. The lender's view of the new fleet in its
+    year k is the CFADS (cfads (T,), written up to t - 1) of the fleet it replaces in its own
+    year k, from ``fleet_start`` (its last year beyond its life): what is known at the
+    refresh, not the path's future, and a profile that falls as an installed fleet's hourly
+    price erodes. The horizon plays no part."""
+    if fleet_start < 0 or fleet_start >= t or wanted <= 0.0:
+        return 0.0
+    room = np.inf
+    for k in range(1, tenor + 1):
+        seen = min(fleet_start + k, t - 1)
+        left = (cfads[seen] / target_dscr - hw_pay[t + k]
+                - _senior_service_at(t + k, kind, re, rc, start, n, profile, f, scale, b0_e, b0_c))
+        room = min(room, left)
+    return min(wanted, max(room, 0.0) / factor)
+
+
+@kernel
+def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, floor, fee_period, n_rep, life, profile,
                deal, consts, flags, slots, out, ends):
     """The set-up and the period loop of ``finance`` for each row (one path and factory),
     compiled.
 
     flows: tuple of (R, T) operations line items named in ``_FLOWS``; r_e, r_c, haircut,
     tax_rate, terminal (EUR m, at the horizon), floor (the first repayment period before the
-    construction draws are considered): (R,); fee_period, n_rep: (R,) int; profile (F, N_max):
-    sculpted principal shares; deal (6, F): EIB, commercial and fund commitments, base-case
-    construction cost, fees, share of a refresh lent by hardware loans; consts: sub-loan rate,
-    DSRA years of service, default and lock-up DSCR, enforcement cost share; flags (int): repayment kind, fund
-    instrument, hardware-loan tenor, test covenants, DSCR default trigger, refresh funding.
+    construction draws are considered): (R,); fee_period, n_rep, life (years a fleet serves):
+    (R,) int; profile (F, N_max): sculpted principal shares; deal (6, F): EIB, commercial and
+    fund commitments, base-case construction cost, fees, largest share of a refresh lent by a
+    hardware loan; consts: sub-loan rate, DSRA years of service, default and lock-up DSCR,
+    enforcement cost share, target DSCR; flags (int): repayment kind, fund instrument,
+    hardware-loan tenor, test covenants, DSCR default trigger, refresh funding, breaches to
+    acceleration, EIB tenor, availability years.
     Item k of ``_WATERFALL_ITEMS`` goes to ``out[slots[k]]`` (out: (n_kept, R, T)), or nowhere
     where slots[k] < 0; fills ``ends`` (len(_ROW_OUTCOMES), R). A row stops at its default.
     Each row is worked in a buffer and copied out once, so that only the items kept cost
     memory traffic.
     """
-    r_s, dsra_years, default_dscr, lockup_dscr, enforcement = consts
+    r_s, dsra_years, default_dscr, lockup_dscr, enforcement, target_dscr = consts
     (kind, instrument, tenor_h, test_covenants, covenant_dscr, refresh_funding, n_accelerate,
      tenor, availability) = flags
     fund_is_equity, fund_is_sub = instrument == 1, instrument == 2
@@ -274,7 +318,7 @@ def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, floor, fee_period, 
     equity_build = np.zeros(n_t)  # equity for construction and fees
     equity_refresh = np.zeros(n_t)  # refresh paid by equity
     refresh_cf = np.zeros(n_t)  # refresh paid from CFADS
-    hw_pay = np.zeros(n_t)  # hardware annuities due per period, one row at a time
+    hw_pay = np.zeros(n_t + 64)  # hardware annuities due per period (also past the horizon)
     extra_equity = np.zeros(n_t)  # pre-completion losses and initial reserve, paid by equity
     residual = np.zeros(n_t)  # what is left for equity after a default
     for i in range(n_rows):
@@ -302,21 +346,22 @@ def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, floor, fee_period, 
             drawn_f += buf[_FUND_DRAW, t]
             equity_build[t] = (buf[_USES, t] + buf[_FEES, t] - buf[_EIB_DRAW, t]
                                - buf[_COM_DRAW, t] - (0.0 if fund_is_equity else buf[_FUND_DRAW, t]))
-            # GPU refresh: a hardware loan (not in the last period) and equity, equity, or cash
+            # GPU refresh: equity or cash; a hardware loan is sized at the refresh (below)
             refresh = flows[_REFRESH][i, t]
-            loan = deal[5, f] * refresh if refresh_funding == 0 and t < n_t - 1 else 0.0
-            draw_h[t] = loan
-            equity_refresh[t] = refresh - loan if refresh_funding != 2 else 0.0
+            draw_h[t] = 0.0
+            equity_refresh[t] = refresh if refresh_funding != 2 else 0.0
             refresh_cf[t] = refresh if refresh_funding == 2 else 0.0
         start = _first_repayment_row(floor[i], buf[_USES])
         n, window_scale = _repayment_window(n_rep[i], fee_period[i] + tenor, start, profile, f)
-        factor_h = _annuity_factor(rc, tenor_h)
+        # a hardware loan lasts no longer than the fleet it finances serves on this path
+        tenor_row = min(tenor_h, life[i]) if life[i] >= 1 else tenor_h
+        factor_h = _annuity_factor(rc, tenor_row)
+        fleet_start = -1  # period the current GPU fleet was bought
         for t in range(n_t):
-            extra_equity[t] = residual[t] = hw_pay[t] = 0.0
-        for s in range(n_t):  # each cohort's annuity falls due in the tenor_h periods after it
-            if draw_h[s] != 0.0:
-                for t in range(s + 1, min(s + 1 + tenor_h, n_t)):
-                    hw_pay[t] += draw_h[s] * factor_h
+            extra_equity[t] = residual[t] = 0.0
+            if flows[_INITIAL][i, t] > _EPS:
+                fleet_start = t
+        hw_pay[:] = 0.0
         b_e = b_c = b_h = b_s = 0.0
         b0_e = b0_c = b0_s = 0.0
         dsra = trapped = pool = 0.0
@@ -330,6 +375,17 @@ def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, floor, fee_period, 
             repaying = t >= start
             if t == start:
                 b0_e, b0_c, b0_s = b_e, b_c, b_s
+            if refresh_funding == 0 and flows[_REFRESH][i, t] > _EPS:
+                if t < n_t - 1:  # sized on what the lender knows now: the fleet it replaces
+                    loan = _hardware_loan(deal[5, f] * flows[_REFRESH][i, t], buf[_CFADS],
+                                          fleet_start, t, target_dscr, tenor_row, factor_h, hw_pay,
+                                          kind, re, rc, start, n, profile, f, window_scale,
+                                          b0_e if repaying else b_e, b0_c if repaying else b_c)
+                    draw_h[t] = loan
+                    equity_refresh[t] -= loan
+                    for u in range(t + 1, t + 1 + tenor_row):
+                        hw_pay[u] += loan * factor_h
+                fleet_start = t
             share = _principal_share(kind, re, t - start, n, profile, f, window_scale) if repaying else 0.0
             # senior loans: interest on the opening balance; capitalised before r0
             int_e, int_c, int_h = b_e * re, b_c * rc, b_h * rc
@@ -545,9 +601,10 @@ def finance(sc: Scenario, d: Drivers, op: Operations, terms: Terms,
         by_row(np.clip(np.broadcast_to(d.close_year, shape).astype(np.int64), 0, n_t - 1), shape,
                np.int64),
         by_row(terms.repayment_years[None, :], shape, np.int64),
+        by_row(np.rint(d.gpu_life_years), shape, np.int64),
         np.ascontiguousarray(terms.principal_profile, dtype=float), deal,
         np.array([sc.fund.sub_loan_rate, eib.dsra_months / 12.0, eib.default_dscr,
-                  eib.lockup_dscr, eib.enforcement_cost_share]),
+                  eib.lockup_dscr, eib.enforcement_cost_share, eib.target_dscr]),
         flags, slots, out, ends)
     items = {name: out[k].reshape(*shape, n_t) for k, name in enumerate(kept)}
     outcome = {name: e.reshape(shape) for name, e in zip(_ROW_OUTCOMES, ends, strict=True)}
@@ -608,31 +665,17 @@ def size_debt(sc: Scenario, d: Drivers, op: Operations, fund_eur_m: Array) -> Te
         terms = Terms(fund_eur_m, senior * split, senior * (1.0 - split), cost, n_rep, profile,
                       capacity, hw_share, ())
         fin = finance(sc, d, op, terms, test_covenants=False)
-        new_hw = _hardware_share(sc, fin, hw_share)
         new_capacity, new_profile = _dscr_capacity(sc, d, fin, terms, senior)
         new_senior = np.minimum(np.minimum.reduce(list(caps.values())), new_capacity)
         converged = (np.allclose(new_senior, senior, rtol=1e-10, atol=1e-9)
-                     and np.allclose(new_profile, profile, rtol=1e-10, atol=1e-12)
-                     and np.allclose(new_hw, hw_share, rtol=1e-10, atol=1e-12))
-        senior, capacity, profile, hw_share = new_senior, new_capacity, new_profile, new_hw
+                     and np.allclose(new_profile, profile, rtol=1e-10, atol=1e-12))
+        senior, capacity, profile = new_senior, new_capacity, new_profile
         if converged:
             break
     binding = tuple(
         min({**caps, "dscr": capacity}.items(), key=lambda kv: kv[1][i])[0] for i in range(n_f))
     return Terms(fund_eur_m, senior * split, senior * (1.0 - split), cost, n_rep, profile,
                  capacity, hw_share, binding)
-
-
-def _hardware_share(sc: Scenario, fin: Financing, share: Array) -> Array:
-    """(F,) largest share of each refresh (up to the scenario's) whose annuity service stays
-    within the base-case CFADS / target DSCR in every period."""
-    wanted = sc.private.hardware_loan_share if sc.private.refresh_funding == "hardware_loan" else 0.0
-    service = (fin["hardware_interest"] + fin["hardware_principal"])[0]  # (F, T)
-    cover = fin["cfads"][0] / sc.eib.target_dscr
-    with np.errstate(invalid="ignore", divide="ignore"):
-        per_unit = np.where(share[:, None] > 0, service / share[:, None], 0.0)
-        room = np.where(per_unit > _EPS, np.maximum(cover, 0.0) / per_unit, np.inf)
-    return np.clip(np.minimum(wanted, room.min(-1)), 0.0, wanted)
 
 
 def _dscr_capacity(sc: Scenario, d: Drivers, fin: Financing, terms: Terms,
@@ -643,7 +686,6 @@ def _dscr_capacity(sc: Scenario, d: Drivers, fin: Financing, terms: Terms,
     target = eib.target_dscr
     r0 = fin.first_repayment[0]
     cfads = fin["cfads"][0]
-    hw_service = (fin["hardware_interest"] + fin["hardware_principal"])[0]
     r_e = float((d.base_rate + d.eib_margin)[0, 0])
     r_c = float((d.base_rate + d.senior_spread)[0, 0])
     n_f = len(r0)
@@ -660,7 +702,8 @@ def _dscr_capacity(sc: Scenario, d: Drivers, fin: Financing, terms: Terms,
         rate = ((fin.eib_exposure[0, i] * r_e + (b0 - fin.eib_exposure[0, i]) * r_c) / b0
                 if b0 > 0 else r_e)
         free = np.zeros(n)
-        cf = cfads[i, window] / target - hw_service[i, window]
+        # the senior loans come first: hardware loans are sized later, on what they leave
+        cf = cfads[i, window] / target
         free[: cf.size] = cf
         disc = (1.0 + rate) ** -np.arange(1.0, n + 1.0)
         ks = np.arange(n)

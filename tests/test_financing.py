@@ -94,29 +94,61 @@ def test_sculpted_debt_sized_by_dscr_holds_the_target_exactly(base):
 @pytest.mark.parametrize("name", ["base", "thirteen_factories", "layered_fund", "funding_shortfall",
                                   "four_gigafactories"])
 def test_base_case_meets_the_target_dscr_and_does_not_default(name):
-    """A scenario sized on its own base case (no close_on) meets the target there."""
+    """A scenario sized on its own base case (no close_on) meets the target there until the
+    first hardware loan; hardware loans are sized at their refresh on a projection (the fleet
+    they replace), so later years may differ a little, but never reach the lock-up."""
     sc = finmodel.load_scenario(name)
     assert sc.close_on is None
     _, _, m = central_run(sc)
     fin = m.financing
-    assert not fin.default.any()
-    assert np.nanmin(fin["dscr"]) >= sc.eib.target_dscr * (1 - 1e-9)
+    assert not fin.default.any() and fin.breach_periods.max() == 0
+    first_hw = np.argmax(fin["hardware_draw"] > 0, -1)  # (1, F)
+    before = np.arange(sc.timeline.horizon_years) <= first_hw[..., None]
+    assert np.nanmin(np.where(before, fin["dscr"], np.nan)) >= sc.eib.target_dscr * (1 - 1e-9)
+    assert np.nanmin(fin["dscr"]) > sc.eib.lockup_dscr
     for item in ("eib_balance", "commercial_balance", "hardware_balance", "sub_balance"):
         assert np.abs(fin[item][..., -1]).max() < 1e-6, item
 
 
-def test_hardware_loans_are_annuities(base):
+def test_hardware_loans_are_sized_at_the_refresh_and_are_annuities(base):
+    """By hand on the base case: the first refresh's loan is the smaller of the scenario's share
+    of the refresh and the level annuity (numpy_financial.pmt) that the replaced fleet's CFADS,
+    year by year of its life, carries at the target DSCR after the EIB's scheduled service."""
     terms, d, m = central_run(base)
-    fin = m.financing
+    fin, op = m.financing, m.operations
     rate = float((d.base_rate + d.senior_spread)[0, 0])
-    life = base.private.hardware_loan_tenor_years
+    tenor = min(base.private.hardware_loan_tenor_years, int(d.gpu_life_years[0, 0]))
     draw = fin["hardware_draw"][0, 0]
     t = int(np.flatnonzero(draw > 0)[0])
-    assert draw[t] == pytest.approx(terms.hardware_share[0] * m.operations["capex_gpu_refresh"][0, 0, t])
+    first_fleet = int(np.flatnonzero(op["capex_gpu_initial"][0, 0] > 0)[-1])
+    eib = (fin["eib_interest"] + fin["eib_principal"] + fin["commercial_interest"]
+           + fin["commercial_principal"])[0, 0]
+    cfads = fin["cfads"][0, 0]
+    room = min(cfads[min(first_fleet + k, t - 1)] / base.eib.target_dscr - eib[t + k]
+               for k in range(1, tenor + 1))
+    wanted = base.private.hardware_loan_share * op["capex_gpu_refresh"][0, 0, t]
+    factor = npf.pmt(rate, tenor, -1.0)
+    assert draw[t] == pytest.approx(min(wanted, room / factor), rel=1e-10)
+    assert draw[t] < wanted  # the projection, not the share, binds the first refresh
     pay = fin["hardware_interest"][0, 0] + fin["hardware_principal"][0, 0]
-    np.testing.assert_allclose(pay[t + 1:t + 1 + life], npf.pmt(rate, life, -draw[t]), rtol=1e-10)
-    # the cohort is repaid after ``life`` payments (the next refresh may draw a new one then)
-    assert fin["hardware_balance"][0, 0, t + life] - draw[t + life] == pytest.approx(0.0, abs=1e-6)
+    np.testing.assert_allclose(pay[t + 1:t + 1 + tenor], npf.pmt(rate, tenor, -draw[t]), rtol=1e-10)
+    # the cohort is repaid after ``tenor`` payments (the next refresh may draw a new one then)
+    assert fin["hardware_balance"][0, 0, t + tenor] - draw[t + tenor] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_hardware_loans_do_not_depend_on_where_the_horizon_ends(base):
+    """Horizons 24 to 28: every loan repaid inside the shortest horizon is drawn alike, and the
+    terms at close are identical (the last period's settlement is not scheduled service)."""
+    runs = {h: central_run(base.with_updates({"timeline.horizon_years": h})) for h in range(24, 29)}
+    short_terms, _, short = runs[24]
+    tenor = base.private.hardware_loan_tenor_years
+    inside = 24 - 1 - tenor  # refreshes whose loans end before the shortest horizon's last year
+    for h, (terms, _, m) in runs.items():
+        np.testing.assert_array_equal(terms.eib_eur_m, short_terms.eib_eur_m, err_msg=str(h))
+        np.testing.assert_allclose(m.financing["hardware_draw"][..., :inside],
+                                   short.financing["hardware_draw"][..., :inside], rtol=1e-12,
+                                   err_msg=str(h))
+    assert short.financing["hardware_draw"][..., :inside].sum() > 1000.0
 
 
 def _cash_identity(sc, m):

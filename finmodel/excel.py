@@ -408,7 +408,8 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, pm: _PathModel, f: 
              formula=lambda t: f"{c('alive_close', t - 1)}", first=1, fmt="0")
     for key, close in (("open_e", "close_e"), ("open_c", "close_c"), ("open_h", "close_h"),
                        ("open_s", "close_s"), ("dsra_open", "dsra_close"),
-                       ("trapped_open", "trapped_close"), ("pool_open", "pool_close")):
+                       ("trapped_open", "trapped_close"), ("pool_open", "pool_close"),
+                       ("int_cf_open", "int_cf_close")):
         R.series(key, key.replace("_", " "), "EUR m", formula=lambda t, close=close: c(close, t - 1),
                  first=0.0)
     R.series("int_e", "EIB interest", "EUR m", formula=lambda t: f"{c('open_e', t)}*{p('r_e')}")
@@ -426,11 +427,24 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, pm: _PathModel, f: 
     R.series("due", "senior amount due (all at the horizon)", "EUR m", formula=lambda t: (
         f"IF({c('last', t)}=1,{c('open_e', t)}+{c('int_e', t)}+{c('open_c', t)}+{c('int_c', t)}"
         f"+{c('open_h', t)}*(1+{p('r_c')}),{c('service', t)})"))
-    R.series("interest_deductible", "interest deductible", "EUR m", formula=lambda t: (
+    R.series("interest_deductible", "interest paid in operation", "EUR m", formula=lambda t: (
         f"IF(OR({c('repaying', t)}=1,{c('last', t)}=1),{c('int_e', t)}+{c('int_c', t)}"
         f"+{c('open_s', t)}*{p('r_s')},0)+{c('int_h', t)}"))
+    R.series("idc", "interest capitalised (IDC)", "EUR m", total="sum", formula=lambda t: (
+        f"IF({c('capitalise', t)}=1,{c('int_e', t)}+{c('int_c', t)},0)"))
+    R.series("idc_dep", "IDC depreciated with the facility", "EUR m", total="sum", formula=lambda t: (
+        f"IF(AND({per(t)}>={p('r0')},{per(t)}<{p('r0')}+{names['facility_life_years']}),"
+        f"SUM({R.span('idc')})/{names['facility_life_years']},0)"))
+    R.series("borrowing", "borrowing costs (with interest carried forward)", "EUR m", formula=lambda t: (
+        f"{c('interest_deductible', t)}+{c('idc_dep', t)}+{c('int_cf_open', t)}"))
+    R.series("deduct", "borrowing costs deducted (interest limitation)", "EUR m", formula=lambda t: (
+        f"IF({names['interest_limitation']}=\"True\",MIN({c('borrowing', t)},MAX("
+        f"{names['interest_limit_share']}*MAX({c('ebitda', t)},0),{names['interest_safe_harbour']})),"
+        f"{c('borrowing', t)})"))
+    R.series("int_cf_close", "interest carried forward", "EUR m",
+             formula=lambda t: f"{c('borrowing', t)}-{c('deduct', t)}")
     R.series("income", "taxable income", "EUR m",
-             formula=lambda t: f"{c('taxable0', t)}-{c('interest_deductible', t)}")
+             formula=lambda t: f"{c('taxable0', t)}-{c('deduct', t)}")
     R.series("loss_used", "tax losses used", "EUR m",
              formula=lambda t: f"MIN({c('pool_open', t)},MAX({c('income', t)},0))")
     R.series("tax_raw", "tax", "EUR m", formula=lambda t: (
@@ -654,6 +668,10 @@ def _inputs_sheet(wb: Workbook, sc: Scenario) -> dict[str, str]:
         "fund.instrument": "fund_instrument", "private.refresh_funding": "refresh_funding",
         "eib.default_trigger": "default_trigger", "eib.dsra_months": "dsra_months",
         "eib.breaches_to_acceleration": "breaches_to_acceleration", "eib.target_dscr": "target_dscr",
+        "tax.interest_limitation": "interest_limitation",
+        "tax.interest_limit_share_of_ebitda": "interest_limit_share",
+        "tax.interest_safe_harbour_eur_m": "interest_safe_harbour",
+        "costs.facility_life_years": "facility_life_years",
         "eib.availability_years": "availability_years",
         "eib.lockup_dscr": "lockup_dscr", "eib.default_dscr": "default_dscr",
         "eib.enforcement_cost_share": "enforcement_cost_share",

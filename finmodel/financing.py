@@ -41,8 +41,11 @@ Timing (annual periods, flows at period end, EUR m nominal):
 * Before ``r0`` there is no debt service to test; operating losses then (e.g. an idle facility
   waiting for the grid), and losses in any period with no senior service due (a refresh paid
   from cash once the debt is repaid), are funded by equity: nothing due, no default.
-* Tax is recomputed with interest paid in operation deductible (capitalised IDC is not), with
-  unlimited loss carry-forward.
+* Tax is recomputed with borrowing costs deductible: interest paid in operation, and the
+  capitalised IDC depreciated with the facility (over ``costs.facility_life_years`` from
+  ``r0``). With ``tax.interest_limitation`` (EU ATAD art. 4) they are deductible up to
+  ``tax.interest_limit_share_of_ebitda`` of EBITDA or ``tax.interest_safe_harbour_eur_m``, the
+  rest carried forward; tax losses are carried forward without limit.
 """
 
 from __future__ import annotations
@@ -299,17 +302,19 @@ def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, floor, fee_period, 
     (R,) int; profile (F, N_max): sculpted principal shares; deal (6, F): EIB, commercial and
     fund commitments, base-case construction cost, fees, largest share of a refresh lent by a
     hardware loan; consts: sub-loan rate, DSRA years of service, default and lock-up DSCR,
-    enforcement cost share, target DSCR; flags (int): repayment kind, fund instrument,
-    hardware-loan tenor, test covenants, DSCR default trigger, refresh funding, breaches to
-    acceleration, EIB tenor, availability years.
+    enforcement cost share, target DSCR, interest limit share of EBITDA, interest safe harbour;
+    flags (int): repayment kind, fund instrument, hardware-loan tenor, test covenants, DSCR
+    default trigger, refresh funding, breaches to acceleration, EIB tenor, availability years,
+    interest limitation, facility life.
     Item k of ``_WATERFALL_ITEMS`` goes to ``out[slots[k]]`` (out: (n_kept, R, T)), or nowhere
     where slots[k] < 0; fills ``ends`` (len(_ROW_OUTCOMES), R). A row stops at its default.
     Each row is worked in a buffer and copied out once, so that only the items kept cost
     memory traffic.
     """
-    r_s, dsra_years, default_dscr, lockup_dscr, enforcement, target_dscr = consts
+    (r_s, dsra_years, default_dscr, lockup_dscr, enforcement, target_dscr, limit_share,
+     safe_harbour) = consts
     (kind, instrument, tenor_h, test_covenants, covenant_dscr, refresh_funding, n_accelerate,
-     tenor, availability) = flags
+     tenor, availability, limit_interest, facility_life) = flags
     fund_is_equity, fund_is_sub = instrument == 1, instrument == 2
     n_rows, n_t = flows[0].shape
     n_f = profile.shape[0]
@@ -363,6 +368,7 @@ def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, floor, fee_period, 
                 fleet_start = t
         hw_pay[:] = 0.0
         b_e = b_c = b_h = b_s = 0.0
+        idc_total = interest_carried = 0.0
         b0_e = b0_c = b0_s = 0.0
         dsra = trapped = pool = 0.0
         end = n_t  # last period financed (the default period, if any)
@@ -397,11 +403,19 @@ def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, floor, fee_period, 
             if last:  # everything still owed falls due at the horizon
                 bullet = b_e + int_e + b_c + int_c + b_h * (1.0 + rc) - service
                 prin_e, prin_c, pay_h = b_e, b_c, b_h * (1.0 + rc)
-            # tax after interest paid in operation, losses carried forward
+            # tax after borrowing costs (interest paid in operation, the capitalised IDC
+            # depreciated with the facility from r0, interest carried forward), limited to a
+            # share of EBITDA or the safe harbour where the interest limitation applies; tax
+            # losses carried forward
             senior_paid = repaying or last
-            interest_paid = ((int_e + int_c if senior_paid else 0.0) + int_h
-                             + (b_s * r_s if senior_paid else 0.0))
-            tax, pool = _tax_step(flows[_TAXABLE][i, t] - interest_paid, tax_rate[i], pool)
+            borrowing = ((int_e + int_c if senior_paid else 0.0) + int_h
+                         + (b_s * r_s if senior_paid else 0.0) + interest_carried
+                         + (idc_total / facility_life if start <= t < start + facility_life else 0.0))
+            deduct = borrowing
+            if limit_interest != 0:
+                deduct = min(borrowing, max(limit_share * max(flows[_EBITDA][i, t], 0.0), safe_harbour))
+            interest_carried = borrowing - deduct
+            tax, pool = _tax_step(flows[_TAXABLE][i, t] - deduct, tax_rate[i], pool)
             cfads = flows[_EBITDA][i, t] - tax + flows[_RESALE][i, t] - refresh_cf[t]
             cash = cfads + (terminal[i] if last else 0.0)
             dscr = cfads / service if service > _EPS else np.nan
@@ -508,6 +522,7 @@ def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, floor, fee_period, 
             buf[_COM_INT, t] = 0.0 if capitalise else int_c
             buf[_COM_PRIN, t] = prin_c
             buf[_IDC, t] = int_e + int_c if capitalise else 0.0
+            idc_total += buf[_IDC, t]
             buf[_HW_INT, t] = min(int_h, pay_h)
             buf[_HW_PRIN, t] = pay_h - min(int_h, pay_h)
             buf[_SERVICE, t] = service
@@ -592,7 +607,7 @@ def finance(sc: Scenario, d: Drivers, op: Operations, terms: Terms,
         prv.hardware_loan_tenor_years, test_covenants,
         test_covenants and eib.default_trigger == "dscr_or_payment",
         _REFRESH_FUNDING.index(prv.refresh_funding), eib.breaches_to_acceleration, eib.tenor_years,
-        eib.availability_years], dtype=np.int64)
+        eib.availability_years, sc.tax.interest_limitation, d.facility_life_years], dtype=np.int64)
     _waterfall(
         flows, by_row(d.base_rate + d.eib_margin, shape),
         by_row(d.base_rate + d.senior_spread, shape), by_row(d.facility_recovery_haircut, shape),
@@ -604,7 +619,8 @@ def finance(sc: Scenario, d: Drivers, op: Operations, terms: Terms,
         by_row(np.rint(d.gpu_life_years), shape, np.int64),
         np.ascontiguousarray(terms.principal_profile, dtype=float), deal,
         np.array([sc.fund.sub_loan_rate, eib.dsra_months / 12.0, eib.default_dscr,
-                  eib.lockup_dscr, eib.enforcement_cost_share, eib.target_dscr]),
+                  eib.lockup_dscr, eib.enforcement_cost_share, eib.target_dscr,
+                  sc.tax.interest_limit_share_of_ebitda, sc.tax.interest_safe_harbour_eur_m]),
         flags, slots, out, ends)
     items = {name: out[k].reshape(*shape, n_t) for k, name in enumerate(kept)}
     outcome = {name: e.reshape(shape) for name, e in zip(_ROW_OUTCOMES, ends, strict=True)}

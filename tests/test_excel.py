@@ -50,6 +50,9 @@ CASES = {
                                        "private.commercial_debt_share": 0.1}, ("p10",)),
     "cash_annuity_worst": ("base", {"private.refresh_funding": "cash", "eib.repayment": "annuity"},
                            ("worst",)),
+    # the interest limitation binding (a low cap, no safe harbour) and the IDC depreciated
+    "interest_limited": ("base", {"tax.interest_limit_share_of_ebitda": 0.05,
+                                  "tax.interest_safe_harbour_eur_m": 0.0}, ("p10",)),
     # late sites: senior draws stop after the availability period, loans mature at close + tenor
     "grid_delay_worst": ("grid_delay", {"eib.repayment": "linear"}, ("worst",)),
     "cash_no_debt_p10": ("base", {"private.refresh_funding": "cash", "eib.share_of_cost": 0.0}, ("p10",)),

@@ -114,7 +114,7 @@ def test_hardware_loans_are_sized_at_the_refresh_and_are_annuities(base):
     """By hand on the base case: the first refresh's loan is the smaller of the scenario's share
     of the refresh and the level annuity (numpy_financial.pmt) that the replaced fleet's CFADS,
     year by year of its life, carries at the target DSCR after the EIB's scheduled service."""
-    terms, d, m = central_run(base)
+    _, d, m = central_run(base)
     fin, op = m.financing, m.operations
     rate = float((d.base_rate + d.senior_spread)[0, 0])
     tenor = min(base.private.hardware_loan_tenor_years, int(d.gpu_life_years[0, 0]))
@@ -606,3 +606,50 @@ def test_senior_loans_are_drawn_only_in_their_availability_period(base):
     assert np.all(fin.total("eib_draw")[late_site] < terms.eib_eur_m[np.nonzero(late_site)[1]] - 1.0)
     with pytest.raises(finmodel.ScenarioError, match="availability period must fit the horizon"):
         base.with_updates({"eib.availability_years": 40})
+
+
+def _reference_tax(sc, m, d):
+    """Tax recomputed from the line items, period by period, as the rules say: borrowing costs
+    (interest paid in operation, the IDC depreciated with the facility from r0, interest carried
+    forward) deductible up to the limit, tax losses carried forward."""
+    fin, op = m.financing, m.operations
+    tax = np.zeros_like(fin["tax_levered"])
+    life = sc.costs.facility_life_years
+    limit = sc.tax
+    for p, f in np.ndindex(*fin.first_repayment.shape):
+        r0, idc = int(fin.first_repayment[p, f]), fin["senior_idc"][p, f].sum()
+        pool = carried = 0.0
+        rate = float(np.broadcast_to(d.tax_rate, fin.first_repayment.shape)[p, f])
+        for t in range(sc.timeline.horizon_years):
+            borrowing = (fin["eib_interest"][p, f, t] + fin["commercial_interest"][p, f, t]
+                         + fin["hardware_interest"][p, f, t] + carried
+                         + (idc / life if r0 <= t < r0 + life else 0.0))
+            deduct = borrowing
+            if limit.interest_limitation:
+                cap = max(limit.interest_limit_share_of_ebitda * max(op["ebitda"][p, f, t], 0.0),
+                          limit.interest_safe_harbour_eur_m)
+                deduct = min(borrowing, cap)
+            carried = borrowing - deduct
+            income = op["taxable_income"][p, f, t] - deduct
+            used = min(pool, max(income, 0.0))
+            tax[p, f, t] = rate * (max(income, 0.0) - used)
+            pool += max(-income, 0.0) - used
+    return tax
+
+
+@pytest.mark.parametrize("updates", [
+    {"tax.interest_limitation": False},
+    {"tax.interest_limit_share_of_ebitda": 0.05, "tax.interest_safe_harbour_eur_m": 0.0},
+])
+def test_tax_deducts_the_depreciated_idc_and_applies_the_interest_limitation(base, updates):
+    sc = base.with_updates(updates)
+    _, d, m = paths_run(sc, n=60)
+    fin = m.financing
+    want = _reference_tax(sc, m, d)
+    alive = np.arange(sc.timeline.horizon_years) < np.where(fin.default, fin.default_period,
+                                                             sc.timeline.horizon_years)[..., None]
+    np.testing.assert_allclose(fin["tax_levered"][alive], want[alive], rtol=1e-9, atol=1e-9)
+    assert fin["senior_idc"].sum() > 1000.0  # there is IDC to depreciate
+    if sc.tax.interest_limitation:  # the low cap binds: less is deducted, more tax is paid
+        _, _, free = paths_run(sc.with_updates({"tax.interest_limitation": False}), n=60)
+        assert fin["tax_levered"].sum() > free.financing["tax_levered"].sum() + 100.0

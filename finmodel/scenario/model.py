@@ -28,6 +28,7 @@ __all__ = [
     "Market",
     "Private",
     "Scenario",
+    "Tax",
     "Timeline",
     "Tranche",
 ]
@@ -370,6 +371,19 @@ class Costs(Section):
     )
 
 
+class Tax(Section):
+    interest_limitation: bool = f(
+        True, "yes/no", "EU interest limitation (ATAD art. 4): net borrowing costs deductible up to "
+        "a share of EBITDA or the safe harbour, the rest carried forward",
+    )
+    interest_limit_share_of_ebitda: float = f(
+        0.30, "share", "net borrowing costs deductible up to this share of EBITDA", ge=0, le=1
+    )
+    interest_safe_harbour_eur_m: float = f(
+        3.0, "EUR m", "net borrowing costs deductible in any case, per site and year", ge=0, le=1000
+    )
+
+
 class Factory(Section):
     name: Name = f(..., "text", "site name", min_length=1, max_length=80)
     country: str = f(..., "ISO 3166 alpha-2", "host member state", pattern=r"^[A-Z]{2}$")
@@ -430,6 +444,7 @@ class Scenario(BaseModel):
     market: Market = Field(default_factory=Market)
     energy: Energy = Field(default_factory=Energy)
     costs: Costs = Field(default_factory=Costs)
+    tax: Tax = Field(default_factory=Tax)
     tranches: list[Tranche] = Field(
         default_factory=lambda: [Tranche(name="public", share=1.0, priority=1)],
         min_length=1, max_length=10,

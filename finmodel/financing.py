@@ -137,6 +137,7 @@ class Financing(LineItemTotals):
     breach_periods: Array  # (P, F) annual DSCR tests below eib.default_dscr while financed
     first_breach_period: Array  # (P, F) period index of the first breach, NaN if none
     eib_default: NDArray[np.bool_]  # (P, F) a default while EIB principal or interest was owed
+    eib_owed_at_default: Array  # (P, F) EUR m EIB principal and interest owed when it defaulted
     eib_exposure: Array  # (P, F) EIB balance at r0 (peak, after IDC)
     senior_exposure: Array  # (P, F) EIB + commercial balance at r0
     eib_loss: Array  # (P, F) EUR m unpaid EIB principal and interest after recovery
@@ -631,6 +632,7 @@ def finance(sc: Scenario, d: Drivers, op: Operations, terms: Terms,
         payment_default=outcome["payment_default"] > 0, breach_periods=outcome["breaches"],
         first_breach_period=outcome["first_breach_period"],
         eib_default=outcome["eib_owed_at_default"] > _EPS,
+        eib_owed_at_default=outcome["eib_owed_at_default"],
         eib_exposure=b0_e, senior_exposure=b0_e + outcome["commercial_exposure"],
         eib_loss=outcome["eib_loss"], private_equity_at_close=outcome["private_equity_at_close"],
         sums={name: outcome[name] for name in ("eib_draw", "commercial_draw", "fund_draw")},

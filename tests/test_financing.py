@@ -653,3 +653,26 @@ def test_tax_deducts_the_depreciated_idc_and_applies_the_interest_limitation(bas
     if sc.tax.interest_limitation:  # the low cap binds: less is deducted, more tax is paid
         _, _, free = paths_run(sc.with_updates({"tax.interest_limitation": False}), n=60)
         assert fin["tax_levered"].sum() > free.financing["tax_levered"].sum() + 100.0
+
+
+def test_lgd_and_time_to_default(base):
+    from finmodel.kpis import factory_kpis, path_kpis
+
+    _, d, m = paths_run(base, n=400)
+    fin = m.financing
+    ids = np.arange(400)
+    fk = factory_kpis(base, m, ids, d.base_rate + d.eib_margin)
+    pk = path_kpis(base, m, ids)
+    lgd = fk["eib_lgd"].to_numpy().reshape(fin.default.shape)
+    assert np.array_equal(np.isnan(lgd), ~fin.eib_default) and fin.eib_default.sum() > 20
+    hit = fin.eib_default
+    np.testing.assert_allclose(lgd[hit] * fin.eib_owed_at_default[hit], fin.eib_loss[hit], rtol=1e-12)
+    assert np.all((lgd[hit] >= 0) & (lgd[hit] <= 1))
+    # the portfolio's LGD is a ratio of sums, not a mean of the sites' LGDs
+    owed = np.where(hit, fin.eib_owed_at_default, 0.0).sum(1)
+    any_hit = hit.any(1)
+    np.testing.assert_allclose(pk["eib_lgd"].to_numpy()[any_hit],
+                               fin.eib_loss.sum(1)[any_hit] / owed[any_hit], rtol=1e-12)
+    years = fk["years_to_default"].to_numpy().reshape(fin.default.shape)
+    np.testing.assert_array_equal(years[fin.default], (fin.default_period - fin.first_repayment)[fin.default])
+    assert np.isnan(years[~fin.default]).all()

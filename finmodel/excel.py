@@ -459,14 +459,23 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, pm: _PathModel, f: 
         f"IF(AND({c('alive', t)}=1,OR(AND({c('repaying', t)}=0,{c('last', t)}=0),"
         f"{c('due', t)}<={tol})),MAX(-{c('cash0', t)},0),0)"))
     R.series("cash", "cash available from operations", "EUR m",
-             formula=lambda t: f"{c('cash0', t)}+{c('support', t)}")
+             formula=lambda t: f"{c('cash0', t)}+{c('support', t)}+{c('cure', t)}")
     R.series("available", "cash + reserve + trapped cash", "EUR m", formula=lambda t: (
         f"{c('cash', t)}+{c('dsra_open', t)}+{c('trapped_open', t)}"))
     R.series("breach", "covenant breach (DSCR below the default DSCR)", "1/0", fmt="0", total="sum",
              formula=lambda t: (f"IF(AND({c('alive', t)}=1,{c('service', t)}>{tol},"
                                 f"{c('cfads_raw', t)}<{names['default_dscr']}*{c('service', t)}),1,0)"))
-    R.series("breach_run", "covenant breaches in a row", "tests", fmt="0", first=f"={c('breach', 0)}",
-             formula=lambda t: f"IF({c('breach', t)}=1,{c('breach_run', t - 1)}+1,0)")
+    R.series("cured", "breach cured with equity (cures left, not the test before)", "1/0", fmt="0",
+             total="sum", first=f"=IF(AND({c('breach', 0)}=1,{names['equity_cures_max']}>0),1,0)",
+             formula=lambda t: (
+                 f"IF(AND({c('breach', t)}=1,SUM({R.col(0)}{R.at['cured']}:{R.col(t - 1)}{R.at['cured']})"
+                 f"<{names['equity_cures_max']},{c('cured', t - 1)}=0),1,0)"))
+    R.series("cure", "equity cure (up to the default DSCR)", "EUR m", total="sum", formula=lambda t: (
+        f"IF({c('cured', t)}=1,{names['default_dscr']}*{c('service', t)}-{c('cfads_raw', t)},0)"))
+    R.series("breach_run", "uncured covenant breaches in a row", "tests", fmt="0",
+             first=f"=IF(AND({c('breach', 0)}=1,{c('cured', 0)}=0),1,0)",
+             formula=lambda t: (f"IF(AND({c('breach', t)}=1,{c('cured', t)}=0),"
+                                f"{c('breach_run', t - 1)}+1,0)"))
     R.series("short", "payment default (cash + reserves short of what is due)", "1/0", fmt="0",
              formula=lambda t: f"IF({c('available', t)}<{c('due', t)}-{tol},1,0)")
     R.series("fails", "event of default: lenders accelerate", "1/0", fmt="0", formula=lambda t: (
@@ -546,18 +555,32 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, pm: _PathModel, f: 
         f"+IF({c('last', t)}=1,{c('dsra1', t)}-{c('release', t)}+{c('dsra_topup', t)}"
         f"+{c('dsra_equity', t)},0)"))
 
+    R.series("locked_run", "lock-up years in a row", "years", fmt="0", first=f"={c('locked', 0)}",
+             formula=lambda t: f"IF({c('locked', t)}=1,{c('locked_run', t - 1)}+1,0)")
+    R.series("trapped_pre", "trapped cash before the sweep", "EUR m", formula=lambda t: (
+        f"IF({c('locked', t)}=1,{c('trapped_open', t)}-{c('from_trapped', t)}+{c('s5', t)},0)"))
+    R.series("sweep", "cash sweep to the senior loans", "EUR m", total="sum", formula=lambda t: (
+        f"IF({c('locked', t)}=1,MIN({c('trapped_pre', t)}*IF({c('locked_run', t)}=1,"
+        f"{names['cash_sweep_share']},{names['cash_sweep_share_repeat']}),"
+        f"{c('new_e', t)}+{c('new_c', t)}),0)"))
+    R.series("sweep_e", "of which to the EIB (pro rata)", "EUR m", formula=lambda t: (
+        f"IF({c('sweep', t)}>0,{c('sweep', t)}*{c('new_e', t)}/({c('new_e', t)}+{c('new_c', t)}),0)"))
+    R.series("sweep_c", "of which to the commercial lenders", "EUR m",
+             formula=lambda t: f"{c('sweep', t)}-{c('sweep_e', t)}")
+
     R.section("Closing balances")
     ok = lambda t, x: f"IF({c('ok', t)}=1,{x},0)"  # noqa: E731
-    R.series("close_e", "EIB balance", "EUR m", formula=lambda t: ok(t, c("new_e", t)))
-    R.series("close_c", "commercial balance", "EUR m", formula=lambda t: ok(t, c("new_c", t)))
+    R.series("close_e", "EIB balance", "EUR m", formula=lambda t: ok(t, f"{c('new_e', t)}-{c('sweep_e', t)}"))
+    R.series("close_c", "commercial balance", "EUR m",
+             formula=lambda t: ok(t, f"{c('new_c', t)}-{c('sweep_c', t)}"))
     R.series("close_h", "hardware loan balance", "EUR m", formula=lambda t: ok(t, c("new_h", t)))
     R.series("close_s", "fund loan balance", "EUR m",
              formula=lambda t: ok(t, f"IF({c('last', t)}=1,0,{c('new_s', t)})"))
     R.series("dsra_close", "reserve balance", "EUR m", formula=lambda t: ok(
         t, f"IF({c('last', t)}=1,0,{c('dsra1', t)}-{c('release', t)}+{c('dsra_topup', t)}"
            f"+{c('dsra_equity', t)})"))
-    R.series("trapped_close", "trapped cash", "EUR m", formula=lambda t: ok(
-        t, f"IF({c('locked', t)}=1,{c('trapped_open', t)}-{c('from_trapped', t)}+{c('s5', t)},0)"))
+    R.series("trapped_close", "trapped cash", "EUR m",
+             formula=lambda t: ok(t, f"{c('trapped_pre', t)}-{c('sweep', t)}"))
     R.series("alive_close", "not in default at the period end", "1/0", fmt="0",
              formula=lambda t: c("ok", t))
     R.series("debt_balance", "senior debt outstanding", "EUR m", formula=lambda t: (
@@ -596,11 +619,11 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, pm: _PathModel, f: 
     R.series("senior_service", "senior debt service (scheduled, the default year's included)", "EUR m",
              total="sum", formula=lambda t: f"IF({c('alive', t)}=1,{c('service', t)},0)")
     R.series("eib_principal", "EIB principal paid", "EUR m", total="sum", formula=lambda t: ok(
-        t, f"IF({c('last', t)}=1,{c('open_e', t)},{c('sched_e', t)})"))
+        t, f"IF({c('last', t)}=1,{c('open_e', t)},{c('sched_e', t)})+{c('sweep_e', t)}"))
     R.series("eib_interest", "EIB interest paid", "EUR m", total="sum",
              formula=lambda t: ok(t, f"IF({c('capitalise', t)}=1,0,{c('int_e', t)})"))
-    R.series("extra_equity", "equity support and initial reserve", "EUR m", total="sum",
-             formula=lambda t: ok(t, f"{c('support', t)}+{c('dsra_equity', t)}"))
+    R.series("extra_equity", "equity support, cures and initial reserve", "EUR m", total="sum",
+             formula=lambda t: ok(t, f"{c('support', t)}+{c('cure', t)}+{c('dsra_equity', t)}"))
     R.series("distributions", "distributions to equity", "EUR m", total="sum",
              formula=lambda t: f"IF({c('ok', t)}=1,{c('dist', t)},0)+{c('residual', t)}")
     R.series("eq_build_run", "equity for construction (until default)", "EUR m", total="sum",
@@ -668,7 +691,8 @@ def _inputs_sheet(wb: Workbook, sc: Scenario) -> dict[str, str]:
         "fund.instrument": "fund_instrument", "private.refresh_funding": "refresh_funding",
         "eib.default_trigger": "default_trigger", "eib.dsra_months": "dsra_months",
         "eib.breaches_to_acceleration": "breaches_to_acceleration", "eib.target_dscr": "target_dscr",
-        "tax.interest_limitation": "interest_limitation",
+        "tax.interest_limitation": "interest_limitation", "eib.equity_cures_max": "equity_cures_max",
+        "eib.cash_sweep_share": "cash_sweep_share", "eib.cash_sweep_share_repeat": "cash_sweep_share_repeat",
         "tax.interest_limit_share_of_ebitda": "interest_limit_share",
         "tax.interest_safe_harbour_eur_m": "interest_safe_harbour",
         "costs.facility_life_years": "facility_life_years",
@@ -910,10 +934,11 @@ def _checks_sheet(wb: Workbook, sc: Scenario, pm: _PathModel, sheets) -> str:
                 f"IF({cc('ok')}=1,ABS({cc('cfads_raw')}+IF({cc('last')}=1,{cc('terminal')},0)"
                 f"+{cc('eib_draw')}+{cc('com_draw')}+{cc('hw_draw')}"
                 f"+IF({q}!{rows.p('is_equity')}=1,0,{cc('fund_draw')})+{cc('equity_build')}"
-                f"+{cc('support')}+{cc('dsra_equity')}+{cc('equity_refresh')}"
+                f"+{cc('support')}+{cc('cure')}+{cc('dsra_equity')}+{cc('equity_refresh')}"
                 f"-{cc('uses')}-{cc('fees_t')}-({cc('refresh')}-{cc('refresh_cfads')})"
                 f"-{cc('eib_interest')}-{cc('eib_principal')}"
                 f"-IF({cc('capitalise')}=1,0,{cc('int_c')})-IF({cc('last')}=1,{cc('open_c')},{cc('sched_c')})"
+                f"-{cc('sweep_c')}"
                 f"-{cc('pay_h')}-{cc('sub_pay')}-{cc('dist')}-{cc('dsra_close')}-{cc('trapped_close')}+{prev}),0)")
         ws.cell(r, 3, "=ROUND(MAX(" + ",".join(gaps) + "),6)")
         ws.cell(r, 4, f"=IF(OR({q}!{rows.c('debt_balance', n_t - 1)}=0,{q}!{rows.p('defaulted')}=1),0,1)")

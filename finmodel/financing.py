@@ -31,10 +31,14 @@ Timing (annual periods, flows at period end, EUR m nominal):
   subordinated (fund) loan interest and principal (unpaid amounts accrue) -> lock-up test
   (DSCR below ``lockup_dscr`` traps the surplus until a test passes) -> equity.
 * Credit events, each its own outcome: a *covenant breach* is a DSCR test below
-  ``default_dscr`` (the lock-up traps the surplus meanwhile); a *payment default* is cash,
-  trapped cash and reserve short of the senior service due. Lenders accelerate on a payment
-  default, or (``eib.default_trigger = "dscr_or_payment"``) after
-  ``eib.breaches_to_acceleration`` breaches in a row; a passing test ends the run. On
+  ``default_dscr`` (the lock-up traps the surplus meanwhile); the sponsors may cure up to
+  ``eib.equity_cures_max`` breaches with equity (up to the default DSCR), never two tests in a
+  row. In a lock-up year a cash sweep prepays the senior loans pro rata with
+  ``eib.cash_sweep_share`` of the trapped cash (``cash_sweep_share_repeat`` from the second
+  lock-up year in a row). A *payment default* is cash, trapped cash and reserve short of the
+  senior service due. Lenders accelerate on a payment default, or
+  (``eib.default_trigger = "dscr_or_payment"``) after ``eib.breaches_to_acceleration``
+  uncured breaches in a row; a passing or cured test ends the run. On
   acceleration (a *default*) cash, reserves and recovered assets (fleet at resale
   value + facility book value after the haircut, less enforcement costs) pay senior debt pro
   rata, then the subordinated loan, then equity. The factory's financing stops there.
@@ -138,6 +142,7 @@ class Financing(LineItemTotals):
     first_breach_period: Array  # (P, F) period index of the first breach, NaN if none
     eib_default: NDArray[np.bool_]  # (P, F) a default while EIB principal or interest was owed
     eib_owed_at_default: Array  # (P, F) EUR m EIB principal and interest owed when it defaulted
+    equity_cures: Array  # (P, F) covenant breaches the sponsors cured with equity
     eib_exposure: Array  # (P, F) EIB balance at r0 (peak, after IDC)
     senior_exposure: Array  # (P, F) EIB + commercial balance at r0
     eib_loss: Array  # (P, F) EUR m unpaid EIB principal and interest after recovery
@@ -195,7 +200,8 @@ _WATERFALL_ITEMS = (
 )
 _ROW_OUTCOMES = ("default_period", "eib_loss", "eib_exposure", "commercial_exposure",
                  "private_equity_at_close", "first_repayment", "eib_draw", "commercial_draw",
-                 "fund_draw", "payment_default", "first_breach_period", "breaches", "eib_owed_at_default")
+                 "fund_draw", "payment_default", "first_breach_period", "breaches", "eib_owed_at_default",
+                 "equity_cures")
 (_USES, _FEES, _EIB_DRAW, _COM_DRAW, _FUND_DRAW,
  _EIB_INT, _EIB_PRIN, _COM_INT, _COM_PRIN, _IDC, _HW_INT, _HW_PRIN, _SERVICE, _EIB_BAL, _COM_BAL,
  _HW_BAL, _DSRA, _TRAPPED, _SUB_INT, _SUB_PRIN, _SUB_BAL, _DIST, _TAX, _CFADS, _DSCR, _RECOVERY,
@@ -303,19 +309,20 @@ def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, floor, fee_period, 
     (R,) int; profile (F, N_max): sculpted principal shares; deal (6, F): EIB, commercial and
     fund commitments, base-case construction cost, fees, largest share of a refresh lent by a
     hardware loan; consts: sub-loan rate, DSRA years of service, default and lock-up DSCR,
-    enforcement cost share, target DSCR, interest limit share of EBITDA, interest safe harbour;
-    flags (int): repayment kind, fund instrument, hardware-loan tenor, test covenants, DSCR
-    default trigger, refresh funding, breaches to acceleration, EIB tenor, availability years,
-    interest limitation, facility life.
+    enforcement cost share, target DSCR, interest limit share of EBITDA, interest safe harbour,
+    cash sweep share in a first and in a later lock-up year; flags (int): repayment kind, fund
+    instrument, hardware-loan tenor, test covenants, DSCR default trigger, refresh funding,
+    breaches to acceleration, EIB tenor, availability years, interest limitation, facility
+    life, equity cures allowed.
     Item k of ``_WATERFALL_ITEMS`` goes to ``out[slots[k]]`` (out: (n_kept, R, T)), or nowhere
     where slots[k] < 0; fills ``ends`` (len(_ROW_OUTCOMES), R). A row stops at its default.
     Each row is worked in a buffer and copied out once, so that only the items kept cost
     memory traffic.
     """
     (r_s, dsra_years, default_dscr, lockup_dscr, enforcement, target_dscr, limit_share,
-     safe_harbour) = consts
+     safe_harbour, sweep_first, sweep_repeat) = consts
     (kind, instrument, tenor_h, test_covenants, covenant_dscr, refresh_funding, n_accelerate,
-     tenor, availability, limit_interest, facility_life) = flags
+     tenor, availability, limit_interest, facility_life, cures_max) = flags
     fund_is_equity, fund_is_sub = instrument == 1, instrument == 2
     n_rows, n_t = flows[0].shape
     n_f = profile.shape[0]
@@ -370,11 +377,12 @@ def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, floor, fee_period, 
         hw_pay[:] = 0.0
         b_e = b_c = b_h = b_s = 0.0
         idc_total = interest_carried = 0.0
+        cures_left, cured_last, locked = cures_max, False, 0  # equity cures, lock-up years in a row
         b0_e = b0_c = b0_s = 0.0
         dsra = trapped = pool = 0.0
         end = n_t  # last period financed (the default period, if any)
         ends[0, i] = np.nan
-        ends[9, i] = ends[11, i] = ends[12, i] = 0.0
+        ends[9, i] = ends[11, i] = ends[12, i] = ends[13, i] = 0.0
         ends[10, i] = np.nan
         run = 0  # consecutive covenant breaches up to this period
         for t in range(n_t):
@@ -428,19 +436,32 @@ def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, floor, fee_period, 
             # losses with no senior service due (before r0, or with no debt left) are an
             # equity funding need, not a default
             top_up_equity = max(-cash, 0.0) if (not repaying and not last) or due <= _EPS else 0.0
-            cash += top_up_equity
-            available = cash + dsra + trapped
             # credit events: a covenant breach (DSCR below default_dscr) traps cash through
-            # the lock-up and accelerates only after n_accelerate breaches in a row; a payment
-            # default (cash, trapped cash and reserve short of what is due) accelerates at once
-            short = test_covenants != 0 and available < due - _EPS
+            # the lock-up and accelerates only after n_accelerate uncured breaches in a row; the
+            # sponsors may cure one (equity up to the default DSCR), never two tests in a row;
+            # a payment default (cash, trapped cash and reserve short of what is due)
+            # accelerates at once
+            cure = 0.0
             if test_covenants != 0 and service > _EPS and dscr < default_dscr:
-                run += 1
                 ends[11, i] += 1.0
                 if np.isnan(ends[10, i]):
                     ends[10, i] = t
+                if cures_left > 0 and not cured_last:
+                    cure = default_dscr * service - cfads
+                    cures_left -= 1
+                    cured_last = True
+                    ends[13, i] += 1.0
+                    run = 0
+                else:
+                    cured_last = False
+                    run += 1
             else:
+                cured_last = False
                 run = 0
+            top_up_equity += cure
+            cash += top_up_equity
+            available = cash + dsra + trapped
+            short = test_covenants != 0 and available < due - _EPS
             fails = short or (covenant_dscr != 0 and run >= n_accelerate)
             if fails:  # accelerate, recover, pay seniors pro rata, then the fund's loan, equity
                 assets = 0.0 if last else (flows[_FLEET][i, t] + flows[_FACILITY][i, t] * (
@@ -508,11 +529,22 @@ def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, floor, fee_period, 
                 surplus -= pay_s
                 # unpaid at the horizon is written off: the fund's flows show the loss
                 new_s = 0.0 if last else accrued - pay_s + buf[_FUND_DRAW, t]
-            # lock-up
+            # lock-up: the surplus is trapped; a cash sweep prepays the senior loans pro rata
+            # with a share of the trapped cash (a larger share from the second year in a row)
             if service > _EPS and dscr < lockup_dscr and not last:
                 dist = 0.0
                 trapped += surplus
+                locked += 1
+                sweep = min(trapped * (sweep_first if locked == 1 else sweep_repeat), new_e + new_c)
+                if sweep > 0.0:
+                    sweep_e = sweep * new_e / (new_e + new_c)
+                    prin_e += sweep_e
+                    prin_c += sweep - sweep_e
+                    new_e -= sweep_e
+                    new_c -= sweep - sweep_e
+                    trapped -= sweep
             else:
+                locked = 0
                 dist = surplus + trapped
                 trapped = 0.0
             if last:
@@ -608,7 +640,8 @@ def finance(sc: Scenario, d: Drivers, op: Operations, terms: Terms,
         prv.hardware_loan_tenor_years, test_covenants,
         test_covenants and eib.default_trigger == "dscr_or_payment",
         _REFRESH_FUNDING.index(prv.refresh_funding), eib.breaches_to_acceleration, eib.tenor_years,
-        eib.availability_years, sc.tax.interest_limitation, d.facility_life_years], dtype=np.int64)
+        eib.availability_years, sc.tax.interest_limitation, d.facility_life_years,
+        eib.equity_cures_max if test_covenants else 0], dtype=np.int64)
     _waterfall(
         flows, by_row(d.base_rate + d.eib_margin, shape),
         by_row(d.base_rate + d.senior_spread, shape), by_row(d.facility_recovery_haircut, shape),
@@ -621,7 +654,8 @@ def finance(sc: Scenario, d: Drivers, op: Operations, terms: Terms,
         np.ascontiguousarray(terms.principal_profile, dtype=float), deal,
         np.array([sc.fund.sub_loan_rate, eib.dsra_months / 12.0, eib.default_dscr,
                   eib.lockup_dscr, eib.enforcement_cost_share, eib.target_dscr,
-                  sc.tax.interest_limit_share_of_ebitda, sc.tax.interest_safe_harbour_eur_m]),
+                  sc.tax.interest_limit_share_of_ebitda, sc.tax.interest_safe_harbour_eur_m,
+                  eib.cash_sweep_share, eib.cash_sweep_share_repeat]),
         flags, slots, out, ends)
     items = {name: out[k].reshape(*shape, n_t) for k, name in enumerate(kept)}
     outcome = {name: e.reshape(shape) for name, e in zip(_ROW_OUTCOMES, ends, strict=True)}
@@ -632,7 +666,7 @@ def finance(sc: Scenario, d: Drivers, op: Operations, terms: Terms,
         payment_default=outcome["payment_default"] > 0, breach_periods=outcome["breaches"],
         first_breach_period=outcome["first_breach_period"],
         eib_default=outcome["eib_owed_at_default"] > _EPS,
-        eib_owed_at_default=outcome["eib_owed_at_default"],
+        eib_owed_at_default=outcome["eib_owed_at_default"], equity_cures=outcome["equity_cures"],
         eib_exposure=b0_e, senior_exposure=b0_e + outcome["commercial_exposure"],
         eib_loss=outcome["eib_loss"], private_equity_at_close=outcome["private_equity_at_close"],
         sums={name: outcome[name] for name in ("eib_draw", "commercial_draw", "fund_draw")},

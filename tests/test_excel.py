@@ -119,6 +119,10 @@ def test_workbook_formulas_reproduce_the_engine(exported, case):
 def test_defaults_are_among_the_reconciled_paths(exported):
     defaulted = [exported[k][1].model.financing.default.any() for k in CASES]
     assert any(defaulted) and not all(defaulted)
+    # and so are the remedies: equity cures and cash sweeps (cash trapped, then swept)
+    fins = [exported[k][1].model.financing for k in CASES]
+    assert any(f.equity_cures.sum() > 0 for f in fins)
+    assert any((f["trapped_cash"] > 0).any() for f in fins)
 
 
 def test_a_changed_input_moves_the_output_as_the_engine_says(exported, tmp_path):

@@ -351,11 +351,15 @@ def test_eu_part_of_public_money_is_served_from_the_eu_grant_in_order_of_close(b
 # -- credit events on a hand-built path ---------------------------------------------------------
 
 
+STANDSTILL = {"eib.equity_cures_max": 0, "eib.cash_sweep_share": 0.0, "eib.cash_sweep_share_repeat": 0.0}
+
+
 @pytest.fixture(scope="module")
 def no_tax_base(base):
     """Base case without corporate tax at the first site, so that its CFADS is EBITDA + resale
-    and a year's CFADS can be set by hand."""
-    sc = base.with_updates({"factories[0].tax_rate": 0.0})
+    and a year's CFADS can be set by hand; no equity cure and no cash sweep (a standstill), so
+    that each credit event shows alone (the remedies have their own tests)."""
+    sc = base.with_updates({"factories[0].tax_rate": 0.0, **STANDSTILL})
     terms, d, m = central_run(sc)
     return sc, terms, d, m
 
@@ -582,8 +586,8 @@ def test_senior_loans_mature_at_close_plus_tenor_on_every_path(base):
     for p, f in zip(*np.nonzero(paid & later), strict=True):
         assert fin["eib_balance"][p, f, maturity[p, f] - 1] == pytest.approx(0.0, abs=1e-6)
         assert fin["eib_principal"][p, f, maturity[p, f]:].sum() == pytest.approx(0.0, abs=1e-9)
-    # a linear loan repays in equal parts over the years left
-    lin = base.with_updates({**PLAIN, "eib.repayment": "linear"})
+    # a linear loan repays in equal parts over the years left (no sweep prepays it)
+    lin = base.with_updates({**PLAIN, **STANDSTILL, "eib.repayment": "linear"})
     _, dl, ml = paths_run(lin, n=400)
     fl = ml.financing
     cl = np.broadcast_to(dl.close_year, fl.first_repayment.shape).astype(int)
@@ -676,3 +680,61 @@ def test_lgd_and_time_to_default(base):
     years = fk["years_to_default"].to_numpy().reshape(fin.default.shape)
     np.testing.assert_array_equal(years[fin.default], (fin.default_period - fin.first_repayment)[fin.default])
     assert np.isnan(years[~fin.default]).all()
+
+
+@pytest.fixture(scope="module")
+def with_remedies(no_tax_base):
+    """The same hand-built base case with base's remedies (2 equity cures, 50% / 100% sweep)
+    and refreshes paid by equity, so that the senior service is the EIB's schedule alone (a
+    hardware loan sized at a refresh would see the hand-set years)."""
+    sc, _, _, _ = no_tax_base
+    sc = sc.with_updates({"eib.equity_cures_max": 2, "eib.cash_sweep_share": 0.5,
+                          "eib.cash_sweep_share_repeat": 1.0, "private.refresh_funding": "equity"})
+    terms, d, m = central_run(sc)
+    return sc, terms, d, m
+
+
+def test_equity_cures_never_two_tests_in_a_row_and_at_most_the_allowed_count(with_remedies):
+    sc, terms, d, m = with_remedies
+    service = m.financing["senior_debt_service"][0, 0]
+    t = int(m.financing.first_repayment[0, 0]) + 2
+    hit = {t + k: 1.00 * service[t + k] for k in range(5)}  # five breaches in a row
+    fin = _with_cfads(sc, terms, d, m, hit)
+    # t cured, t+1 not (no cure twice in a row: one breach in a row), t+2 cured (the second and
+    # last cure), t+3 and t+4 uncured: the second breach in a row accelerates at t+4
+    assert fin.equity_cures[0, 0] == 2 and fin.default[0, 0] and not fin.payment_default[0, 0]
+    assert fin.default_period[0, 0] == t + 4 and fin.breach_periods[0, 0] == 5
+    # equity paid in besides the refreshes (paid by equity here)
+    contributed = fin["equity_contribution"][0, 0] - m.operations["capex_gpu_refresh"][0, 0]
+    for k, cured in ((0, True), (1, False), (2, True), (3, False)):
+        cure = sc.eib.default_dscr * fin["senior_debt_service"][0, 0, t + k] - hit[t + k]  # swept: less
+        assert contributed[t + k] == pytest.approx(cure if cured else 0.0, abs=1e-9), k
+    # an equity cure also meets a payment shortfall (the sponsors pay up to the default DSCR)
+    short = service[t] - m.financing["dsra_balance"][0, 0, t - 1] - 1.0
+    cured = _with_cfads(sc, terms, d, m, {t: short})
+    assert not cured.default[0, 0] and cured.equity_cures[0, 0] == 1
+    paid_in = cured["equity_contribution"][0, 0, t] - m.operations["capex_gpu_refresh"][0, 0, t]
+    assert paid_in == pytest.approx(sc.eib.default_dscr * service[t] - short)
+
+
+def test_a_cash_sweep_prepays_the_senior_loans_in_lock_up_years(with_remedies):
+    sc, terms, d, m = with_remedies
+    fin0 = m.financing
+    service = fin0["senior_debt_service"][0, 0]
+    t = int(fin0.first_repayment[0, 0]) + 2
+    # DSCR 1.10: above the default DSCR, below the lock-up: two lock-up years in a row
+    fin = _with_cfads(sc, terms, d, m, {t: 1.10 * service[t], t + 1: 1.10 * service[t + 1]})
+    assert not fin.default[0, 0] and fin.breach_periods[0, 0] == 0
+    extra = fin["eib_principal"][0, 0] - fin0["eib_principal"][0, 0]
+    trapped = fin["trapped_cash"][0, 0]
+    # year 1: half of what the lock-up traps prepays the EIB (the only senior lender), half stays
+    assert extra[t] > 10.0 and trapped[t] == pytest.approx(extra[t], rel=1e-9)
+    # year 2: everything trapped so far prepays the loan
+    assert trapped[t + 1] == pytest.approx(0.0, abs=1e-9)
+    assert extra[t + 1] >= trapped[t] * (1 - 1e-12)
+    assert fin["distributions"][0, 0, t:t + 2].sum() == 0.0
+    # the balance is lower by what was swept, and the loan ends no later
+    np.testing.assert_allclose(fin0["eib_balance"][0, 0, t + 1] - fin["eib_balance"][0, 0, t + 1],
+                               extra[t] + extra[t + 1], rtol=1e-9)
+    assert np.flatnonzero(fin["eib_balance"][0, 0] > 1e-9)[-1] <= np.flatnonzero(
+        fin0["eib_balance"][0, 0] > 1e-9)[-1]

@@ -192,6 +192,17 @@ class EIB(Section):
         4, "years", "years after a site's close in which the senior loans can be drawn; what is "
         "not drawn by then is cancelled and equity pays", ge=1, le=60,
     )
+    equity_cures_max: int = f(
+        2, "cures", "covenant breaches the sponsors may cure with equity (up to the default DSCR) "
+        "over the loan's life, never on two tests in a row", ge=0, le=10,
+    )
+    cash_sweep_share: float = f(
+        0.5, "share", "share of the trapped cash that prepays the senior loans in a lock-up year",
+        ge=0, le=1,
+    )
+    cash_sweep_share_repeat: float = f(
+        1.0, "share", "the same from the second lock-up year in a row", ge=0, le=1,
+    )
     breaches_to_acceleration: int = f(
         2, "tests", "annual DSCR tests below default_dscr in a row before lenders accelerate "
         "(a payment default accelerates at once); 1 = the first breach", ge=1, le=10,

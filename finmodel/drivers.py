@@ -28,6 +28,7 @@ __all__ = [
     "drivers_from_draws",
     "gpu_hour_price_shock_path",
     "power_price_mean_path",
+    "sizing_drivers",
 ]
 
 Array = NDArray[np.float64]
@@ -301,6 +302,19 @@ def drivers_from_draws(sc: Scenario, draws: Mapping[str, Array], n_paths: int,
         return draws[path] if path in draws else np.repeat(central(path), n_paths)
 
     return build_drivers(sc, value, n_paths, noise)
+
+
+def sizing_drivers(sc: Scenario, case: str = "central") -> Drivers:
+    """One path (P = 1) with every uncertain input at its central value, its mean or its median
+    (``case``: central, mean or p50); central time paths."""
+    if case == "central":
+        return central_drivers(sc)
+    from finmodel.sampling import marginal
+
+    grid = (np.arange(20_000) + 0.5) / 20_000  # the mean as the average of the quantile function
+    stat = {"mean": lambda m: float(np.mean(m.ppf(grid))), "p50": lambda m: float(m.ppf(0.5))}[case]
+    draws = {path: np.array([stat(marginal(spec))]) for path, spec in sc.uncertain_inputs().items()}
+    return drivers_from_draws(sc, draws, 1, noise=None)
 
 
 def central_drivers(sc: Scenario) -> Drivers:

@@ -13,7 +13,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from finmodel.drivers import Drivers, central_drivers
+from finmodel.drivers import Drivers, central_drivers, drivers_from_draws, sizing_drivers
 from finmodel.errors import Problem, ScenarioError
 from finmodel.financing import (
     FINANCING_ITEMS,
@@ -65,16 +65,43 @@ class Model:
         return {**dict(self.operations.items), **self.financing.items}
 
 
+SIZING_PRE_RUN = (1_000, 0)  # paths and seed of the downside case's pre-run (Latin hypercube)
+
+
 def close_deal(sc: Scenario) -> Terms:
-    """Fund allocation and senior debt sized on the base case (every input at its centre) of
-    ``sizing_scenario(sc)``: this scenario's own, or the one it closes on."""
+    """Fund allocation and senior debt fixed at close, sized on ``eib.sizing_case`` of
+    ``sizing_scenario(sc)`` (this scenario's own, or the one it closes on): the base case
+    (every input at its central value, its mean or its median), or a downside of it."""
     sizing = sizing_scenario(sc)
-    drivers = central_drivers(sizing)
+    case = sizing.eib.sizing_case
+    drivers = sizing_drivers(sizing, "central" if case == "downside" else case)
     ops = operate(drivers)
     cost = (ops["capex_construction"] + ops["capex_gpu_initial"])[0].sum(-1)
     fund = allocate_fund(sizing, cost)
-    return replace(size_debt(sizing, drivers, ops, fund), eu_eur_m=eu_part(sizing, cost, fund),
-                   sized_on=sizing.name)
+    scale = _downside_scale(sizing, ops) if case == "downside" else None
+    label = f"downside (quantile {sizing.eib.sizing_quantile:g})" if case == "downside" else case
+    return replace(size_debt(sizing, drivers, ops, fund, cfads_scale=scale),
+                   eu_eur_m=eu_part(sizing, cost, fund), sized_on=sizing.name, sizing_case=label)
+
+
+def _operating_cash(ops) -> np.ndarray:
+    """(P, F) operating cash over the horizon before financing: EBITDA - tax + resale, EUR m."""
+    return (ops["ebitda"] - ops["tax"] + ops["resale_proceeds"]).sum(-1)
+
+
+def _downside_scale(sc: Scenario, base_ops) -> np.ndarray:
+    """(F,) the ``eib.sizing_quantile`` over a pre-run (``SIZING_PRE_RUN``) of each site's
+    operating cash over the horizon, as a share of the base case's: the downside case is the
+    base case's CFADS profile scaled by it (a P90 case keeps the base case's shape)."""
+    from finmodel.sampling import make_design, path_noise, scalar_draws
+
+    paths, seed = SIZING_PRE_RUN
+    design = make_design(sc, paths, seed, "lhs")
+    drivers = drivers_from_draws(sc, scalar_draws(sc, design, 0, paths), paths,
+                                 path_noise(sc, seed, 0, paths))
+    cash = np.quantile(_operating_cash(operate(drivers)), sc.eib.sizing_quantile, axis=0)
+    base = _operating_cash(base_ops)[0]
+    return np.where(base > 0, np.clip(cash / np.where(base > 0, base, 1.0), 0.0, None), 0.0)
 
 
 _DEAL = ("fund", "eib", "private", "tranches")  # what a scenario agrees at close

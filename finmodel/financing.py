@@ -127,6 +127,7 @@ class Terms:
     binding: tuple[str, ...]  # which cap set the senior debt: eib_share, gearing, dscr, equity
     eu_eur_m: Array | None = None  # EU part of the fund allocation (the host state pays the rest)
     sized_on: str = ""  # the scenario whose base case sized these terms (``close_on``)
+    sizing_case: str = "central"  # what the senior debt was sized on (``eib.sizing_case``)
 
 
 @dataclass(frozen=True)
@@ -681,11 +682,13 @@ def years_to_first_repayment(sc: Scenario, d: Drivers, op: Operations) -> NDArra
     return _first_repayment(sc, d, op, uses)[0] - close
 
 
-def size_debt(sc: Scenario, d: Drivers, op: Operations, fund_eur_m: Array) -> Terms:
+def size_debt(sc: Scenario, d: Drivers, op: Operations, fund_eur_m: Array,
+              cfads_scale: Array | None = None) -> Terms:
     """Size the senior debt on the base case (P = 1) as lenders do: the smallest of the EIB
-    share, the gearing cap, what leaves equity non-negative, and what the base-case CFADS
-    carries at ``eib.target_dscr``; sculpted loans follow the base-case CFADS. Iterates to a
-    fixed point because CFADS depends on the interest tax shield."""
+    share, the gearing cap, what leaves equity non-negative, and what the base-case CFADS (times
+    ``cfads_scale`` (F,) for a downside case) carries at ``eib.target_dscr``; sculpted loans
+    follow that CFADS. Iterates to a fixed point because CFADS depends on the interest tax
+    shield."""
     eib, prv = sc.eib, sc.private
     n_f = sc.n_factories
     uses = (op["capex_construction"] + op["capex_gpu_initial"])[0]  # (F, T)
@@ -717,7 +720,7 @@ def size_debt(sc: Scenario, d: Drivers, op: Operations, fund_eur_m: Array) -> Te
         terms = Terms(fund_eur_m, senior * split, senior * (1.0 - split), cost, n_rep, profile,
                       capacity, hw_share, ())
         fin = finance(sc, d, op, terms, test_covenants=False)
-        new_capacity, new_profile = _dscr_capacity(sc, d, fin, terms, senior)
+        new_capacity, new_profile = _dscr_capacity(sc, d, fin, terms, senior, cfads_scale)
         new_senior = np.minimum(np.minimum.reduce(list(caps.values())), new_capacity)
         converged = (np.allclose(new_senior, senior, rtol=1e-10, atol=1e-9)
                      and np.allclose(new_profile, profile, rtol=1e-10, atol=1e-12))
@@ -730,14 +733,15 @@ def size_debt(sc: Scenario, d: Drivers, op: Operations, fund_eur_m: Array) -> Te
                  capacity, hw_share, binding)
 
 
-def _dscr_capacity(sc: Scenario, d: Drivers, fin: Financing, terms: Terms,
-                   senior: Array) -> tuple[Array, Array]:
-    """Senior commitment (F,) the base-case CFADS carries at the target DSCR, and the
-    principal profile (F, N_max) for the next sizing round."""
+def _dscr_capacity(sc: Scenario, d: Drivers, fin: Financing, terms: Terms, senior: Array,
+                   cfads_scale: Array | None = None) -> tuple[Array, Array]:
+    """Senior commitment (F,) the base-case CFADS (times ``cfads_scale`` (F,), a downside case)
+    carries at the target DSCR, and the principal profile (F, N_max) for the next sizing
+    round."""
     eib = sc.eib
     target = eib.target_dscr
     r0 = fin.first_repayment[0]
-    cfads = fin["cfads"][0]
+    cfads = fin["cfads"][0] if cfads_scale is None else fin["cfads"][0] * cfads_scale[:, None]
     r_e = float((d.base_rate + d.eib_margin)[0, 0])
     r_c = float((d.base_rate + d.senior_spread)[0, 0])
     n_f = len(r0)

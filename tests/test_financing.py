@@ -738,3 +738,44 @@ def test_a_cash_sweep_prepays_the_senior_loans_in_lock_up_years(with_remedies):
                                extra[t] + extra[t + 1], rtol=1e-9)
     assert np.flatnonzero(fin["eib_balance"][0, 0] > 1e-9)[-1] <= np.flatnonzero(
         fin0["eib_balance"][0, 0] > 1e-9)[-1]
+
+
+def test_sizing_cases_put_each_input_at_its_mean_or_median(base):
+    from scipy import stats
+
+    from finmodel.drivers import sizing_drivers
+
+    # the commercial spread is triangular(1.75%, 2.25%, 3.5%): mean (a + b + c) / 3 by hand,
+    # median from scipy, central the mode
+    spec = base.private.senior_spread
+    tri = stats.triang((spec.mode - spec.low) / (spec.high - spec.low), spec.low, spec.high - spec.low)
+    for case, want in (("mean", (spec.low + spec.mode + spec.high) / 3), ("p50", tri.median()),
+                       ("central", spec.mode)):
+        assert sizing_drivers(base, case).senior_spread[0, 0] == pytest.approx(want, rel=1e-6), case
+    terms = {c: close_deal(base.with_updates({"eib.sizing_case": c})) for c in ("central", "mean", "p50")}
+    assert terms["mean"].sizing_case == "mean" and terms["central"].sizing_case == "central"
+    # right-skewed costs: the mean case costs more, so the 33% EIB share lends more
+    assert terms["mean"].eib_eur_m.sum() > terms["p50"].eib_eur_m.sum() > terms["central"].eib_eur_m.sum()
+
+
+def test_a_downside_case_sizes_the_debt_on_a_scaled_base_case(base):
+    from finmodel.engine import _downside_scale
+
+    sc = base.with_updates({**PLAIN, "eib.share_of_cost": 0.5, "eib.target_dscr": 2.5,
+                            "eib.sizing_case": "downside", "eib.sizing_quantile": 0.1})
+    terms, _, m = central_run(sc)
+    assert set(terms.binding) == {"dscr"} and terms.sizing_case == "downside (quantile 0.1)"
+    scale = _downside_scale(sc, m.operations)
+    assert np.all((scale > 0.3) & (scale < 0.9))  # a P90 case is well below the base case
+    fin = m.financing
+    for f in range(sc.n_factories):  # sculpted: the scaled CFADS covers service at the target
+        r0, n = int(fin.first_repayment[0, f]), int(terms.repayment_years[f])
+        window = slice(r0, r0 + n)
+        cover = fin["cfads"][0, f, window] * scale[f] / fin["senior_debt_service"][0, f, window]
+        paying = fin["senior_debt_service"][0, f, window] > 1e-9
+        np.testing.assert_allclose(cover[paying], sc.eib.target_dscr, rtol=1e-8)
+    central = close_deal(sc.with_updates({"eib.sizing_case": "central"}))
+    assert terms.eib_eur_m.sum() < 0.9 * central.eib_eur_m.sum()
+    for q in (0.0, 1.0, 1.5):
+        with pytest.raises(finmodel.ScenarioError, match=r"eib\.sizing_quantile"):
+            sc.with_updates({"eib.sizing_quantile": q})

@@ -177,6 +177,15 @@ class EIB(Section):
     )
     target_dscr: float = f(1.35, "ratio", "DSCR the sculpted loan is sized to", gt=1, le=5)
     lockup_dscr: float = f(1.15, "ratio", "below this DSCR distributions stop", gt=0, le=5)
+    sizing_case: Literal["central", "mean", "p50", "downside"] = f(
+        "central", "choice", "the case the senior debt is sized on: every uncertain input at its "
+        "central value, its mean or its median, or (downside) the central case's CFADS scaled to "
+        "the sizing_quantile of each site's operating cash over a pre-run of 1,000 paths",
+    )
+    sizing_quantile: float = f(
+        0.1, "quantile", "quantile of operating cash the downside case sizes on (0.1: a P90 case, "
+        "exceeded on 90% of paths)", gt=0, lt=1,
+    )
     default_dscr: float = f(1.05, "ratio", "below this DSCR the loan is in default", gt=0, le=5)
     dsra_months: float = f(6.0, "months", "debt service held in reserve", ge=0, le=24)
     gearing_max: float = f(

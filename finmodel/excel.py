@@ -1006,7 +1006,8 @@ def _monte_carlo_sheet(wb: Workbook, sc: Scenario, results: Results | None,
             ws.cell(i, j, float(v) if np.isfinite(v) else None).number_format = "#,##0.0000"
     r = 4 + len(summary) + 2
     ws.cell(r, 1, "Selected paths").font = SECTION
-    for j, head in enumerate(["selection", "path", "why", "equity IRR", "EIB loss EUR m", "any default"], 1):
+    for j, head in enumerate(["selection", "path", "why", "equity IRR", "EIB loss EUR m",
+                              "any payment default"], 1):
         ws.cell(r + 1, j, head).font = SECTION
     kpis = results.path_kpis
     for i, (name, (p, why)) in enumerate(picks.items(), r + 2):
@@ -1016,7 +1017,7 @@ def _monte_carlo_sheet(wb: Workbook, sc: Scenario, results: Results | None,
         if p >= 0:
             ws.cell(i, 4, float(kpis.loc[p, "equity_irr"])).number_format = PCT
             ws.cell(i, 5, float(kpis.loc[p, "eib_loss_eur_m"])).number_format = NUM
-            ws.cell(i, 6, float(kpis.loc[p, "any_default"]))
+            ws.cell(i, 6, float(kpis.loc[p, "any_payment_default"]))
     ws.cell(r + 2 + len(picks), 1, f"The factory sheets model the {next(iter(picks))} path.")
     # histogram of the portfolio equity IRR
     h = r + 4 + len(picks)

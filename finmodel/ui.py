@@ -52,7 +52,7 @@ class Headline:
 
 HEADLINE = (
     Headline("Equity IRR (P50)", "equity_irr", "p50", "pct"),
-    Headline("P(any site defaults)", "any_default", "mean", "pct"),
+    Headline("P(payment default, any site)", "any_payment_default", "mean", "pct"),
     Headline("Min DSCR (P50)", "min_dscr", "p50", "ratio"),
     Headline("EIB expected loss", "eib_loss_eur_m", "mean", "eur_m"),
     Headline("Private € per public € (P50)", "private_per_public", "p50", "ratio"),
@@ -299,7 +299,7 @@ def _headline(res: finmodel.Results, preset: finmodel.Results) -> None:
     for col, h in zip(cols, HEADLINE, strict=True):
         value = summary.loc[h.kpi, h.stat]
         p10, p90 = summary.loc[h.kpi, "p10"], summary.loc[h.kpi, "p90"]
-        spread = ("" if h.kpi == "any_default"
+        spread = ("" if PATH_KPIS[h.kpi][0] == "flag"
                   else f"P10 {_fmt(p10, h.kind)} / P90 {_fmt(p90, h.kind)}. ")
         col.metric(h.label, _fmt(value, h.kind), delta=_delta(value, before.loc[h.kpi, h.stat], h.kind),
                    delta_color="off", help=f"{spread}{PATH_KPIS[h.kpi][1]}; delta against the preset.")
@@ -317,20 +317,20 @@ def _results_tab(sc: finmodel.Scenario, res: finmodel.Results) -> None:
     left.altair_chart(fan_chart(res, "cfads", "EUR m").properties(title="Portfolio CFADS by year (5-95%)"))
     by_factory = res.factory_kpis.groupby("factory", observed=True)
     table = pd.DataFrame({
-        "P(default)": by_factory["default"].mean(),
+        "P(payment default)": by_factory["payment_default"].mean(),
         "equity IRR P50": by_factory["equity_irr"].median(),
         "min DSCR P50": by_factory["min_dscr"].median(),
         "EIB loss mean EUR m": by_factory["eib_loss_eur_m"].mean(),
         "fund EUR m": by_factory["fund_eur_m"].mean(),
         "GPU-hours P50 m": by_factory["gpu_hours_m"].median(),
     })
-    right.altair_chart(bar_by_factory(table, "P(default)", "probability of default")
-                       .properties(title="Default probability by factory"))
+    right.altair_chart(bar_by_factory(table, "P(payment default)", "probability of a payment default")
+                       .properties(title="Payment default probability by factory"))
     st.markdown("#### Factories")
     pct, num = st.column_config.NumberColumn(format="percent"), st.column_config.NumberColumn(format="%.2f")
     money = st.column_config.NumberColumn(format="%,.0f")
     st.dataframe(table, width="stretch", column_config={
-        "P(default)": pct, "equity IRR P50": pct, "min DSCR P50": num, "EIB loss mean EUR m": money,
+        "P(payment default)": pct, "equity IRR P50": pct, "min DSCR P50": num, "EIB loss mean EUR m": money,
         "fund EUR m": money, "GPU-hours P50 m": money})
     st.altair_chart(bar_by_factory(table, "equity IRR P50", "median private equity IRR")
                     .properties(title="Median equity IRR by factory"))
@@ -339,7 +339,7 @@ def _results_tab(sc: finmodel.Scenario, res: finmodel.Results) -> None:
 
 
 def _drivers_tab(res: finmodel.Results, toml: str) -> None:
-    choices = [h.kpi for h in HEADLINE if h.kpi not in ("any_default",)]
+    choices = [h.kpi for h in HEADLINE if PATH_KPIS[h.kpi][0] != "flag"]
     kpi = st.selectbox("KPI for the tornado", choices, key="tornado_kpi",
                        help="One-at-a-time swings of each uncertain input from its P10 to its P90, "
                             "the others at their centre, on the base case.")

@@ -21,8 +21,9 @@ Timing (annual periods, flows at period end, EUR m nominal):
   Anything still owed at the horizon is due in the last period (bullet).
 * Hardware loans (``private.refresh_funding = "hardware_loan"``): each GPU refresh is funded
   by a senior annuity loan sized at the refresh on the path (``_hardware_loan``): at most
-  ``hardware_loan_share`` of the refresh, and what the average CFADS of the fleet it replaces
-  carries at the target DSCR after the senior loans' service, over
+  ``hardware_loan_share`` of the refresh, and the level annuity that the CFADS of the fleet it
+  replaces, year by year of its life, carries at the target DSCR after the senior loans'
+  scheduled service, over
   ``min(hardware_loan_tenor_years, the path's fleet life)`` years; equity pays the rest. With
   ``"equity"`` equity pays the whole refresh; with ``"cash"`` the refresh is paid from CFADS.
   The senior loans are sized at close first; the hardware loans take what they leave.

@@ -109,6 +109,8 @@ FINANCING_ITEMS: dict[str, tuple[str, str]] = {
     "senior_recovery": ("EUR m", "paid to senior lenders on default"),
     "debt_balance": ("EUR m", "senior debt outstanding at the period end (EIB + commercial + "
                      "hardware)"),
+    "covenant_breach": ("flag", "1 in a year whose DSCR test falls below eib.default_dscr (cured or "
+                        "not); summed over factories: the sites in breach"),
 }
 
 
@@ -198,7 +200,7 @@ _WATERFALL_ITEMS = (
     "commercial_balance", "hardware_balance", "dsra_balance", "trapped_cash",
     "sub_interest_paid", "sub_principal_paid", "sub_balance", "distributions", "tax_levered",
     "cfads", "dscr", "senior_recovery", "hardware_draw", "equity_contribution", "equity_flow",
-    "private_equity_flow", "fund_flow", "debt_balance",
+    "private_equity_flow", "fund_flow", "debt_balance", "covenant_breach",
 )
 _ROW_OUTCOMES = ("default_period", "eib_loss", "eib_exposure", "commercial_exposure",
                  "private_equity_at_close", "first_repayment", "eib_draw", "commercial_draw",
@@ -207,7 +209,7 @@ _ROW_OUTCOMES = ("default_period", "eib_loss", "eib_exposure", "commercial_expos
 (_USES, _FEES, _EIB_DRAW, _COM_DRAW, _FUND_DRAW,
  _EIB_INT, _EIB_PRIN, _COM_INT, _COM_PRIN, _IDC, _HW_INT, _HW_PRIN, _SERVICE, _EIB_BAL, _COM_BAL,
  _HW_BAL, _DSRA, _TRAPPED, _SUB_INT, _SUB_PRIN, _SUB_BAL, _DIST, _TAX, _CFADS, _DSCR, _RECOVERY,
- _HW_DRAW, _CONTRIBUTION, _EQUITY_FLOW, _PRIVATE_FLOW, _FUND_FLOW, _DEBT) = range(
+ _HW_DRAW, _CONTRIBUTION, _EQUITY_FLOW, _PRIVATE_FLOW, _FUND_FLOW, _DEBT, _BREACH) = range(
     len(_WATERFALL_ITEMS))
 # the ``flows`` input: a tuple of (R, T) operations line items in this order
 _FLOWS = ("ebitda", "taxable_income", "resale_proceeds", "capex_gpu_refresh", "capex_construction",
@@ -444,7 +446,9 @@ def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, floor, fee_period, 
             # a payment default (cash, trapped cash and reserve short of what is due)
             # accelerates at once
             cure = 0.0
-            if test_covenants != 0 and service > _EPS and dscr < default_dscr:
+            breach = test_covenants != 0 and service > _EPS and dscr < default_dscr
+            buf[_BREACH, t] = 1.0 if breach else 0.0
+            if breach:
                 ends[11, i] += 1.0
                 if np.isnan(ends[10, i]):
                     ends[10, i] = t
@@ -481,6 +485,7 @@ def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, floor, fee_period, 
                 buf[_DSCR, t + 1:] = np.nan
                 buf[_TAX, t], buf[_CFADS, t], buf[_DSCR, t] = tax, cfads, dscr
                 buf[_SERVICE, t] = service  # what fell due, so that ratios of sums see it
+                buf[_BREACH, t] = 1.0 if breach else 0.0
                 buf[_RECOVERY, t] = paid
                 buf[_SUB_PRIN, t] = paid_s
                 residual[t] = pot - paid - paid_s

@@ -20,7 +20,8 @@ __all__ = ["Results"]
 PORTFOLIO = "portfolio"
 # portfolio line items kept per path for fan charts (EUR m unless LINE_ITEMS says otherwise)
 FAN_ITEMS = ("revenue", "ebitda", "energy_cost", "tax", "capex", "cfads", "unlevered_fcf",
-             "gpu_hours_m", "senior_debt_service", "debt_balance", "equity_flow", "fund_flow")
+             "gpu_hours_m", "senior_debt_service", "debt_balance", "equity_flow", "fund_flow",
+             "covenant_breach")
 RATIO_FANS = {"dscr": ("cfads", "senior_debt_service")}  # portfolio ratio = sum / sum
 RISK_KPIS = ("eib_loss_eur_m", "fund_loss_eur_m", "public_cost_eur_m")
 # credit event -> (factory KPI giving its year, flag KPI that selects it or None)
@@ -118,6 +119,15 @@ class Results:
         out = pd.DataFrame(happened.mean(1), index=pd.Index(years, name="year"), columns=names)
         out["any site"] = happened.any(2).mean(1)
         return out
+
+    def covenant_curve(self) -> pd.DataFrame:
+        """Per year over the paths with fan data: ``P(any site)``, the probability that at least
+        one site's DSCR test falls below ``eib.default_dscr`` that year (cured or not), and
+        ``share of sites``, the mean share of the sites that do."""
+        count = self._fan_sums("covenant_breach")  # (paths, T) sites in breach
+        return pd.DataFrame({"P(any site)": (count > 0.5).mean(0),
+                             "share of sites": count.mean(0) / self.scenario.n_factories},
+                            index=pd.Index(self.years, name="year"))
 
     def cashflow_table(self, path: int = 0, include_portfolio: bool = True) -> pd.DataFrame:
         """Tidy long table for one path: factory, year, line_item, unit, value.

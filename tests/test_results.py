@@ -120,3 +120,17 @@ def test_event_curves_rise_to_the_event_probabilities():
     assert (curves["payment_default"] <= curves["default"] + 1e-12).all().all()
     with pytest.raises(KeyError, match="choose from"):
         res.event_curve("bankruptcy")
+
+
+def test_covenant_curve_counts_the_sites_whose_dscr_is_below_the_covenant_each_year():
+    sc = finmodel.load_scenario("base")
+    res = finmodel.simulate(sc, paths=300, seed=8)
+    curve = res.covenant_curve()
+    counts = np.array([np.nansum(res.path_lines(p)["dscr"] < sc.eib.default_dscr, axis=0)
+                       for p in range(res.n_paths)])  # (P, T) recomputed from each path's DSCRs
+    np.testing.assert_array_equal(curve["P(any site)"].to_numpy(), (counts > 0).mean(0))
+    np.testing.assert_allclose(curve["share of sites"].to_numpy(), counts.mean(0) / sc.n_factories,
+                               rtol=1e-12)
+    assert curve["P(any site)"].max() > 0.1  # breaches happen, year by year
+    # a breach in some year on most paths, but in any one year on far fewer
+    assert res.path_kpis["any_covenant_breach"].mean() > 2 * curve["P(any site)"].max()

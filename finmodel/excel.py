@@ -259,6 +259,9 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, pm: _PathModel, f: 
             float(terms.hardware_share[f]), PCT, True)
     hw_tenor = min(sc.private.hardware_loan_tenor_years,
                    int(np.rint(np.broadcast_to(d.gpu_life_years, fin.first_repayment.shape)[0, f])))
+    R.param("fleet_life", "years a GPU fleet serves on this path", "years",
+            max(1, int(np.rint(np.broadcast_to(d.gpu_life_years, fin.first_repayment.shape)[0, f]))),
+            "0", True)
     R.param("hw_life", "hardware loan term (no longer than a fleet serves on this path)", "years",
             f"=MIN({names['hardware_loan_tenor_years']},{hw_tenor})", "0")
     R.param("hw_factor", "hardware annuity per EUR borrowed", "1/yr",
@@ -377,11 +380,17 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, pm: _PathModel, f: 
 
     R.series("hw_draw", "hardware loan drawn (sized at the refresh)", "EUR m", formula=hw_loan,
              first=0.0, total="sum")
-    R.series("equity_refresh", "equity for refresh", "EUR m",
-             formula=lambda t: f"IF({p('mode_cash')}=1,0,{c('refresh', t)}-{c('hw_draw', t)})",
-             total="sum")
-    R.series("refresh_cfads", "refresh paid from CFADS", "EUR m",
-             formula=lambda t: f"IF({p('mode_cash')}=1,{c('refresh', t)},0)", total="sum")
+    R.series("mra_from", "refresh paid from the maintenance reserve", "EUR m", total="sum",
+             formula=lambda t: (f"IF(AND({p('mode_cash')}=1,{c('refresh', t)}>{tol}),"
+                                f"MIN({c('mra_open', t)},{c('refresh', t)}),0)"))
+    R.series("equity_refresh", "equity for refresh", "EUR m", total="sum",
+             formula=lambda t: f"{c('refresh', t)}-{c('hw_draw', t)}-{c('mra_from', t)}")
+    R.series("fleet_cost", "cost of the GPU fleet in service", "EUR m",
+             first=(f"=IF({c('refresh', 0)}>{tol},{c('refresh', 0)},"
+                    f"IF({c('gpu_initial', 0)}>{tol},SUM({R.span('gpu_initial')}),0))"),
+             formula=lambda t: (f"IF({c('refresh', t)}>{tol},{c('refresh', t)},"
+                                f"IF({c('gpu_initial', t)}>{tol},SUM({R.span('gpu_initial')}),"
+                                f"{c('fleet_cost', t - 1)}))"))
 
     def hw_cohorts(t: int) -> str:
         if t == 0:
@@ -409,7 +418,7 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, pm: _PathModel, f: 
     for key, close in (("open_e", "close_e"), ("open_c", "close_c"), ("open_h", "close_h"),
                        ("open_s", "close_s"), ("dsra_open", "dsra_close"),
                        ("trapped_open", "trapped_close"), ("pool_open", "pool_close"),
-                       ("int_cf_open", "int_cf_close")):
+                       ("int_cf_open", "int_cf_close"), ("mra_open", "mra_close")):
         R.series(key, key.replace("_", " "), "EUR m", formula=lambda t, close=close: c(close, t - 1),
                  first=0.0)
     R.series("int_e", "EIB interest", "EUR m", formula=lambda t: f"{c('open_e', t)}*{p('r_e')}")
@@ -452,7 +461,7 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, pm: _PathModel, f: 
     R.series("pool_close", "tax losses carried forward", "EUR m", formula=lambda t: (
         f"{c('pool_open', t)}-{c('loss_used', t)}+MAX(-{c('income', t)},0)"))
     R.series("cfads_raw", "CFADS of operations (before any default)", "EUR m", formula=lambda t: (
-        f"{c('ebitda', t)}-{c('tax_raw', t)}+{c('resale', t)}-{c('refresh_cfads', t)}"))
+        f"{c('ebitda', t)}-{c('tax_raw', t)}+{c('resale', t)}"))
     R.series("cash0", "cash before support", "EUR m",
              formula=lambda t: f"{c('cfads_raw', t)}+IF({c('last', t)}=1,{c('terminal', t)},0)")
     R.series("support", "losses with nothing due, funded by equity", "EUR m", formula=lambda t: (
@@ -530,8 +539,15 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, pm: _PathModel, f: 
              formula=lambda t: f"{c('s2', t)}+{c('release', t)}")
     R.series("dsra_topup", "reserve top-up from cash", "EUR m",
              formula=lambda t: f"IF({c('repaying', t)}=1,MIN({c('gap', t)},{c('s3', t)}),0)")
-    R.series("s4", "surplus after the reserve", "EUR m",
+    R.series("s4_dsra", "surplus after the reserve", "EUR m",
              formula=lambda t: f"{c('s3', t)}-{c('dsra_topup', t)}")
+    R.series("mra_deposit", "to the maintenance reserve (towards the fleet's cost by its end)", "EUR m",
+             total="sum", formula=lambda t: (
+                 f"IF(AND({p('mode_cash')}=1,{c('last', t)}=0,{c('fleet_start', t)}>=0),"
+                 f"MIN({c('s4_dsra', t)},MAX({c('fleet_cost', t)}*MIN(({per(t)}-{c('fleet_start', t)}+1)"
+                 f"/{p('fleet_life')},1)-({c('mra_open', t)}-{c('mra_from', t)}),0)),0)"))
+    R.series("s4", "surplus after the reserves", "EUR m",
+             formula=lambda t: f"{c('s4_dsra', t)}-{c('mra_deposit', t)}")
     R.series("sub_accrued", "fund loan with this period's interest", "EUR m",
              formula=lambda t: f"{c('open_s', t)}*(1+{p('r_s')})")
     R.series("sub_sched", "fund loan scheduled principal", "EUR m", formula=lambda t: (
@@ -553,7 +569,7 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, pm: _PathModel, f: 
     R.series("dist", "distributions before default", "EUR m", formula=lambda t: (
         f"IF({c('locked', t)}=1,0,{c('s5', t)}+{c('trapped_open', t)}-{c('from_trapped', t)})"
         f"+IF({c('last', t)}=1,{c('dsra1', t)}-{c('release', t)}+{c('dsra_topup', t)}"
-        f"+{c('dsra_equity', t)},0)"))
+        f"+{c('dsra_equity', t)}+{c('mra_open', t)}-{c('mra_from', t)}+{c('mra_deposit', t)},0)"))
 
     R.series("locked_run", "lock-up years in a row", "years", fmt="0", first=f"={c('locked', 0)}",
              formula=lambda t: f"IF({c('locked', t)}=1,{c('locked_run', t - 1)}+1,0)")
@@ -579,6 +595,8 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, pm: _PathModel, f: 
     R.series("dsra_close", "reserve balance", "EUR m", formula=lambda t: ok(
         t, f"IF({c('last', t)}=1,0,{c('dsra1', t)}-{c('release', t)}+{c('dsra_topup', t)}"
            f"+{c('dsra_equity', t)})"))
+    R.series("mra_close", "maintenance reserve", "EUR m", formula=lambda t: ok(
+        t, f"IF({c('last', t)}=1,0,{c('mra_open', t)}-{c('mra_from', t)}+{c('mra_deposit', t)})"))
     R.series("trapped_close", "trapped cash", "EUR m",
              formula=lambda t: ok(t, f"{c('trapped_pre', t)}-{c('sweep', t)}"))
     R.series("alive_close", "not in default at the period end", "1/0", fmt="0",
@@ -591,7 +609,8 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, pm: _PathModel, f: 
         f"IF({c('last', t)}=1,0,({c('fleet_value', t)}+{c('facility_book', t)}*(1-{p('haircut')}))"
         f"*(1-{names['enforcement_cost_share']}))"))
     R.series("pot", "cash, reserves and assets", "EUR m",
-             formula=lambda t: f"MAX({c('available', t)}+{c('assets', t)},0)")
+             formula=lambda t: (f"MAX({c('available', t)}+{c('mra_open', t)}-{c('mra_from', t)}"
+                                f"+{c('assets', t)},0)"))
     R.series("owed_e", "owed to the EIB", "EUR m", formula=lambda t: f"{c('open_e', t)}+{c('int_e', t)}")
     R.series("owed", "owed to senior lenders", "EUR m", formula=lambda t: (
         f"{c('owed_e', t)}+{c('open_c', t)}+{c('int_c', t)}+{c('open_h', t)}*(1+{p('r_c')})"
@@ -929,17 +948,19 @@ def _checks_sheet(wb: Workbook, sc: Scenario, pm: _PathModel, sheets) -> str:
                 return f"{q}!{rows.c(key, t)}"
 
             prev = ("0" if t == 0 else
-                    f"({_cc_prev(q, rows, t, 'dsra_close')}+{_cc_prev(q, rows, t, 'trapped_close')})")
+                    f"({_cc_prev(q, rows, t, 'dsra_close')}+{_cc_prev(q, rows, t, 'trapped_close')}"
+                    f"+{_cc_prev(q, rows, t, 'mra_close')})")
             gaps.append(
                 f"IF({cc('ok')}=1,ABS({cc('cfads_raw')}+IF({cc('last')}=1,{cc('terminal')},0)"
                 f"+{cc('eib_draw')}+{cc('com_draw')}+{cc('hw_draw')}"
                 f"+IF({q}!{rows.p('is_equity')}=1,0,{cc('fund_draw')})+{cc('equity_build')}"
                 f"+{cc('support')}+{cc('cure')}+{cc('dsra_equity')}+{cc('equity_refresh')}"
-                f"-{cc('uses')}-{cc('fees_t')}-({cc('refresh')}-{cc('refresh_cfads')})"
+                f"-{cc('uses')}-{cc('fees_t')}-{cc('refresh')}"
                 f"-{cc('eib_interest')}-{cc('eib_principal')}"
                 f"-IF({cc('capitalise')}=1,0,{cc('int_c')})-IF({cc('last')}=1,{cc('open_c')},{cc('sched_c')})"
                 f"-{cc('sweep_c')}"
-                f"-{cc('pay_h')}-{cc('sub_pay')}-{cc('dist')}-{cc('dsra_close')}-{cc('trapped_close')}+{prev}),0)")
+                f"-{cc('pay_h')}-{cc('sub_pay')}-{cc('dist')}-{cc('dsra_close')}-{cc('trapped_close')}"
+                f"-{cc('mra_close')}+{prev}),0)")
         ws.cell(r, 3, "=ROUND(MAX(" + ",".join(gaps) + "),6)")
         ws.cell(r, 4, f"=IF(OR({q}!{rows.c('debt_balance', n_t - 1)}=0,{q}!{rows.p('defaulted')}=1),0,1)")
         # engine values

@@ -25,7 +25,9 @@ Timing (annual periods, flows at period end, EUR m nominal):
   replaces, year by year of its life, carries at the target DSCR after the senior loans'
   scheduled service, over
   ``min(hardware_loan_tenor_years, the path's fleet life)`` years; equity pays the rest. With
-  ``"equity"`` equity pays the whole refresh; with ``"cash"`` the refresh is paid from CFADS.
+  ``"equity"`` equity pays the whole refresh; with ``"cash"`` a maintenance reserve, built from
+  the surplus after senior debt service and the DSRA towards the fleet's own cost by the end of
+  its life, pays it, and equity pays what the reserve lacks.
   The senior loans are sized at close first; the hardware loans take what they leave.
 * Waterfall each period: CFADS -> senior interest and principal (reserve and trapped cash
   cover shortfalls) -> DSRA top-up to ``dsra_months`` of next period's senior service ->
@@ -93,7 +95,8 @@ FINANCING_ITEMS: dict[str, tuple[str, str]] = {
     "hardware_balance": ("EUR m", "hardware loans outstanding at the period end"),
     "senior_debt_service": ("EUR m", "scheduled senior interest + principal (bullets excluded)"),
     "tax_levered": ("EUR m", "corporate tax after interest, with loss carry-forward"),
-    "cfads": ("EUR m", "EBITDA - tax - refresh paid from cash + resale"),
+    "cfads": ("EUR m", "EBITDA - tax + resale (refreshes are paid by loans, equity or the "
+              "maintenance reserve)"),
     "dscr": ("ratio", "CFADS / scheduled senior debt service"),
     "dsra_balance": ("EUR m", "debt service reserve at the period end"),
     "trapped_cash": ("EUR m", "cash held by the lock-up at the period end"),
@@ -111,6 +114,8 @@ FINANCING_ITEMS: dict[str, tuple[str, str]] = {
                      "hardware)"),
     "covenant_breach": ("flag", "1 in a year whose DSCR test falls below eib.default_dscr (cured or "
                         "not); summed over factories: the sites in breach"),
+    "maintenance_reserve": ("EUR m", "maintenance reserve for the next GPU refresh at the period end "
+                            "(refresh_funding = cash)"),
 }
 
 
@@ -200,7 +205,7 @@ _WATERFALL_ITEMS = (
     "commercial_balance", "hardware_balance", "dsra_balance", "trapped_cash",
     "sub_interest_paid", "sub_principal_paid", "sub_balance", "distributions", "tax_levered",
     "cfads", "dscr", "senior_recovery", "hardware_draw", "equity_contribution", "equity_flow",
-    "private_equity_flow", "fund_flow", "debt_balance", "covenant_breach",
+    "private_equity_flow", "fund_flow", "debt_balance", "covenant_breach", "maintenance_reserve",
 )
 _ROW_OUTCOMES = ("default_period", "eib_loss", "eib_exposure", "commercial_exposure",
                  "private_equity_at_close", "first_repayment", "eib_draw", "commercial_draw",
@@ -209,7 +214,7 @@ _ROW_OUTCOMES = ("default_period", "eib_loss", "eib_exposure", "commercial_expos
 (_USES, _FEES, _EIB_DRAW, _COM_DRAW, _FUND_DRAW,
  _EIB_INT, _EIB_PRIN, _COM_INT, _COM_PRIN, _IDC, _HW_INT, _HW_PRIN, _SERVICE, _EIB_BAL, _COM_BAL,
  _HW_BAL, _DSRA, _TRAPPED, _SUB_INT, _SUB_PRIN, _SUB_BAL, _DIST, _TAX, _CFADS, _DSCR, _RECOVERY,
- _HW_DRAW, _CONTRIBUTION, _EQUITY_FLOW, _PRIVATE_FLOW, _FUND_FLOW, _DEBT, _BREACH) = range(
+ _HW_DRAW, _CONTRIBUTION, _EQUITY_FLOW, _PRIVATE_FLOW, _FUND_FLOW, _DEBT, _BREACH, _MRA) = range(
     len(_WATERFALL_ITEMS))
 # the ``flows`` input: a tuple of (R, T) operations line items in this order
 _FLOWS = ("ebitda", "taxable_income", "resale_proceeds", "capex_gpu_refresh", "capex_construction",
@@ -334,7 +339,6 @@ def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, floor, fee_period, 
     draw_h = np.zeros(n_t)  # hardware loans drawn for refresh
     equity_build = np.zeros(n_t)  # equity for construction and fees
     equity_refresh = np.zeros(n_t)  # refresh paid by equity
-    refresh_cf = np.zeros(n_t)  # refresh paid from CFADS
     hw_pay = np.zeros(n_t + 64)  # hardware annuities due per period (also past the horizon)
     extra_equity = np.zeros(n_t)  # pre-completion losses and initial reserve, paid by equity
     residual = np.zeros(n_t)  # what is left for equity after a default
@@ -363,21 +367,23 @@ def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, floor, fee_period, 
             drawn_f += buf[_FUND_DRAW, t]
             equity_build[t] = (buf[_USES, t] + buf[_FEES, t] - buf[_EIB_DRAW, t]
                                - buf[_COM_DRAW, t] - (0.0 if fund_is_equity else buf[_FUND_DRAW, t]))
-            # GPU refresh: equity or cash; a hardware loan is sized at the refresh (below)
-            refresh = flows[_REFRESH][i, t]
+            # GPU refresh: equity, less a hardware loan or the maintenance reserve (sized in the
+            # period loop, with what is known then)
             draw_h[t] = 0.0
-            equity_refresh[t] = refresh if refresh_funding != 2 else 0.0
-            refresh_cf[t] = refresh if refresh_funding == 2 else 0.0
+            equity_refresh[t] = flows[_REFRESH][i, t]
         start = _first_repayment_row(floor[i], buf[_USES])
         n, window_scale = _repayment_window(n_rep[i], fee_period[i] + tenor, start, profile, f)
         # a hardware loan lasts no longer than the fleet it finances serves on this path
-        tenor_row = min(tenor_h, life[i]) if life[i] >= 1 else tenor_h
+        life_row = life[i] if life[i] >= 1 else 1
+        tenor_row = min(tenor_h, life_row)
         factor_h = _annuity_factor(rc, tenor_row)
-        fleet_start = -1  # period the current GPU fleet was bought
+        fleet_start, fleet_cost = -1, 0.0  # period the GPU fleet in service was bought, its cost
         for t in range(n_t):
             extra_equity[t] = residual[t] = 0.0
             if flows[_INITIAL][i, t] > _EPS:
                 fleet_start = t
+                fleet_cost += flows[_INITIAL][i, t]
+        mra = 0.0  # maintenance reserve (refresh_funding = "cash")
         hw_pay[:] = 0.0
         b_e = b_c = b_h = b_s = 0.0
         idc_total = interest_carried = 0.0
@@ -394,9 +400,10 @@ def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, floor, fee_period, 
             repaying = t >= start
             if t == start:
                 b0_e, b0_c, b0_s = b_e, b_c, b_s
-            if refresh_funding == 0 and flows[_REFRESH][i, t] > _EPS:
-                if t < n_t - 1:  # sized on what the lender knows now: the fleet it replaces
-                    loan = _hardware_loan(deal[5, f] * flows[_REFRESH][i, t], buf[_CFADS],
+            refresh_t = flows[_REFRESH][i, t]
+            if refresh_t > _EPS:
+                if refresh_funding == 0 and t < n_t - 1:  # sized on what the lender knows now
+                    loan = _hardware_loan(deal[5, f] * refresh_t, buf[_CFADS],
                                           fleet_start, t, target_dscr, tenor_row, factor_h, hw_pay,
                                           kind, re, rc, start, n, profile, f, window_scale,
                                           b0_e if repaying else b_e, b0_c if repaying else b_c)
@@ -404,7 +411,11 @@ def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, floor, fee_period, 
                     equity_refresh[t] -= loan
                     for u in range(t + 1, t + 1 + tenor_row):
                         hw_pay[u] += loan * factor_h
-                fleet_start = t
+                elif refresh_funding == 2:  # the maintenance reserve pays, equity the rest
+                    from_mra = min(mra, refresh_t)
+                    mra -= from_mra
+                    equity_refresh[t] -= from_mra
+                fleet_start, fleet_cost = t, refresh_t
             share = _principal_share(kind, re, t - start, n, profile, f, window_scale) if repaying else 0.0
             # senior loans: interest on the opening balance; capitalised before r0
             int_e, int_c, int_h = b_e * re, b_c * rc, b_h * rc
@@ -429,7 +440,7 @@ def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, floor, fee_period, 
                 deduct = min(borrowing, max(limit_share * max(flows[_EBITDA][i, t], 0.0), safe_harbour))
             interest_carried = borrowing - deduct
             tax, pool = _tax_step(flows[_TAXABLE][i, t] - deduct, tax_rate[i], pool)
-            cfads = flows[_EBITDA][i, t] - tax + flows[_RESALE][i, t] - refresh_cf[t]
+            cfads = flows[_EBITDA][i, t] - tax + flows[_RESALE][i, t]
             cash = cfads + (terminal[i] if last else 0.0)
             dscr = cfads / service if service > _EPS else np.nan
             due = service + bullet
@@ -472,7 +483,7 @@ def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, floor, fee_period, 
             if fails:  # accelerate, recover, pay seniors pro rata, then the fund's loan, equity
                 assets = 0.0 if last else (flows[_FLEET][i, t] + flows[_FACILITY][i, t] * (
                     1.0 - haircut[i])) * (1.0 - enforcement)
-                pot = max(available + assets, 0.0)
+                pot = max(available + mra + assets, 0.0)
                 owed_e = b_e + int_e
                 owed = owed_e + b_c + int_c + b_h * (1.0 + rc) + draw_h[t]
                 paid = min(pot, owed)
@@ -525,6 +536,13 @@ def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, floor, fee_period, 
             top_up = min(gap, surplus) if repaying else 0.0
             surplus -= top_up
             dsra += top_up + funded_by_equity
+            # maintenance reserve: built from the surplus towards the fleet's own cost by the
+            # end of its life (the lender's estimate of the next refresh)
+            if refresh_funding == 2 and not last and fleet_start >= 0:
+                mra_target = fleet_cost * min((t - fleet_start + 1.0) / life_row, 1.0)
+                deposit = min(surplus, max(mra_target - mra, 0.0))
+                mra += deposit
+                surplus -= deposit
             # fund subordinated loan: scheduled interest and principal, unpaid amounts accrue
             pay_s = int_s = new_s = 0.0
             if fund_is_sub:
@@ -555,8 +573,8 @@ def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, floor, fee_period, 
                 dist = surplus + trapped
                 trapped = 0.0
             if last:
-                dist += dsra + trapped
-                dsra = trapped = 0.0
+                dist += dsra + trapped + mra
+                dsra = trapped = mra = 0.0
             buf[_EIB_INT, t] = 0.0 if capitalise else int_e
             buf[_EIB_PRIN, t] = prin_e
             buf[_COM_INT, t] = 0.0 if capitalise else int_c
@@ -571,6 +589,7 @@ def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, floor, fee_period, 
             buf[_HW_BAL, t] = new_h
             buf[_DSRA, t] = dsra
             buf[_TRAPPED, t] = trapped
+            buf[_MRA, t] = mra
             buf[_SUB_INT, t] = int_s
             buf[_SUB_PRIN, t] = pay_s - int_s
             buf[_SUB_BAL, t] = new_s

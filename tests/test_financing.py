@@ -155,19 +155,18 @@ def _cash_identity(sc, m):
     """Per period: cash in - cash out, NaN from the default period on."""
     fin, op = m.financing, m.operations
     n_t = sc.timeline.horizon_years
-    refresh_outside = 0.0 if sc.private.refresh_funding == "cash" else op["capex_gpu_refresh"]
     fund_cash = 0.0 if sc.fund.instrument == "equity" else fin["fund_draw"]
     terminal = np.zeros_like(fin["cfads"])
     terminal[..., -1] = op["terminal_value"][..., -1]
     cash_in = (fin["cfads"] + terminal + fin["eib_draw"] + fin["commercial_draw"]
                + fin["hardware_draw"] + fund_cash + fin["equity_contribution"])
-    lag = np.concatenate([np.zeros((*fin["dsra_balance"].shape[:-1], 1)),
-                          fin["dsra_balance"][..., :-1] + fin["trapped_cash"][..., :-1]], -1)
-    cash_out = (fin["construction_uses"] + fin["fees"] + refresh_outside
+    held = fin["dsra_balance"] + fin["trapped_cash"] + fin["maintenance_reserve"]  # accounts
+    lag = np.concatenate([np.zeros((*held.shape[:-1], 1)), held[..., :-1]], -1)
+    cash_out = (fin["construction_uses"] + fin["fees"] + op["capex_gpu_refresh"]
                 + fin["eib_interest"] + fin["eib_principal"] + fin["commercial_interest"]
                 + fin["commercial_principal"] + fin["hardware_interest"]
                 + fin["hardware_principal"] + fin["sub_interest_paid"] + fin["sub_principal_paid"]
-                + fin["distributions"] + fin["dsra_balance"] + fin["trapped_cash"] - lag)
+                + fin["distributions"] + held - lag)
     stop = np.where(fin.default, fin.default_period, n_t)[..., None]
     return np.where(np.arange(n_t) < stop, cash_in - cash_out, np.nan)
 
@@ -463,20 +462,31 @@ def test_event_probabilities_are_nested(name):
 
 
 def test_a_cash_refresh_with_no_debt_never_defaults(base):
-    """Nothing due, nothing to default on: a refresh that CFADS cannot pay is an equity call."""
+    """Nothing due, nothing to default on: the maintenance reserve pays a refresh, equity what
+    it lacks."""
     sc = base.with_updates({"private.refresh_funding": "cash", "eib.share_of_cost": 0.0})
-    _, _, m = paths_run(sc)
-    fin = m.financing
+    _, d, m = paths_run(sc)
+    fin, op = m.financing, m.operations
     assert m.terms.eib_eur_m.sum() == 0.0 and np.abs(fin["debt_balance"]).max() == 0.0
     assert not fin.default.any() and not fin.payment_default.any() and fin.breach_periods.max() == 0
-    # the shortfalls exist and equity pays them: contributions after construction cover them
-    periods = np.arange(sc.timeline.horizon_years)
-    # from the first repayment to the year before the horizon (whose terminal value adds cash)
-    operating = (periods >= fin.first_repayment[..., None]) & (periods < periods[-1])
-    short = np.where(operating, np.minimum(fin["cfads"], 0.0), 0.0)
-    assert short.min() < -100.0
-    paid_in = np.where(operating, fin["equity_contribution"], 0.0)
-    np.testing.assert_allclose(paid_in[short < 0], -short[short < 0], rtol=1e-12)
+    refresh = op["capex_gpu_refresh"]
+    reserve = fin["maintenance_reserve"]
+    before = np.concatenate([np.zeros((*reserve.shape[:-1], 1)), reserve[..., :-1]], -1)
+    paid_by_reserve = np.minimum(before, refresh)
+    assert paid_by_reserve.sum() > 0.5 * refresh.sum()  # the reserve pays most of it
+    operating = np.arange(sc.timeline.horizon_years) >= fin.first_repayment[..., None]
+    # equity pays what the reserve lacks in the refresh year, and an operating loss that year
+    # (nothing is due: equity funds it)
+    not_last = np.arange(sc.timeline.horizon_years) < sc.timeline.horizon_years - 1
+    refreshing = operating & (refresh > 0) & not_last
+    want = refresh - paid_by_reserve + np.maximum(-fin["cfads"], 0.0)
+    np.testing.assert_allclose(fin["equity_contribution"][refreshing], want[refreshing],
+                               rtol=1e-9, atol=1e-9)
+    # the reserve builds towards the fleet's own cost over its life, and never exceeds it
+    life = np.rint(np.broadcast_to(d.gpu_life_years, fin.first_repayment.shape))
+    assert np.all(reserve <= op["capex_gpu_initial"].sum(-1, keepdims=True)
+                  + refresh.max(-1, keepdims=True) + 1e-6)
+    assert life.min() >= 4
 
 
 def test_public_and_private_money_are_counted_by_who_owns_it():

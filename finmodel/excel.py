@@ -579,8 +579,11 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, pm: _PathModel, f: 
         f"IF({c('locked', t)}=1,MIN({c('trapped_pre', t)}*IF({c('locked_run', t)}=1,"
         f"{names['cash_sweep_share']},{names['cash_sweep_share_repeat']}),"
         f"{c('new_e', t)}+{c('new_c', t)}),0)"))
-    R.series("sweep_e", "of which to the EIB (pro rata)", "EUR m", formula=lambda t: (
-        f"IF({c('sweep', t)}>0,{c('sweep', t)}*{c('new_e', t)}/({c('new_e', t)}+{c('new_c', t)}),0)"))
+    R.series("sweep_e", "of which to the EIB", "EUR m", formula=lambda t: (
+        f"IF({c('sweep', t)}>0,IF({names['cash_sweep_to']}=\"eib_first\","
+        f"MIN({c('sweep', t)},{c('new_e', t)}),IF({names['cash_sweep_to']}=\"commercial_first\","
+        f"{c('sweep', t)}-MIN({c('sweep', t)},{c('new_c', t)}),"
+        f"{c('sweep', t)}*{c('new_e', t)}/({c('new_e', t)}+{c('new_c', t)}))),0)"))
     R.series("sweep_c", "of which to the commercial lenders", "EUR m",
              formula=lambda t: f"{c('sweep', t)}-{c('sweep_e', t)}")
 
@@ -712,6 +715,7 @@ def _inputs_sheet(wb: Workbook, sc: Scenario) -> dict[str, str]:
         "eib.breaches_to_acceleration": "breaches_to_acceleration", "eib.target_dscr": "target_dscr",
         "tax.interest_limitation": "interest_limitation", "eib.equity_cures_max": "equity_cures_max",
         "eib.cash_sweep_share": "cash_sweep_share", "eib.cash_sweep_share_repeat": "cash_sweep_share_repeat",
+        "eib.cash_sweep_to": "cash_sweep_to",
         "tax.interest_limit_share_of_ebitda": "interest_limit_share",
         "tax.interest_safe_harbour_eur_m": "interest_safe_harbour",
         "costs.facility_life_years": "facility_life_years",

@@ -36,10 +36,11 @@ Timing (annual periods, flows at period end, EUR m nominal):
 * Credit events, each its own outcome: a *covenant breach* is a DSCR test below
   ``default_dscr`` (the lock-up traps the surplus meanwhile); the sponsors may cure up to
   ``eib.equity_cures_max`` breaches with equity (up to the default DSCR), never two tests in a
-  row. In a lock-up year a cash sweep prepays the senior loans pro rata with
-  ``eib.cash_sweep_share`` of the trapped cash (``cash_sweep_share_repeat`` from the second
-  lock-up year in a row). A *payment default* is cash, trapped cash and reserve short of the
-  senior service due. Lenders accelerate on a payment default, or
+  row. In a lock-up year a cash sweep prepays the senior loans (``eib.cash_sweep_to``: pro
+  rata, or one first) with ``eib.cash_sweep_share`` of the trapped cash
+  (``cash_sweep_share_repeat`` from the second lock-up year in a row). A *payment default* is
+  cash, trapped cash and reserve short of the senior service due. Lenders accelerate on a
+  payment default, or
   (``eib.default_trigger = "dscr_or_payment"``) after ``eib.breaches_to_acceleration``
   uncured breaches in a row; a passing or cured test ends the run. On
   acceleration (a *default*) cash, reserves and recovered assets (fleet at resale
@@ -221,6 +222,7 @@ _FLOWS = ("ebitda", "taxable_income", "resale_proceeds", "capex_gpu_refresh", "c
           "capex_gpu_initial", "fleet_value", "facility_book_value")
 _EBITDA, _TAXABLE, _RESALE, _REFRESH, _CONSTRUCTION, _INITIAL, _FLEET, _FACILITY = range(len(_FLOWS))
 _REFRESH_FUNDING = ("hardware_loan", "equity", "cash")
+_SWEEP_TO = ("pro_rata", "eib_first", "commercial_first")
 
 
 @kernel
@@ -322,7 +324,7 @@ def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, floor, fee_period, 
     cash sweep share in a first and in a later lock-up year; flags (int): repayment kind, fund
     instrument, hardware-loan tenor, test covenants, DSCR default trigger, refresh funding,
     breaches to acceleration, EIB tenor, availability years, interest limitation, facility
-    life, equity cures allowed.
+    life, equity cures allowed, which loan the sweep prepays.
     Item k of ``_WATERFALL_ITEMS`` goes to ``out[slots[k]]`` (out: (n_kept, R, T)), or nowhere
     where slots[k] < 0; fills ``ends`` (len(_ROW_OUTCOMES), R). A row stops at its default.
     Each row is worked in a buffer and copied out once, so that only the items kept cost
@@ -331,7 +333,7 @@ def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, floor, fee_period, 
     (r_s, dsra_years, default_dscr, lockup_dscr, enforcement, target_dscr, limit_share,
      safe_harbour, sweep_first, sweep_repeat) = consts
     (kind, instrument, tenor_h, test_covenants, covenant_dscr, refresh_funding, n_accelerate,
-     tenor, availability, limit_interest, facility_life, cures_max) = flags
+     tenor, availability, limit_interest, facility_life, cures_max, sweep_to) = flags
     fund_is_equity, fund_is_sub = instrument == 1, instrument == 2
     n_rows, n_t = flows[0].shape
     n_f = profile.shape[0]
@@ -562,7 +564,12 @@ def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, floor, fee_period, 
                 locked += 1
                 sweep = min(trapped * (sweep_first if locked == 1 else sweep_repeat), new_e + new_c)
                 if sweep > 0.0:
-                    sweep_e = sweep * new_e / (new_e + new_c)
+                    if sweep_to == 0:
+                        sweep_e = sweep * new_e / (new_e + new_c)
+                    elif sweep_to == 1:
+                        sweep_e = min(sweep, new_e)
+                    else:
+                        sweep_e = sweep - min(sweep, new_c)
                     prin_e += sweep_e
                     prin_c += sweep - sweep_e
                     new_e -= sweep_e
@@ -667,7 +674,8 @@ def finance(sc: Scenario, d: Drivers, op: Operations, terms: Terms,
         test_covenants and eib.default_trigger == "dscr_or_payment",
         _REFRESH_FUNDING.index(prv.refresh_funding), eib.breaches_to_acceleration, eib.tenor_years,
         eib.availability_years, sc.tax.interest_limitation, d.facility_life_years,
-        eib.equity_cures_max if test_covenants else 0], dtype=np.int64)
+        eib.equity_cures_max if test_covenants else 0, _SWEEP_TO.index(eib.cash_sweep_to)],
+        dtype=np.int64)
     _waterfall(
         flows, by_row(d.base_rate + d.eib_margin, shape),
         by_row(d.base_rate + d.senior_spread, shape), by_row(d.facility_recovery_haircut, shape),

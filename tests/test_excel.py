@@ -48,6 +48,8 @@ CASES = {
     "layered_worst": ("layered_fund", {}, ("worst",)),
     "equity_commercial_p10": ("base", {"fund.instrument": "equity",
                                        "private.commercial_debt_share": 0.1}, ("p10",)),
+    "commercial_swept_first_p10": ("base", {"private.commercial_debt_share": 0.1,
+                                            "eib.cash_sweep_to": "commercial_first"}, ("p10",)),
     "cash_annuity_worst": ("base", {"private.refresh_funding": "cash", "eib.repayment": "annuity"},
                            ("worst",)),
     # the interest limitation binding (a low cap, no safe harbour) and the IDC depreciated

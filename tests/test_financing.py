@@ -789,3 +789,27 @@ def test_a_downside_case_sizes_the_debt_on_a_scaled_base_case(base):
     for q in (0.0, 1.0, 1.5):
         with pytest.raises(finmodel.ScenarioError, match=r"eib\.sizing_quantile"):
             sc.with_updates({"eib.sizing_quantile": q})
+
+
+@pytest.mark.parametrize("to", ["pro_rata", "eib_first", "commercial_first"])
+def test_the_cash_sweep_prepays_the_loan_the_scenario_names(base, to):
+    sc = base.with_updates({**STANDSTILL, "private.commercial_debt_share": 0.1,
+                            "eib.cash_sweep_share": 0.5, "eib.cash_sweep_to": to})
+    _, _, m0 = paths_run(sc.with_updates({"eib.cash_sweep_share": 0.0}), n=300)
+    fin0, fin = m0.financing, paths_run(sc, n=300)[2].financing
+    extra_e = fin["eib_principal"] - fin0["eib_principal"]
+    extra_c = fin["commercial_principal"] - fin0["commercial_principal"]
+    swept = (extra_e + extra_c) > 1e-9
+    # each row's first sweep: up to it the two runs are the same
+    at = np.nonzero(swept.any(-1))
+    at = (*at, np.argmax(swept, -1)[at])
+    assert at[0].size > 10
+    e, c = extra_e[at], extra_c[at]
+    left_e, left_c = fin0["eib_balance"][at], fin0["commercial_balance"][at]  # after this year
+    if to == "pro_rata":
+        np.testing.assert_allclose(e * left_c, c * left_e, rtol=1e-9)
+        assert np.all((e > 0) & (c > 0))
+    elif to == "eib_first":  # the commercial loan only once the EIB loan is repaid
+        assert np.all(e > 0) and np.all((c < 1e-9) | (np.abs(e - left_e) < 1e-6))
+    else:
+        assert np.all(c > 0) and np.all((e < 1e-9) | (np.abs(c - left_c) < 1e-6))

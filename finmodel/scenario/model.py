@@ -212,6 +212,10 @@ class EIB(Section):
     cash_sweep_share_repeat: float = f(
         1.0, "share", "the same from the second lock-up year in a row", ge=0, le=1,
     )
+    cash_sweep_to: Literal["pro_rata", "eib_first", "commercial_first"] = f(
+        "pro_rata", "choice", "which senior loan the cash sweep prepays: both pro rata to their "
+        "balances, or one first and the other with what is left",
+    )
     breaches_to_acceleration: int = f(
         2, "tests", "annual DSCR tests below default_dscr in a row before lenders accelerate "
         "(a payment default accelerates at once); 1 = the first breach", ge=1, le=10,

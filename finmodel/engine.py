@@ -13,7 +13,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from finmodel.drivers import Drivers, central_drivers, drivers_from_draws, sizing_drivers
+from finmodel.drivers import Drivers, drivers_from_draws, sizing_drivers
 from finmodel.errors import Problem, ScenarioError
 from finmodel.financing import (
     FINANCING_ITEMS,
@@ -74,7 +74,7 @@ def close_deal(sc: Scenario) -> Terms:
     (every input at its central value, its mean or its median), or a downside of it."""
     sizing = sizing_scenario(sc)
     case = sizing.eib.sizing_case
-    drivers = sizing_drivers(sizing, "central" if case == "downside" else case)
+    drivers = _sizing_drivers(sizing)
     ops = operate(drivers)
     cost = (ops["capex_construction"] + ops["capex_gpu_initial"])[0].sum(-1)
     fund = allocate_fund(sizing, cost)
@@ -82,6 +82,12 @@ def close_deal(sc: Scenario) -> Terms:
     label = f"downside (quantile {sizing.eib.sizing_quantile:g})" if case == "downside" else case
     return replace(size_debt(sizing, drivers, ops, fund, cfads_scale=scale),
                    eu_eur_m=eu_part(sizing, cost, fund), sized_on=sizing.name, sizing_case=label)
+
+
+def _sizing_drivers(sizing: Scenario) -> Drivers:
+    """The one path the deal is sized on (a downside case scales the central one's CFADS)."""
+    case = sizing.eib.sizing_case
+    return sizing_drivers(sizing, "central" if case == "downside" else case)
 
 
 def _operating_cash(ops) -> np.ndarray:
@@ -125,12 +131,13 @@ def sizing_scenario(sc: Scenario) -> Scenario:
         problems.append(Problem("close_on", sc.close_on, f"{ref.name!r} has other factories "
                                 f"({', '.join(f.name for f in ref.factories)}); the deal needs the "
                                 f"same sites"))
-    if ref.timeline != sc.timeline:
+    if (ref.timeline.start_year, ref.timeline.horizon_years) != (sc.timeline.start_year,
+                                                                   sc.timeline.horizon_years):
         problems.append(Problem("close_on", sc.close_on, f"{ref.name!r} has another timeline"))
     if problems:
         raise ScenarioError(problems, source)
-    data = ref.model_dump(mode="python")
-    data.update({key: sc.model_dump(mode="python")[key] for key in _DEAL})
+    data, own = ref.model_dump(mode="python"), sc.model_dump(mode="python")
+    data.update({key: own[key] for key in _DEAL})
     data["name"] = ref.name
     return validate_data(data, source)
 
@@ -139,7 +146,7 @@ def minimum_eib_tenor_years(sc: Scenario) -> int:
     """The shortest ``eib.tenor_years`` with which ``close_deal`` can size this scenario's
     loans: every site's first repayment on the base case falls before its loan matures."""
     sc = sizing_scenario(sc)
-    drivers = central_drivers(sc)
+    drivers = _sizing_drivers(sc)
     return int(years_to_first_repayment(sc, drivers, operate(drivers)).max()) + 1
 
 

@@ -607,6 +607,23 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, pm: _PathModel, f: 
     R.series("debt_balance", "senior debt outstanding", "EUR m", formula=lambda t: (
         f"{c('close_e', t)}+{c('close_c', t)}+{c('close_h', t)}"))
 
+    def cash_gap(t: int) -> str:
+        held_before = ("0" if t == 0 else
+                       f"{c('dsra_close', t - 1)}+{c('trapped_close', t - 1)}+{c('mra_close', t - 1)}")
+        return (f"IF({c('ok', t)}=1,ABS({c('cfads_raw', t)}+IF({c('last', t)}=1,{c('terminal', t)},0)"
+                f"+{c('eib_draw', t)}+{c('com_draw', t)}+{c('hw_draw', t)}"
+                f"+IF({p('is_equity')}=1,0,{c('fund_draw', t)})+{c('equity_build', t)}"
+                f"+{c('support', t)}+{c('cure', t)}+{c('dsra_equity', t)}+{c('equity_refresh', t)}"
+                f"-{c('uses', t)}-{c('fees_t', t)}-{c('refresh', t)}"
+                f"-{c('eib_interest', t)}-{c('eib_principal', t)}"
+                f"-IF({c('capitalise', t)}=1,0,{c('int_c', t)})"
+                f"-IF({c('last', t)}=1,{c('open_c', t)},{c('sched_c', t)})-{c('sweep_c', t)}"
+                f"-{c('pay_h', t)}-{c('sub_pay', t)}-{c('dist', t)}-{c('dsra_close', t)}"
+                f"-{c('trapped_close', t)}-{c('mra_close', t)}+{held_before}),0)")
+
+    R.series("cash_gap", "cash in less cash out (0: the period balances; not tested after a default)",
+             "EUR m", formula=cash_gap)
+
     R.section("Default and recovery")
     R.series("assets", "assets recovered", "EUR m", formula=lambda t: (
         f"IF({c('last', t)}=1,0,({c('fleet_value', t)}+{c('facility_book', t)}*(1-{p('haircut')}))"
@@ -669,8 +686,8 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, pm: _PathModel, f: 
     guess = float(engine_irr(fin["private_equity_flow"][0, f]))
     R.param("irr_guess", "IRR search start (the engine's IRR, rounded)", "1/yr",
             round(guess, 2) if np.isfinite(guess) else 0.1, PCT, True)
-    R.param("equity_irr", "private equity IRR", "1/yr",
-            f"=IRR({R.span('private_flow')},{p('irr_guess')})", PCT)
+    R.param("equity_irr", "private equity IRR", "1/yr", "=" + _irr(R.span("private_flow"), p("irr_guess")),
+            PCT)
     flow_row = R.at["private_flow"]
     first, rest = R.c("private_flow", 0), f"{R.col(1)}{flow_row}:{R.col(n_t - 1)}{flow_row}"
     R.param("equity_npv", "private equity NPV at the hurdle (end of period 0)", "EUR m",
@@ -827,7 +844,7 @@ def export_excel(scenario: Scenario, path: str | os.PathLike[str], results: Resu
     sheets = [_factory_sheet(wb, scenario, terms, pm, f, title, names)
               for f, title in enumerate(sheet_titles(scenario))]
     _timeline_flags(wb, scenario, sheets)
-    _portfolio_sheet(wb, scenario, sheets)
+    _portfolio_sheet(wb, scenario, pm, sheets)
     check_cell = _checks_sheet(wb, scenario, pm, sheets)
     _monte_carlo_sheet(wb, scenario, results, picks)
     _cover_sheet(cover, scenario, results, picks, check_cell)
@@ -870,7 +887,13 @@ PORTFOLIO_ROWS = (("revenue", "revenue"), ("ebitda", "EBITDA"), ("cfads", "CFADS
                   ("fund_flow", "fund flow"), ("eib_loss", "EIB loss"))
 
 
-def _portfolio_sheet(wb: Workbook, sc: Scenario, sheets) -> None:
+def _irr(span: str, guess: str) -> str:
+    """IRR of a row from a search start, blank where it finds no rate above -100% (a root
+    below -100% is no return; Excel's and LibreOffice's IRR can land on one)."""
+    return f"IFERROR(IF(IRR({span},{guess})>-1,IRR({span},{guess}),\"\"),\"\")"
+
+
+def _portfolio_sheet(wb: Workbook, sc: Scenario, pm: _PathModel, sheets) -> None:
     ws = wb.create_sheet("Portfolio", 3)
     n_t = sc.timeline.horizon_years
     ws.cell(1, 1, "Portfolio: factories summed with formulas").font = SECTION
@@ -882,7 +905,11 @@ def _portfolio_sheet(wb: Workbook, sc: Scenario, sheets) -> None:
             _ref(title, rows, key, t) for title, rows in sheets))
     R.series("dscr", "portfolio DSCR", "ratio", fmt=RATIO, formula=lambda t: (
         f"IF({R.c('senior_service', t)}>0,{R.c('cfads', t)}/{R.c('senior_service', t)},\"\")"))
-    R.param("equity_irr", "portfolio private equity IRR", "1/yr", f"=IRR({R.span('private_flow')},0.08)", PCT)
+    guess = float(engine_irr(pm.model.portfolio("private_equity_flow")[0]))
+    R.param("irr_guess", "IRR search start (the engine's IRR, rounded)", "1/yr",
+            round(guess, 2) if np.isfinite(guess) else 0.1, PCT, True)
+    R.param("equity_irr", "portfolio private equity IRR", "1/yr",
+            "=" + _irr(R.span("private_flow"), R.p("irr_guess")), PCT)
     R.flush()
     R.section("Fund allocation and leverage at construction")
     ws.cell(R.row, 1, "factory")
@@ -910,11 +937,6 @@ def _portfolio_sheet(wb: Workbook, sc: Scenario, sheets) -> None:
     ws[f"F{R.row}"].number_format = NUM
     ws.freeze_panes = ws.cell(5, FIRST_PERIOD_COL)
     ws.column_dimensions["A"].width = 40
-
-
-def _cc_prev(q: str, rows: _Rows, t: int, key: str) -> str:
-    """Sheet-qualified reference to row ``key`` in the period before ``t``."""
-    return f"{q}!{rows.c(key, t - 1)}"
 
 
 def _checks_sheet(wb: Workbook, sc: Scenario, pm: _PathModel, sheets) -> str:
@@ -945,27 +967,8 @@ def _checks_sheet(wb: Workbook, sc: Scenario, pm: _PathModel, sheets) -> str:
         ws.cell(r, 2, f"=ROUND(SUM({span('eib_draw')})+SUM({span('com_draw')})+SUM({span('fund_draw')})"
                       f"+SUM({span('equity_build')})-IF({q}!{rows.p('is_equity')}=1,SUM({span('fund_draw')}),0)"
                       f"-SUM({span('uses')})-SUM({span('fees_t')}),6)")
-        # cash: in = out in every period that is not a default
-        gaps = []
-        for t in range(n_t):
-            def cc(key: str, q: str = q, rows: _Rows = rows, t: int = t) -> str:
-                return f"{q}!{rows.c(key, t)}"
-
-            prev = ("0" if t == 0 else
-                    f"({_cc_prev(q, rows, t, 'dsra_close')}+{_cc_prev(q, rows, t, 'trapped_close')}"
-                    f"+{_cc_prev(q, rows, t, 'mra_close')})")
-            gaps.append(
-                f"IF({cc('ok')}=1,ABS({cc('cfads_raw')}+IF({cc('last')}=1,{cc('terminal')},0)"
-                f"+{cc('eib_draw')}+{cc('com_draw')}+{cc('hw_draw')}"
-                f"+IF({q}!{rows.p('is_equity')}=1,0,{cc('fund_draw')})+{cc('equity_build')}"
-                f"+{cc('support')}+{cc('cure')}+{cc('dsra_equity')}+{cc('equity_refresh')}"
-                f"-{cc('uses')}-{cc('fees_t')}-{cc('refresh')}"
-                f"-{cc('eib_interest')}-{cc('eib_principal')}"
-                f"-IF({cc('capitalise')}=1,0,{cc('int_c')})-IF({cc('last')}=1,{cc('open_c')},{cc('sched_c')})"
-                f"-{cc('sweep_c')}"
-                f"-{cc('pay_h')}-{cc('sub_pay')}-{cc('dist')}-{cc('dsra_close')}-{cc('trapped_close')}"
-                f"-{cc('mra_close')}+{prev}),0)")
-        ws.cell(r, 3, "=ROUND(MAX(" + ",".join(gaps) + "),6)")
+        # cash: in = out in every period that is not a default (a row on the factory sheet)
+        ws.cell(r, 3, f"=ROUND(MAX({span('cash_gap')}),6)")
         ws.cell(r, 4, f"=IF(OR({q}!{rows.c('debt_balance', n_t - 1)}=0,{q}!{rows.p('defaulted')}=1),0,1)")
         # engine values
         values = {
@@ -977,14 +980,17 @@ def _checks_sheet(wb: Workbook, sc: Scenario, pm: _PathModel, sheets) -> str:
             for t in range(n_t):
                 v = values[key][t]
                 engine.cell(er, FIRST_PERIOD_COL + t, float(v) if np.isfinite(v) else None)
-            diffs = []
+            # the next row flags each period where the sheet and the engine differ
+            _text(engine.cell(er + 1, 1), f"{title}: {key} differs (1 = yes)")
             for t in range(n_t):
                 a = f"{q}!{rows.c(key, t)}"
-                b = f"Engine!{get_column_letter(FIRST_PERIOD_COL + t)}{er}"
-                diffs.append(f"IF(AND(ISNUMBER({a}),ISNUMBER({b})),IF(ABS({a}-{b})>{rel}*MAX(1,ABS({b})),1,0),"
-                             f"IF(ISNUMBER({a})=ISNUMBER({b}),0,1))")
-            ws.cell(r, col, "=" + "+".join(diffs))
-            er += 1
+                b = f"{get_column_letter(FIRST_PERIOD_COL + t)}{er}"
+                engine.cell(er + 1, FIRST_PERIOD_COL + t,
+                            f"=IF(AND(ISNUMBER({a}),ISNUMBER({b})),IF(ABS({a}-{b})>{rel}*MAX(1,ABS({b})),1,0),"
+                            f"IF(ISNUMBER({a})=ISNUMBER({b}),0,1))")
+            last_col = get_column_letter(FIRST_PERIOD_COL + n_t - 1)
+            ws.cell(r, col, f"=SUM(Engine!{get_column_letter(FIRST_PERIOD_COL)}{er + 1}:{last_col}{er + 1})")
+            er += 2
         irr = float(engine_irr(m.financing["private_equity_flow"][0, f]))
         _text(engine.cell(er, 1), f"{title}: equity IRR")
         engine.cell(er, 3, irr if np.isfinite(irr) else None)

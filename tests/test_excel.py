@@ -113,6 +113,13 @@ def test_workbook_formulas_reproduce_the_engine(exported, case):
         portfolio_cfads += m["cfads"][0, f]
     totals = rows_by_label(book["Portfolio"])
     assert_close(totals["CFADS"][1:], portfolio_cfads, "portfolio CFADS")
+    # the portfolio IRR is the engine's (never a false root below -100%), or blank if none
+    want = irr(m["private_equity_flow"][0].sum(0))
+    got = totals["portfolio private equity IRR"][0]
+    if np.isfinite(want):
+        assert got == pytest.approx(want, rel=REL, abs=REL)
+    else:
+        assert got in (None, "")
     assert_close(totals["senior debt outstanding"][1:], m["debt_balance"][0].sum(0), "portfolio debt")
     checks = rows_by_label(book["Checks"])
     assert checks["master check"][7] == "OK"
@@ -187,3 +194,18 @@ def test_cli_export(tmp_path, capsys):
     assert {"Cover", "Inputs", "Timeline", "Portfolio", "Checks", "Monte Carlo"} <= set(wb.sheetnames)
     assert "wrote" in capsys.readouterr().out
     assert main(["export", "four_gigafactories", str(tmp_path / "x.txt")]) == 2
+
+
+EXCEL_FORMULA_LIMIT = 8_192  # characters in one cell's formula (Excel's specification)
+
+
+def test_every_formula_fits_excel_s_limit(exported, tmp_path):
+    """Excel repairs a file with a longer formula and may drop it (a check among them): every
+    formula of every reconciled workbook, and of a 60-year thirteen-factory one, fits."""
+    books = [openpyxl.load_workbook(path) for path in sorted(tmp_path.parent.glob("xlsx*/*.xlsx"))]
+    long_sc = finmodel.load_scenario("thirteen_factories").with_updates({"timeline.horizon_years": 60})
+    books.append(openpyxl.load_workbook(finmodel.export_excel(long_sc, tmp_path / "long.xlsx")))
+    assert len(books) > len(CASES)  # the reconciled workbooks (and their recalculated copies)
+    longest = max(len(cell.value) for wb in books for ws in wb for row in ws.iter_rows()
+                  for cell in row if cell.data_type == "f")
+    assert longest <= EXCEL_FORMULA_LIMIT, longest

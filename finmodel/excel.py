@@ -257,13 +257,10 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, pm: _PathModel, f: 
             float(terms.construction_cost_eur_m[f]), NUM, True)
     R.param("hw_share", "largest share of a refresh a hardware loan may lend", "share",
             float(terms.hardware_share[f]), PCT, True)
-    hw_tenor = min(sc.private.hardware_loan_tenor_years,
-                   int(np.rint(np.broadcast_to(d.gpu_life_years, fin.first_repayment.shape)[0, f])))
-    R.param("fleet_life", "years a GPU fleet serves on this path", "years",
-            max(1, int(np.rint(np.broadcast_to(d.gpu_life_years, fin.first_repayment.shape)[0, f]))),
-            "0", True)
+    fleet_life = max(1, int(np.rint(np.broadcast_to(d.gpu_life_years, fin.first_repayment.shape)[0, f])))
+    R.param("fleet_life", "years a GPU fleet serves on this path", "years", fleet_life, "0", True)
     R.param("hw_life", "hardware loan term (no longer than a fleet serves on this path)", "years",
-            f"=MIN({names['hardware_loan_tenor_years']},{hw_tenor})", "0")
+            f"=MIN({names['hardware_loan_tenor_years']},{p('fleet_life')})", "0")
     R.param("hw_factor", "hardware annuity per EUR borrowed", "1/yr",
             f"={p('r_c')}/(1-(1+{p('r_c')})^-{p('hw_life')})", "0.000000")
     R.param("fees", "front-end fees", "EUR m",
@@ -363,17 +360,22 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, pm: _PathModel, f: 
                  + (f"SUM({R.col(0)}{R.at['share']}:{R.col(t - 1)}{R.at['share']})" if t > 0 else "0")
                  + f")*({p('b0_e')}*{p('r_e')}+{p('b0_c')}*{p('r_c')}),0)"))
 
+    periods = f"${R.col(0)}$3:${R.col(n_t - 1)}$3"
+
+    def drawn_between(first: str, last: str) -> str:
+        """Hardware loans drawn in the periods first..last (formulas)."""
+        return (f"SUMIFS({R.span('hw_draw')},{periods},\">=\"&({first}),"
+                f"{periods},\"<=\"&({last}))")
+
     def hw_loan(t: int) -> str:
         if t == 0 or t >= n_t - 1:
             return "0"
         start = c("fleet_start", t - 1)
         caps = []
-        for k in range(1, hw_tenor + 1):
+        for k in range(1, fleet_life + 1):  # the term is at most the fleet's life
             seen = f"INDEX({R.span('cfads_raw')},1,MIN({start}+{k},{per(t)}-1)+1)"
             senior = c("senior_proj", t + k) if t + k < n_t else "0"
-            lo = t + k - hw_tenor
-            prior = (f"{p('hw_factor')}*SUM({R.col(max(lo, 0))}{R.at['hw_draw']}:{R.col(t - 1)}"
-                     f"{R.at['hw_draw']})" if lo <= t - 1 else "0")
+            prior = f"{p('hw_factor')}*{drawn_between(f'{per(t)}+{k}-' + p('hw_life'), f'{per(t)}-1')}"
             caps.append(f"IF({k}<={p('hw_life')},{seen}/{names['target_dscr']}-{senior}-{prior},9E+99)")
         return (f"IF(AND({p('mode_hw')}=1,{c('refresh', t)}>{tol},{start}>=0,{start}<{per(t)}),"
                 f"MIN({p('hw_share')}*{c('refresh', t)},MAX(0,MIN({','.join(caps)}))/{p('hw_factor')}),0)")
@@ -392,11 +394,10 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, pm: _PathModel, f: 
                                 f"IF({c('gpu_initial', t)}>{tol},SUM({R.span('gpu_initial')}),"
                                 f"{c('fleet_cost', t - 1)}))"))
 
-    def hw_cohorts(t: int) -> str:
+    def hw_cohorts(t: int) -> str:  # each loan's annuity falls due in the hw_life periods after it
         if t == 0:
             return "0"
-        lo = max(0, t - hw_tenor)
-        return f"{p('hw_factor')}*SUM({R.col(lo)}{R.at['hw_draw']}:{R.col(t - 1)}{R.at['hw_draw']})"
+        return f"{p('hw_factor')}*{drawn_between(f'{per(t)}-' + p('hw_life'), f'{per(t)}-1')}"
 
     R.series("hw_sched", "hardware loan annuities due", "EUR m", formula=hw_cohorts, first=0.0,
              total="sum")

@@ -1,6 +1,7 @@
 """Excel export for EIB staff: a live-formula project-finance workbook (openpyxl), FAST style.
 
-Sheets: Cover (with the master check), Inputs (every assumption, named ranges), Timeline, one
+Sheets: Cover (with the master check: integrity, for any input; and the reconciliation with the
+engine's values of the exported path), Inputs (every assumption, named ranges), Timeline, one
 sheet per factory with the operations and financing of one selected path in live formulas,
 Portfolio (factories summed with formulas), Monte Carlo (distribution summary, histogram and
 the selected paths, as values) and Checks.
@@ -947,7 +948,7 @@ def _checks_sheet(wb: Workbook, sc: Scenario, pm: _PathModel, sheets) -> str:
     n_t = sc.timeline.horizon_years
     heads = ["factory", "sources - uses", "cash conserved (max gap)", "debt repaid or default",
              "CFADS vs engine", "debt balance vs engine", "DSCR vs engine", "equity IRR vs engine",
-             "EIB loss vs engine", "all OK"]
+             "EIB loss vs engine", "integrity", "engine (exported case)"]
     for col, head in enumerate(heads, 1):
         cell = ws.cell(1, col, head)
         cell.font, cell.fill = HEADER, HEADER_FILL
@@ -1004,15 +1005,22 @@ def _checks_sheet(wb: Workbook, sc: Scenario, pm: _PathModel, sheets) -> str:
         e = f"Engine!$C${er}"
         ws.cell(r, 9, f"=IF(ABS({q}!{rows.p('eib_loss_total')}-{e})>{rel}*MAX(1,ABS({e})),1,0)")
         er += 1
-        ws.cell(r, 10, f"=IF(AND(ABS(B{r})<{rel},C{r}<{rel},SUM(D{r}:I{r})=0),\"OK\",\"ERROR\")")
+        # integrity holds for any input; agreement with the engine only for the exported case
+        ws.cell(r, 10, f"=IF(AND(ABS(B{r})<{rel},C{r}<{rel},D{r}=0),\"OK\",\"ERROR\")")
+        ws.cell(r, 11, f"=IF(SUM(E{r}:I{r})=0,\"agrees\",\"differs\")")
         for col in range(2, 10):
             ws.cell(r, col).fill = CHECK_FILL
     last = len(sheets) + 1
     master_row = last + 2
     ws.cell(master_row, 1, "master check").font = SECTION
     ws.cell(master_row, 10, f"=IF(COUNTIF(J2:J{last},\"OK\")={len(sheets)},\"OK\",\"ERROR\")").font = SECTION
+    ws.cell(master_row, 11, f"=IF(COUNTIF(K2:K{last},\"agrees\")={len(sheets)},\"agrees\","
+                            f"\"differs\")").font = SECTION
+    ws.cell(master_row + 1, 1, "The master check tests integrity (sources = uses, cash conserved, debt "
+                               "repaid or default recorded) and holds for any input; the engine column "
+                               "compares with the engine's values of the exported case, for information.")
     ws.column_dimensions["A"].width = 30
-    for col in "BCDEFGHIJ":
+    for col in "BCDEFGHIJK":
         ws.column_dimensions[col].width = 16
     return f"Checks!$J${master_row}"
 
@@ -1094,6 +1102,8 @@ def _cover_sheet(ws, sc: Scenario, results: Results | None, picks, check_cell: s
     r = 3 + len(rows) + 1
     ws.cell(r, 1, "master check").font = SECTION
     ws.cell(r, 2, f"={check_cell}").font = SECTION
+    ws.cell(r + 1, 1, "engine reconciliation")
+    ws.cell(r + 1, 2, f"={check_cell.replace('$J$', '$K$')}")
     ws.cell(r + 2, 1, "Conventions: EUR millions nominal, annual periods, flows at period ends; "
                       "inputs in blue on yellow, calculations in black; every calculation is a formula.")
     ws.column_dimensions["A"].width = 30

@@ -692,6 +692,8 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, pm: _PathModel, f: 
             PCT)
     flow_row = R.at["private_flow"]
     first, rest = R.c("private_flow", 0), f"{R.col(1)}{flow_row}:{R.col(n_t - 1)}{flow_row}"
+    R.param("npv_at_irr", "NPV of the private equity flow at its IRR (about 0; blank: no IRR)",
+            "EUR m", f"=IF(ISNUMBER({p('equity_irr')}),{first}+NPV({p('equity_irr')},{rest}),\"\")")
     R.param("equity_npv", "private equity NPV at the hurdle (end of period 0)", "EUR m",
             f"={first}+NPV({names['equity_hurdle_irr']},{rest})")
     R.param("min_dscr", "minimum DSCR", "ratio", f"=IF(COUNT({R.span('dscr')})>0,MIN({R.span('dscr')}),\"\")",

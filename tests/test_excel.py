@@ -104,6 +104,9 @@ def test_workbook_formulas_reproduce_the_engine(exported, case):
         got_irr = rows["private equity IRR"][0]
         if np.isfinite(want_irr):
             assert got_irr == pytest.approx(want_irr, rel=REL, abs=REL), fac.name
+            # the IRR is a root: the flow's NPV at it is 0 (relative to the flows' size)
+            assert abs(rows["NPV of the private equity flow at its IRR (about 0; blank: no IRR)"][0]) \
+                <= 1e-6 * np.abs(flow).sum()
         got_npv = rows["private equity NPV at the hurdle (end of period 0)"][0]
         assert got_npv == pytest.approx(npv(sc.private.equity_hurdle_irr, flow), rel=REL, abs=REL)
         assert rows["EIB loss in total"][0] == pytest.approx(m.financing.eib_loss[0, f], rel=REL, abs=REL)

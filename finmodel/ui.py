@@ -56,7 +56,7 @@ HEADLINE = (
     Headline("Min DSCR (P50)", "min_dscr", "p50", "ratio"),
     Headline("EIB expected loss", "eib_loss_eur_m", "mean", "eur_m"),
     Headline("Private € per public € (P50)", "private_per_public", "p50", "ratio"),
-    Headline("Public € per public GPU-h (P50)", "public_cost_per_public_gpu_hour_eur", "p50", "eur"),
+    Headline("Public € per public GPU-h", "public_cost_per_public_gpu_hour_eur", "p50", "eur"),
     Headline("GPU-hours (P50)", "gpu_hours_m", "p50", "bn_hours"),
 )
 
@@ -295,7 +295,9 @@ def _controls(key: str, sc: finmodel.Scenario) -> tuple[finmodel.Scenario, int, 
 
 def _headline(res: finmodel.Results, preset: finmodel.Results) -> None:
     summary, before = res.summary(), preset.summary()
-    cols = st.columns(len(HEADLINE))
+    # two rows of cards, so that each value and label fits a laptop's width
+    first = (len(HEADLINE) + 1) // 2
+    cols = [*st.columns(first), *st.columns(first)][:len(HEADLINE)]
     for col, h in zip(cols, HEADLINE, strict=True):
         value = summary.loc[h.kpi, h.stat]
         p10, p90 = summary.loc[h.kpi, "p10"], summary.loc[h.kpi, "p90"]

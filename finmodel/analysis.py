@@ -187,9 +187,13 @@ def sobol_indices(y_a: Array, y_b: Array, y_ab: Array, names: Sequence[str], n_b
     """First-order (Saltelli 2010) and total (Jansen 1999) Sobol indices from a pick-freeze design.
 
     y_a, y_b: (N,) outputs on two independent samples A and B; y_ab: (G, N) outputs on A with
-    group g's columns taken from B. Confidence intervals by bootstrap over the N rows
-    (half-width at ``conf``)."""
+    group g's columns taken from B. The outputs are centred on the mean of every evaluation
+    first, as SALib does: the first-order estimator is not shift-invariant, and a KPI whose mean
+    is large next to its spread (EIB exposure, public cost) would otherwise give noise.
+    Confidence intervals by bootstrap over the N rows (half-width at ``conf``)."""
     y_a, y_b, y_ab = (np.asarray(x, float) for x in (y_a, y_b, y_ab))
+    centre = np.concatenate([y_a, y_b, y_ab.ravel()]).mean()
+    y_a, y_b, y_ab = y_a - centre, y_b - centre, y_ab - centre
     n = y_a.size
     rng = np.random.default_rng(seed)
 

@@ -11,6 +11,7 @@ bit-identical.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections.abc import Callable
@@ -156,7 +157,7 @@ def simulate(
         factory_kpis=tables.factory_frame(cores),
         inputs=tables.inputs.frame(), lines={}, kept_paths=np.array([], dtype=int),
         method=method, seed=seed, fan_data=tables.fan,
-        recompute=lambda path: path_lines(scenario, terms, design, path),
+        recompute=functools.partial(path_lines, scenario, terms, design),  # picklable
         tranche_kpis=tables.tranche.frame(), terms=terms,
     )
 

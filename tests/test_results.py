@@ -134,3 +134,16 @@ def test_covenant_curve_counts_the_sites_whose_dscr_is_below_the_covenant_each_y
     assert curve["P(any site)"].max() > 0.1  # breaches happen, year by year
     # a breach in some year on most paths, but in any one year on far fewer
     assert res.path_kpis["any_covenant_breach"].mean() > 2 * curve["P(any site)"].max()
+
+
+def test_results_pickle_and_recompute_paths_after_the_round_trip():
+    """Results come back from a worker or a cache: pickling keeps every table, and a path not
+    stored is still recomputed exactly from its draws."""
+    import pickle
+
+    res = finmodel.simulate(finmodel.load_scenario("base"), paths=64, seed=3)
+    again = pickle.loads(pickle.dumps(res))
+    pd.testing.assert_frame_equal(again.path_kpis, res.path_kpis)
+    pd.testing.assert_frame_equal(again.factory_kpis, res.factory_kpis)
+    for item, values in res.path_lines(50).items():
+        np.testing.assert_array_equal(again.path_lines(50)[item], values, err_msg=item)

@@ -279,12 +279,9 @@ def _controls(key: str, sc: finmodel.Scenario) -> tuple[finmodel.Scenario, int, 
         edited = edited.with_centres(scaled, how="scale")
     shifted = {p: v for p, v in (("market.utilisation_steady", util), ("energy.pue", pue))
                if abs(v - _central(sc, p)) > 1e-12}
-    if delay:
-        shifted.update({f"factories[{i}].grid_delay_years":
-                        _central(edited, f"factories[{i}].grid_delay_years") + delay
-                        for i in range(edited.n_factories)})
     if shifted:
         edited = edited.with_centres(shifted, how="shift")
+    edited = _delayed(edited, delay)
     if edited is not sc:
         edited = edited.model_copy(update={"name": f"{sc.name}-edited"})
     return edited, int(paths), seed, str(method)

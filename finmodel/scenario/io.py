@@ -98,21 +98,17 @@ def _resolve_extends(
         raise ScenarioError(Problem("extends", parent, "extends chain too deep (a cycle?)"), source)
     if not isinstance(parent, str):
         raise ScenarioError(Problem("extends", parent, "must be a preset name or a path"), source)
-    if presets_only:
-        names = list_scenarios()
-        if parent not in names:
-            raise ScenarioError(Problem(
-                "extends", parent, f"not a shipped preset{closest(parent, names)}; an uploaded or string "
-                f"scenario may extend only a preset, never a file: {', '.join(names)}"), source)
-        parent_data = _read_toml(assumptions_dir() / f"{parent}.toml")
-        return _merge(_resolve_extends(parent_data, parent, None, depth + 1, presets_only=True), data)
+    if presets_only and parent not in (names := list_scenarios()):
+        raise ScenarioError(Problem(
+            "extends", parent, f"not a shipped preset{closest(parent, names)}; an uploaded or string "
+            f"scenario may extend only a preset, never a file: {', '.join(names)}"), source)
     try:
         parent_data = _locate_and_read(parent, base_dir=base_dir)
     except ScenarioError as exc:
         problems = [Problem("extends", parent, p.message) for p in exc.problems]
         raise ScenarioError(problems, source) from None
     parent_dir = (base_dir / parent).parent if base_dir and parent.endswith(".toml") else base_dir
-    parent_data = _resolve_extends(parent_data, parent, parent_dir, depth + 1)
+    parent_data = _resolve_extends(parent_data, parent, parent_dir, depth + 1, presets_only)
     return _merge(parent_data, data)
 
 

@@ -4,7 +4,7 @@ from finmodel.analysis import optimise_allocation, sensitivity, sweep, tail_driv
 from finmodel.api import base_case, compare
 from finmodel.errors import Problem, ScenarioError
 from finmodel.excel import export_excel
-from finmodel.metrics import irr, npv
+from finmodel.metrics import irr, mirr, npv
 from finmodel.results import Results
 from finmodel.scenario import Scenario, list_scenarios, load_scenario, loads_scenario
 from finmodel.simulation import simulate
@@ -24,6 +24,7 @@ __all__ = [
     "list_scenarios",
     "load_scenario",
     "loads_scenario",
+    "mirr",
     "npv",
     "optimise_allocation",
     "sensitivity",

@@ -94,6 +94,8 @@ PATH_KPIS: dict[str, tuple[str, str]] = {
     "sites_operating": ("sites", "sites reaching commercial operation within the horizon"),
     "years_to_first_compute": ("years", "from portfolio close to the first site's COD"),
     "equity_irr": ("1/yr", "IRR of private shareholders' flows across the portfolio"),
+    "equity_irr_multiple": ("flag", "1 if those flows have more than one real IRR (equity_irr is "
+                            "then the one closest to zero)"),
     "equity_moic": ("x", "private shareholders' distributions / contributions"),
     "any_default": ("flag", "1 if lenders accelerated at one factory or more (payment default or "
                     "persistent covenant breach)"),
@@ -342,6 +344,7 @@ def path_kpi_columns(sc: Scenario, m: Model, path_ids: np.ndarray) -> Columns:
         "years_to_first_compute": cod.min(1),
     }
     private = m.portfolio("private_equity_flow")
+    equity_irr, equity_irr_roots = irr(private, full_output=True)
     fund_flow = m.portfolio("fund_flow")
     fund_in = fin.total("fund_draw").sum(1)
     eib_exposure = fin.eib_exposure.sum(1)
@@ -358,7 +361,8 @@ def path_kpi_columns(sc: Scenario, m: Model, path_ids: np.ndarray) -> Columns:
     with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         cols.update({
-            "equity_irr": irr(private),
+            "equity_irr": equity_irr,
+            "equity_irr_multiple": (equity_irr_roots > 1).astype(float),
             "equity_moic": moic(private),
             "any_default": fin.default.any(1).astype(float),
             "defaults": fin.default.sum(1),

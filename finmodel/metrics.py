@@ -6,13 +6,15 @@ per period, and "no solution" is NaN.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from finmodel.compiled import by_row_and_period, fma_kernel, kernel
 
-__all__ = ["dscr", "dscr_summary", "irr", "llcr", "moic", "npv", "payback_period",
-           "sign_changes"]
+__all__ = ["IRR_SELECTIONS", "dscr", "dscr_summary", "irr", "llcr", "mirr", "moic", "npv",
+           "payback_period", "sign_changes"]
 
 FloatArray = NDArray[np.float64]
 
@@ -34,12 +36,16 @@ def npv(rate: ArrayLike, cashflows: ArrayLike, axis: int = -1) -> FloatArray:
     """Net present value: sum_t cf_t / (1 + rate)^t, t = 0, 1, ...
 
     rate: scalar or array broadcastable to the leading shape of ``cashflows``;
-    cashflows: (..., T). Returns (...).
+    cashflows: (..., T). Returns (...): a scalar for 1-D input, 0 for no flows, NaN at
+    rate = -1 (where the discount factor does not exist).
     """
     cf = np.moveaxis(np.asarray(cashflows, dtype=float), axis, -1)
     r = np.asarray(rate, dtype=float)[..., None]
-    discount = (1.0 + r) ** -np.arange(cf.shape[-1])  # (..., T): one row, or one per row
+    with np.errstate(divide="ignore", invalid="ignore"):  # rate -1: NaN below, no warning
+        discount = np.where(r != -1.0, (1.0 + r) ** -np.arange(cf.shape[-1]), np.nan)
     lead, n_t = np.broadcast_shapes(cf.shape[:-1], discount.shape[:-1]), cf.shape[-1]
+    if n_t == 0:  # no flows: worth nothing, as in numpy-financial
+        return np.zeros(lead)[()]
     out = np.empty(lead)
     # row by row, so that a row's NPV does not depend on the other rows (a BLAS matrix-vector
     # product does, in its last bit, which would break bit-identical results across chunk sizes)
@@ -322,9 +328,11 @@ def _irr_multi(c: FloatArray, x: FloatArray, k0: int, f: FloatArray, df: FloatAr
 
 @kernel
 def _irr_rows(cf: FloatArray, x: FloatArray, k0: int, rates: FloatArray,
-              changes: NDArray[np.int64], needs_roots: NDArray[np.bool_]) -> None:
+              changes: NDArray[np.int64], needs_roots: NDArray[np.bool_],
+              unique: NDArray[np.bool_]) -> None:
     """IRR of each row of cf (n, T) into rates (n,), sign changes into changes (n,); rows that
-    need numpy's polynomial roots are flagged in needs_roots (n,)."""
+    need numpy's polynomial roots are flagged in needs_roots (n,), rows with exactly one real
+    root (by Descartes' rule) in unique (n,)."""
     f, df = np.empty(x.size), np.empty(x.size)
     stamp = np.full(x.size, -1)
     for i in range(cf.shape[0]):
@@ -353,6 +361,7 @@ def _irr_rows(cf: FloatArray, x: FloatArray, k0: int, rates: FloatArray,
             side = 1 if (total > 0) != (c[0] > 0) else -1
         else:
             side = _only_root_side(c, scale)
+        unique[i] = side != 0
         if total == 0 and side != 0:
             rates[i] = 0.0
         elif side != 0:
@@ -417,25 +426,80 @@ def _only_root_side(c: FloatArray, scale: float) -> int:
     return 0
 
 
+@kernel
+def _count_roots_rows(cf: FloatArray, rows: NDArray[np.int64], x: FloatArray,
+                      out: NDArray[np.int64]) -> None:
+    """Number of real IRRs, capped at 2, of the listed rows of cf (n, T) into out (n,): sign
+    changes of f across the grid's cells, pairs where f turns back across zero inside a cell
+    (as in ``_irr_multi``) and a root beyond either open end of the grid."""
+    n_g = x.size
+    for i in rows:
+        first, last = -1, -1
+        for t in range(cf.shape[1]):
+            if cf[i, t] != 0:
+                if first < 0:
+                    first = t
+                last = t
+        if first < 0 or first == last:
+            out[i] = 0
+            continue
+        c = cf[i, first:last + 1]
+        f_prev, d_prev = _horner(c, x[0])
+        count = 1 if (c[0] > 0) != (f_prev > 0) and f_prev != 0 else 0  # between 0+ and x[0]
+        for j in range(1, n_g):
+            if count >= 2:
+                break
+            f_j, d_j = _horner(c, x[j])
+            if f_j == 0 or (f_j > 0) != (f_prev > 0):
+                count += 1 if f_prev != 0 else 0
+            elif np.isfinite(_pair_in_cell(c, x[j - 1], x[j], f_prev, f_j, d_prev, d_j)):
+                count += 2
+            f_prev, d_prev = f_j, d_j
+        if count < 2 and f_prev != 0 and (f_prev > 0) != (c[c.size - 1] > 0):
+            count += 1  # between the grid's end and infinity
+        out[i] = min(count, 2)
+
+
+def _real_irrs(values: FloatArray) -> FloatArray:
+    """Every real IRR (r > -1, i.e. x > 0) of one row, ascending: numpy's polynomial roots, real
+    where their imaginary part is exactly 0 (LAPACK returns real eigenvalues so)."""
+    nz = np.flatnonzero(values)
+    if nz.size < 2:
+        return np.empty(0)
+    res = np.roots(values[nz[0]:nz[-1] + 1][::-1])
+    res = res[(res.imag == 0) & (res.real > 0)].real
+    return np.sort(1.0 / res - 1.0)
+
+
 def _irr_roots(values: FloatArray) -> float:
     """numpy-financial's rule on one row: the real root with x > 0 closest to r = 0."""
-    res = np.roots(values[::-1])
-    res = res[(res.imag == 0) & (res.real > 0)].real
-    if res.size == 0:
+    rate = _real_irrs(values)
+    if rate.size == 0:
         return np.nan
-    rate = 1.0 / res - 1.0
     return float(rate[np.argmin(np.abs(rate))])
 
 
+IRR_SELECTIONS = ("closest_to_zero", "non_negative_first")
+
+
 def irr(
-    cashflows: ArrayLike, axis: int = -1, *, full_output: bool = False
-) -> FloatArray | tuple[FloatArray, NDArray[np.bool_]]:
+    cashflows: ArrayLike, axis: int = -1, *, full_output: bool = False,
+    select: str = "closest_to_zero",
+) -> FloatArray | tuple[FloatArray, NDArray[np.int64]]:
     """Internal rate of return of each row, vectorised; numpy-financial semantics.
 
-    cashflows: (..., T) with the first flow at t = 0. Returns (...) rates per period, NaN where
-    no real root exists. Where the flows change sign more than once several roots may exist;
-    like ``numpy_financial.irr`` the root closest to zero is returned. With ``full_output`` also
-    returns a (...) bool array flagging those rows.
+    cashflows: (..., T) with the first flow at t = 0. Returns (...) rates per period (a scalar
+    for 1-D input), NaN where no real root exists or there are no flows. Where the flows change
+    sign more than once several roots may exist; ``select`` picks one:
+
+    * ``"closest_to_zero"`` (numpy-financial 1.0's rule, the default): the root closest to 0;
+    * ``"non_negative_first"`` (numpy-financial's later rule): the smallest root >= 0 if there
+      is one, else the root closest to zero.
+
+    With ``full_output`` also returns (...) int: the number of real IRRs of each row (0, 1,
+    or 2 for "two or more"). Rows whose count Descartes' rule leaves open (several sign
+    changes, partial sums that do not settle it) are counted on the root-finding grid
+    (``_count_roots_rows``, about 5 us a row).
 
     In x = 1 / (1 + r) the flows are a polynomial f. Where the root is unique (one sign change,
     or partial sums that show it by Descartes' rule, see ``_only_root_side``) a grid of x is
@@ -445,19 +509,50 @@ def irr(
     roots the grid cannot separate (two roots in a cell or beyond an open end of the grid, a
     rare case) go to ``numpy.roots``.
     """
+    if select not in IRR_SELECTIONS:
+        raise ValueError(f"select={select!r}: choose from {', '.join(IRR_SELECTIONS)}")
     cf = np.moveaxis(np.asarray(cashflows, dtype=float), axis, -1)
     lead = cf.shape[:-1]
-    flat = np.ascontiguousarray(cf.reshape(-1, cf.shape[-1]))
-    rates = np.empty(flat.shape[0])
+    flat = np.ascontiguousarray(cf.reshape(math.prod(lead), cf.shape[-1]))
+    rates = np.full(flat.shape[0], np.nan)
     changes = np.zeros(flat.shape[0], dtype=np.int64)
     needs_roots = np.zeros(flat.shape[0], dtype=bool)
-    _irr_rows(flat, _X_GRID, _K0, rates, changes, needs_roots)
+    unique = np.zeros(flat.shape[0], dtype=bool)
+    if flat.shape[1]:
+        _irr_rows(flat, _X_GRID, _K0, rates, changes, needs_roots, unique)
     for i in np.flatnonzero(needs_roots):
         rates[i] = _irr_roots(flat[i])
-    rates = rates.reshape(lead)
+    counts = None
+    if full_output or select != "closest_to_zero":
+        counts = np.where(unique, 1, 0)
+        _count_roots_rows(flat, np.flatnonzero((changes > 1) & ~unique), _X_GRID, counts)
+        if select == "non_negative_first":
+            for i in np.flatnonzero((counts > 1) & ~(rates >= 0)):
+                roots = _real_irrs(flat[i])
+                if (roots >= 0).any():
+                    rates[i] = roots[roots >= 0].min()
+    rates = rates.reshape(lead)[()]
     if full_output:
-        return rates, (changes > 1).reshape(lead)
+        return rates, counts.reshape(lead)[()]
     return rates
+
+
+def mirr(cashflows: ArrayLike, finance_rate: ArrayLike, reinvest_rate: ArrayLike,
+         axis: int = -1) -> FloatArray:
+    """Modified IRR, as ``numpy_financial.mirr``: outflows discounted at ``finance_rate``,
+    inflows compounded at ``reinvest_rate`` to the last period.
+
+    cashflows: (..., T); rates: scalars or broadcastable to (...). Returns (...) per period
+    (a scalar for 1-D input), NaN for rows without both an inflow and an outflow."""
+    cf = np.moveaxis(np.asarray(cashflows, dtype=float), axis, -1)
+    n = cf.shape[-1]
+    fin, rein = np.asarray(finance_rate, float), np.asarray(reinvest_rate, float)
+    inflow = np.abs(npv(rein, np.where(cf > 0, cf, 0.0)))
+    outflow = np.abs(npv(fin, np.where(cf < 0, cf, 0.0)))
+    ok = (cf > 0).any(-1) & (cf < 0).any(-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = (inflow / np.where(ok, outflow, 1.0)) ** (1.0 / max(n - 1, 1)) * (1.0 + rein) - 1.0
+    return np.where(ok, out, np.nan)[()]
 
 
 def moic(cashflows: ArrayLike, axis: int = -1) -> FloatArray:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import warnings
+
 import numpy as np
 import numpy_financial as npf
 import pytest
@@ -15,6 +18,7 @@ from finmodel.metrics import (
     dscr_summary,
     irr,
     llcr,
+    mirr,
     moic,
     npv,
     payback_period,
@@ -91,12 +95,85 @@ def test_irr_one_sign_change_at_and_near_zero_and_off_the_grid(values):
     assert irr(values) == pytest.approx(npf.irr(values), abs=1e-12, rel=1e-12)
 
 
-def test_irr_flags_multiple_sign_changes():
-    rates, multiple = irr(np.array([[-100, 230, -132], [-100, 50, 60]]), full_output=True)
-    assert multiple.tolist() == [True, False]
-    # -100 + 230x - 132x^2 has roots r = 10% and 20%: the one closest to zero is returned
-    assert rates[0] == pytest.approx(0.10, abs=1e-12)
+def test_irr_counts_real_roots():
+    # -100 + 230x - 132x^2 (x = 1/(1+r)) = 0 at r = 10% and 20%; -100, 50, 60 has one root;
+    # 1, 2, 3 has no sign change; -10 + 5x - 3x^2 changes sign twice but its discriminant
+    # 25 - 120 is negative: no real IRR
+    flows = np.array([[-100, 230, -132], [-100, 50, 60], [1, 2, 3], [-10, 5, -3]])
+    rates, roots = irr(flows, full_output=True)
+    assert roots.tolist() == [2, 1, 0, 0]
+    assert rates[0] == pytest.approx(0.10, abs=1e-12)  # closest to zero
+    assert np.isnan(rates[2:]).all()
     assert sign_changes([[1, 0, -1, 0, 2, -3]]).tolist() == [3]
+
+
+def test_irr_selection_rule_prefers_a_non_negative_root_when_asked():
+    # f(x) = -100 (x - x1)(x - x2) with roots at r = -20% and 12%
+    x1, x2 = 1 / 0.8, 1 / 1.12
+    flows = -np.array([x1 * x2, -(x1 + x2), 1.0]) * 100  # f(x) = -100 (x - x1)(x - x2)
+    assert irr(flows) == pytest.approx(0.12, abs=1e-12)  # 12% is closer to 0 than -20%
+    x1 = 1 / 0.95  # now -5% and 12%: closest to zero is -5%, the non-negative rule gives 12%
+    flows = -np.array([x1 * x2, -(x1 + x2), 1.0]) * 100
+    assert irr(flows) == pytest.approx(-0.05, abs=1e-12)
+    assert irr(flows, select="non_negative_first") == pytest.approx(0.12, abs=1e-12)
+    with pytest.raises(ValueError, match="select='largest'"):
+        irr(flows, select="largest")
+
+
+@settings(max_examples=300, deadline=None)
+@given(values=flows)
+def test_root_count_agrees_with_numpy_roots(values):
+    """The grid count equals the number of real x > 0 roots numpy finds, capped at 2, for
+    flows whose roots are simple (a near-double root can show as a complex pair in numpy)."""
+    _, n = irr(values, full_output=True)
+    nz = np.flatnonzero(values)
+    if nz.size < 2:
+        assert n == 0
+        return
+    c = values[nz[0]:nz[-1] + 1]
+    x = np.roots(c[::-1])
+    real = np.sort(x[(x.imag == 0) & (x.real > 0)].real)
+    if real.size > 1 and np.min(np.diff(real)) < 1e-3 * real.max():
+        return  # a near-double root: the count is not well defined in floating point
+    if np.any((np.abs(x.imag) > 0) & (np.abs(x.imag) < 1e-6 * np.abs(x))):
+        return  # a root on the edge of being real
+    assert n == min(real.size, 2)
+
+
+def test_scalar_and_empty_inputs_as_numpy_financial():
+    one = irr([-100, 50, 60])
+    assert np.ndim(one) == 0 and isinstance(float(one), float)
+    assert one == pytest.approx(npf.irr([-100, 50, 60]), abs=1e-12)
+    json.dumps({"irr": one, "npv": npv(0.05, [-100, 50, 60])})  # scalars, not 0-d arrays
+    assert np.isnan(irr([])) and np.isnan(npf.irr([]))
+    assert npv(0.05, []) == npf.npv(0.05, []) == 0.0
+    assert irr(np.empty((3, 0))).shape == (3,) and np.isnan(irr(np.empty((3, 0)))).all()
+    np.testing.assert_array_equal(npv(0.05, np.empty((2, 0))), [0.0, 0.0])
+
+
+def test_npv_at_minus_one_is_nan_without_a_warning():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.isnan(npv(-1.0, [-100, 50, 60]))
+        np.testing.assert_array_equal(np.isnan(npv(np.array([-1.0, 0.0]), [[-100, 50], [-100, 50]])),
+                                      [True, False])
+
+
+@pytest.mark.parametrize("values, finance, reinvest", [
+    ([-100, 50, -60, 70], 0.10, 0.12),  # numpy-financial's docstring example: -3.909%
+    ([-4500, -800, 800, 800, 600, 600, 800, 800, 700, 3000], 0.08, 0.055),
+    ([-120000, 39000, 30000, 21000, 37000, 46000], 0.10, 0.12),
+    ([100, 200, -50, 300, -200], 0.05, 0.06),
+    ([39000, 30000, 21000, 37000, 46000], 0.10, 0.12),  # no outflow: NaN
+])
+def test_mirr_agrees_with_numpy_financial(values, finance, reinvest):
+    ours, ref = mirr(values, finance, reinvest), npf.mirr(values, finance, reinvest)
+    if np.isnan(ref):
+        assert np.isnan(ours)
+    else:
+        assert ours == pytest.approx(ref, rel=1e-12)
+    rows = mirr(np.array([values, values]), finance, reinvest)
+    np.testing.assert_array_equal(rows, [ours, ours])
 
 
 def test_moic_payback_dscr():

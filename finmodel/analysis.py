@@ -27,16 +27,27 @@ from finmodel.portfolio import site_caps
 from finmodel.results import Results
 from finmodel.sampling import PathNoise, make_design, path_noise, ppf, scalar_draws
 from finmodel.scenario.model import Scenario
-from finmodel.simulation import simulate
+from finmodel.simulation import run_all, simulate
+from finmodel.store import run_metadata
 
-__all__ = ["AllocationResult", "optimise_allocation", "sensitivity", "sobol_indices", "sweep",
-           "tail_drivers", "tornado"]
+__all__ = ["AllocationResult", "optimise_allocation", "plain_name", "sensitivity", "sobol_indices",
+           "sweep", "tail_drivers", "tornado"]
 
 Array = NDArray[np.float64]
-SWEEP_STATS = ("mean", "std", "p10", "p50", "p90")
+SWEEP_STATS = ("mean", "std", "sem", "p10", "p50", "p90")
 EVAL_CHUNK = 2048  # paths per engine call when evaluating designs
 
 # -- sweeps -------------------------------------------------------------------------------------
+
+CENTRE_SUFFIXES = {"@centre": "scale", "@shift": "shift"}  # grid key suffix -> with_centres(how=)
+
+
+def plain_name(path: str) -> str:
+    """A field path as a column name that plots and queries without escaping:
+    ``eib.tenor_years`` -> ``eib__tenor_years``, ``factories[2].gpus`` -> ``factories_2__gpus``,
+    ``market.gpu_price_usd@centre`` -> ``market__gpu_price_usd__centre``."""
+    return (path.replace("].", "__").replace("[", "_").replace("]", "").replace(".", "__")
+            .replace("@", "__"))
 
 
 def _cases(grid: Mapping[str, Sequence[Any]] | pd.DataFrame) -> pd.DataFrame:
@@ -56,13 +67,25 @@ def _cases(grid: Mapping[str, Sequence[Any]] | pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(grid))
 
 
+def _case_scenario(sc: Scenario, updates: Mapping[str, Any]) -> Scenario:
+    """``sc`` with a case's updates: plain paths set (a number pins an uncertain input), paths
+    ending in ``@centre`` / ``@shift`` move a distribution's centre (``Scenario.with_centres``)."""
+    plain = {k: v for k, v in updates.items() if not k.endswith(tuple(CENTRE_SUFFIXES))}
+    out = sc.with_updates(plain) if plain else sc
+    for suffix, how in CENTRE_SUFFIXES.items():
+        centres = {k[: -len(suffix)]: v for k, v in updates.items() if k.endswith(suffix)}
+        if centres:
+            out = out.with_centres(centres, how=how)
+    return out
+
+
 def _case_scenarios(sc: Scenario, cases: pd.DataFrame) -> list[Scenario]:
     """Every case's scenario, validated before any work; one error lists every bad case."""
     out, problems = [], []
     for i, row in cases.iterrows():
         updates = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in row.items()}
         try:
-            out.append(sc.with_updates(updates))
+            out.append(_case_scenario(sc, updates))
         except ScenarioError as exc:
             problems += [Problem(p.path, p.value, f"{p.message} (case {i})") for p in exc.problems]
     if problems:
@@ -70,26 +93,53 @@ def _case_scenarios(sc: Scenario, cases: pd.DataFrame) -> list[Scenario]:
     return out
 
 
-def _summarise_case(args: tuple[Scenario, int, int, str, tuple[str, ...], int | None]) -> pd.DataFrame:
+def _run_case(args: tuple[Scenario, int, int, str, tuple[str, ...], int | None]
+              ) -> tuple[pd.DataFrame, np.ndarray]:
+    """One case: its KPI summary and the KPIs' values path by path (paths, K)."""
     sc, paths, seed, method, kpis, threads = args
     res = simulate(sc, paths=paths, seed=seed, method=method, factory_kpis=False, threads=threads)
     summary = res.summary().loc[list(kpis)]
     table = summary[["unit", *SWEEP_STATS]].copy()
     table["probability"] = np.where(table["unit"] == "flag", table["mean"], np.nan)
-    return table.reset_index()
+    return table.reset_index(), res.path_kpis[list(kpis)].to_numpy(dtype=float)
+
+
+def _paired(values: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard error of the path-by-path difference (paths, K) over paths where
+    both are finite -> (K,), (K,)."""
+    diff = values - reference
+    ok = np.isfinite(diff)
+    n = ok.sum(0)
+    d = np.where(ok, diff, 0.0)
+    mean = np.where(n > 0, d.sum(0) / np.maximum(n, 1), np.nan)
+    var = np.where(n > 1, (np.where(ok, diff - mean, 0.0) ** 2).sum(0) / np.maximum(n - 1, 1), np.nan)
+    return mean, np.sqrt(var / np.maximum(n, 1))
 
 
 def sweep(scenario: Scenario, grid: Mapping[str, Sequence[Any]] | pd.DataFrame,
           paths: int = 10_000, seed: int = 0, method: str = "lhs",
-          kpis: Sequence[str] | None = None, executor: Executor | None = None) -> pd.DataFrame:
+          kpis: Sequence[str] | None = None, executor: Executor | None = None,
+          reference: int | None = 0, progress: Callable[[int, int], None] | None = None
+          ) -> pd.DataFrame:
     """Run every case of ``grid`` on common random numbers -> tidy DataFrame.
 
     grid: dotted field path -> values (full factorial), or a DataFrame of explicit cases (one
-    column per field). Returns one row per (case, KPI): ``case``, one column per swept field,
-    ``kpi``, ``unit``, mean, std, p10, p50, p90 and ``probability`` (for flag KPIs: share of
-    paths). ``executor``: any ``concurrent.futures.Executor`` (a process pool, or a Dask cluster's
-    ``distributed.Client(...).get_executor()``); the result is identical with or without one.
-    Bad fields or values raise ``ScenarioError`` before any case runs.
+    column per field). A number given for an uncertain input pins it; a key ending in
+    ``@centre`` (or ``@shift``) moves the input's distribution to that central value keeping
+    its relative (absolute) spread, e.g. ``{"market.gpu_hour_price_launch_usd@centre": [2, 3]}``.
+
+    Returns one row per (case, KPI): ``case``, one column per swept field under its
+    ``plain_name`` (``eib__tenor_years``), ``kpi``, ``unit``, mean, std, sem (standard error of
+    the mean), p10, p50, p90, ``probability`` (flags: the share of paths), and against case
+    ``reference`` (None: no comparison) the paired difference of the means ``diff_mean`` and
+    its standard error ``diff_sem``: common random numbers make it far smaller than the two
+    sems combined. ``attrs`` holds the run: scenario name and TOML, paths, seed, method,
+    version, reference and the plain name -> field path map.
+
+    ``executor``: any ``concurrent.futures.Executor`` (a process pool, or a Dask cluster's
+    ``distributed.Client(...).get_executor()``); the result is identical with or without one,
+    and the first failing case cancels the cases not yet started. progress(done, cases) is
+    called after each case. Bad fields or values raise ``ScenarioError`` before any case runs.
     """
     cases = _cases(grid)
     scenarios = _case_scenarios(scenario, cases)
@@ -97,19 +147,27 @@ def sweep(scenario: Scenario, grid: Mapping[str, Sequence[Any]] | pd.DataFrame,
     unknown = [k for k in kpis if k not in PATH_KPIS]
     if unknown:
         raise ScenarioError(Problem("kpis", unknown, f"choose from {', '.join(PATH_KPIS)}"), "sweep")
+    if reference is not None and not (isinstance(reference, int | np.integer)
+                                      and 0 <= reference < len(cases)):
+        raise ScenarioError(Problem("reference", reference, f"a case number 0..{len(cases) - 1} or "
+                                    "None"), "sweep")
     # cases on an executor run one thread each: the executor already fills the cores
     jobs = [(sc, paths, seed, method, kpis, None if executor is None else 1) for sc in scenarios]
-    if executor is None:
-        tables = [_summarise_case(job) for job in jobs]
-    else:
-        tables = [f.result() for f in [executor.submit(_summarise_case, job) for job in jobs]]
+    outcomes = run_all(_run_case, jobs, executor,
+                       None if progress is None else lambda _, done: progress(done, len(jobs)))
+    columns = {plain_name(field): field for field in cases.columns}
     frames = []
-    for i, table in enumerate(tables):
-        for field in reversed(cases.columns):
-            table.insert(0, field, cases.loc[i, field])
+    for i, (table, _) in enumerate(outcomes):
+        for name, field in reversed(columns.items()):
+            table.insert(0, name, cases.loc[i, field])
         table.insert(0, "case", i)
+        if reference is not None:
+            table["diff_mean"], table["diff_sem"] = _paired(outcomes[i][1], outcomes[reference][1])
         frames.append(table)
-    return pd.concat(frames, ignore_index=True)
+    out = pd.concat(frames, ignore_index=True)
+    out.attrs.update(run_metadata(scenario, paths, seed, method), reference=reference, fields=columns)
+    return out
+
 
 # -- evaluating the engine on given draws --------------------------------------------------------
 
@@ -227,7 +285,7 @@ def input_groups(sc: Scenario) -> dict[str, list[str]]:
     corr = sc.correlation
     for i, a in enumerate(corr.inputs):
         for j, b in enumerate(corr.inputs):
-            if i < j and corr.matrix[i][j] != 0:
+            if i < j and corr.matrix[i][j] != 0 and a in parent and b in parent:  # not pinned
                 parent[find(a)] = find(b)
     groups: dict[str, list[str]] = {}
     for name in names:
@@ -341,6 +399,10 @@ OBJECTIVES = {  # name -> (path KPI, +1 to maximise its mean, -1 to minimise)
     "equity_irr": ("equity_irr", 1.0),
 }
 CONSTRAINTS = ("max_default_probability", "min_equity_irr_p50", "max_fund_eur_m")
+# a constraint binds when its slack is within this (absolute) or 1 % of its limit, whichever is
+# larger: a limit of 0 can bind too
+BINDING_TOLERANCE = {"max_default_probability": 0.005, "min_equity_irr_p50": 0.001,
+                     "max_fund_eur_m": 1.0, "fund_budget_eur_m": 1.0}
 
 
 @dataclass(frozen=True)
@@ -349,7 +411,7 @@ class AllocationResult:
 
     allocation: pd.Series  # EUR m per factory
     objective: float  # value of the objective at the allocation
-    baseline_objective: float  # value under the scenario's own allocation
+    baseline_objective: float  # value under the scenario's own split (scaled to the budget)
     constraints: pd.DataFrame  # per constraint and factory: value, limit, slack, binding
     success: bool
     message: str
@@ -359,7 +421,8 @@ class AllocationResult:
 def optimise_allocation(scenario: Scenario, objective: str = "private_per_public",
                         constraints: Mapping[str, float] | None = None, paths: int = 1_000,
                         seed: int = 0, method: str = "lhs", tol: float = 1e-3,
-                        max_evaluations: int = 200) -> AllocationResult:
+                        max_evaluations: int = 200, budget_eur_m: float | str | None = "scenario",
+                        progress: Callable[[int, int], None] | None = None) -> AllocationResult:
     """Choose the fund amount per factory that maximises (or minimises) ``objective`` on common
     random numbers, subject to ``constraints``:
 
@@ -367,9 +430,14 @@ def optimise_allocation(scenario: Scenario, objective: str = "private_per_public
     * ``min_equity_irr_p50``: median private equity IRR of every factory at least this;
     * ``max_fund_eur_m``: total allocation at most this (default: ``fund.size_eur_m``).
 
-    Amounts stay within each site's public cap. Uses ``scipy.optimize.minimize(method=
-    "COBYLA")`` from the scenario's own allocation; the objective is the mean of a path KPI
-    over ``paths`` paths. A constraint binds when its slack is within 1 % of its limit.
+    ``budget_eur_m``: the total to allocate, EUR m (default ``"scenario"``: the scenario's own
+    total), so that the optimiser decides how to split a given budget: "private per public"
+    would otherwise be won by spending nothing. ``None`` leaves the total free (up to
+    ``max_fund_eur_m``). Amounts stay within each site's public cap. Uses
+    ``scipy.optimize.minimize(method="COBYLA")`` from the scenario's own allocation; the
+    objective is the mean of a path KPI over ``paths`` paths. A constraint binds when its slack
+    is within ``BINDING_TOLERANCE`` (absolute) or 1 % of its limit. progress(evaluations,
+    max_evaluations) is called after each new evaluation; an exception there stops the search.
     """
     if objective not in OBJECTIVES:
         raise ScenarioError(Problem("objective", objective, f"choose from {', '.join(OBJECTIVES)}"),
@@ -380,8 +448,20 @@ def optimise_allocation(scenario: Scenario, objective: str = "private_per_public
         raise ScenarioError(Problem("constraints", bad, f"choose from {', '.join(CONSTRAINTS)}"),
                             "optimise_allocation")
     limits.setdefault("max_fund_eur_m", scenario.fund.size_eur_m)
+    if max_evaluations < scenario.n_factories + 2:  # COBYLA's minimum
+        raise ScenarioError(Problem("max_evaluations", max_evaluations,
+                                    f"at least the factories + 2 = {scenario.n_factories + 2}"),
+                            "optimise_allocation")
     start_terms = close_deal(scenario)
     caps = site_caps(scenario, start_terms.construction_cost_eur_m)
+    if isinstance(budget_eur_m, str) and budget_eur_m == "scenario":
+        budget_eur_m = float(start_terms.fund_eur_m.sum())
+    if budget_eur_m is not None:
+        if not (isinstance(budget_eur_m, int | float) and 0 < budget_eur_m <= caps.sum() + 1e-9):
+            raise ScenarioError(Problem("budget_eur_m", budget_eur_m,
+                                        f"a total in (0, {caps.sum():,.0f}] EUR m (the sites' caps), "
+                                        "'scenario' or None"), "optimise_allocation")
+        limits["fund_budget_eur_m"] = float(budget_eur_m)
     kpi, sign = OBJECTIVES[objective]
     names = [f.name for f in scenario.factories]
     cache: dict[tuple[float, ...], tuple[float, dict[str, Array]]] = {}
@@ -399,19 +479,31 @@ def optimise_allocation(scenario: Scenario, objective: str = "private_per_public
                 "max_default_probability": fk["default"].mean().reindex(names).to_numpy(),
                 "min_equity_irr_p50": fk["equity_irr"].median().reindex(names).to_numpy(),
                 "max_fund_eur_m": np.array([amounts.sum()]),
+                "fund_budget_eur_m": np.array([amounts.sum()]),
             }
             cache[key] = (float(np.nanmean(res.path_kpis[kpi])), values)
+            if progress:
+                progress(len(cache), max_evaluations)
         return cache[key]
 
     def slack(name: str, values: dict[str, Array]) -> Array:
         v = np.nan_to_num(values[name], nan=-1.0 if name.startswith("min") else 2.0)
+        if name == "fund_budget_eur_m":  # an equality: 0 at the budget, negative either side
+            return -np.abs(v - limits[name])
         return (limits[name] - v) if name.startswith("max") else (v - limits[name])
 
+    totals = ("max_fund_eur_m", "fund_budget_eur_m")
     cons = []
     for name in limits:
-        for k in range(len(names) if name != "max_fund_eur_m" else 1):
+        if name == "fund_budget_eur_m":  # sum of amounts = budget: linear in the shares
+            cons.append({"type": "eq", "fun": lambda s: float(np.clip(s, 0.0, 1.0) @ caps
+                                                               - limits["fund_budget_eur_m"])})
+            continue
+        for k in range(len(names) if name not in totals else 1):
             cons.append({"type": "ineq", "fun": lambda s, n=name, k=k: slack(n, evaluate(s)[1])[k]})
     x0 = np.clip(start_terms.fund_eur_m / np.where(caps > 0, caps, 1.0), 0.0, 1.0)
+    if budget_eur_m is not None:  # start on the budget: scale the scenario's own split to it
+        x0 = np.clip(x0 * budget_eur_m / max(float(x0 @ caps), 1e-9), 0.0, 1.0)
     baseline = evaluate(x0)[0]
     result = optimize.minimize(lambda s: -sign * evaluate(s)[0], x0, method="COBYLA",
                                bounds=[(0.0, 1.0)] * len(names), constraints=cons,
@@ -421,12 +513,14 @@ def optimise_allocation(scenario: Scenario, objective: str = "private_per_public
     rows = []
     for name in limits:
         s = slack(name, values)
+        tolerance = max(BINDING_TOLERANCE[name], 0.01 * abs(limits[name]))
         for k, sl in enumerate(s):
-            rows.append({"constraint": name, "factory": names[k] if name != "max_fund_eur_m" else "all",
+            rows.append({"constraint": name, "factory": names[k] if name not in totals else "all",
                          "value": values[name][k], "limit": limits[name], "slack": sl,
-                         "binding": bool(abs(sl) <= 0.01 * max(abs(limits[name]), 1e-9) + 1e-9)})
+                         "binding": bool(abs(sl) <= tolerance)})
     table = pd.DataFrame(rows)
-    feasible = bool((table["slack"] >= -1e-6 * np.maximum(1.0, table["limit"].abs())).all())
+    feasible = bool((table["slack"] >= -np.where(table["constraint"] == "fund_budget_eur_m", 1.0,
+                                                  1e-6 * np.maximum(1.0, table["limit"].abs()))).all())
     return AllocationResult(
         allocation=pd.Series(share * caps, index=pd.Index(names, name="factory"), name="fund_eur_m"),
         objective=value, baseline_objective=baseline, constraints=table,

@@ -48,7 +48,8 @@ class Results:
     method: str = "base"
     seed: int | None = None
     fan_data: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
-    recompute: Callable[[int], dict[str, np.ndarray]] | None = field(default=None, repr=False)
+    # recompute(start, stop, items) -> item -> (stop - start, F, T): simulated paths' line items
+    recompute: Callable[..., dict[str, np.ndarray]] | None = field(default=None, repr=False)
     tranche_kpis: pd.DataFrame | None = None
     terms: Terms | None = field(default=None, repr=False)
     _memo: dict = field(default_factory=dict, init=False, repr=False, compare=False)
@@ -68,7 +69,64 @@ class Results:
             return {item: arr[int(hits[0])] for item, arr in self.lines.items()}
         if self.recompute is None or not 0 <= path < self.n_paths:
             raise KeyError(f"path {path} is not in these results (paths 0..{self.n_paths - 1})")
-        return {item: arr[0] for item, arr in self.recompute(int(path)).items()}
+        return {item: arr[0] for item, arr in self.recompute(int(path), int(path) + 1).items()}
+
+    def line_items(self, items: Sequence[str] | None = None, start: int = 0, stop: int | None = None,
+                   memory_budget_bytes: int | None = None) -> dict[str, np.ndarray]:
+        """The full cube: line item -> (stop - start, F, T) for paths start..stop (default: all),
+        in ``LINE_ITEMS`` units, recomputed exactly from the paths' draws chunk by chunk (about
+        10 us per path and factory). ``items``: which (default: all). Raises ``ScenarioError``
+        before any work if the cube would not fit in ``memory_budget_bytes`` (default: 90 % of
+        the memory available now)."""
+        from finmodel.errors import Problem, ScenarioError
+        from finmodel.simulation import available_memory_bytes
+
+        stop = self.n_paths if stop is None else stop
+        items = list(ITEMS) if items is None else list(items)
+        unknown = [i for i in items if i not in ITEMS]
+        problems = [Problem("items", unknown, f"choose from {', '.join(ITEMS)}")] if unknown else []
+        if not 0 <= start < stop <= self.n_paths:
+            problems.append(Problem("start, stop", (start, stop), f"need 0 <= start < stop <= "
+                                    f"{self.n_paths}"))
+        if problems:
+            raise ScenarioError(problems, "line_items")
+        need = 8 * (stop - start) * self.scenario.n_factories * len(self.years) * len(items)
+        budget = memory_budget_bytes
+        if budget is None:
+            available = available_memory_bytes()
+            budget = int(0.9 * available) if available is not None else need
+        if need > budget:
+            raise ScenarioError(Problem("start, stop", (start, stop), f"the cube needs "
+                                        f"{need / 2**30:,.2f} GB, more than the memory budget of "
+                                        f"{budget / 2**30:,.2f} GB: ask for fewer paths or items"),
+                                "line_items")
+        if self.recompute is None:  # a base case: its one path is stored
+            return {item: self.lines[item][start:stop] for item in items}
+        return self.recompute(start, stop, items)
+
+    def to_xarray(self, lines: Sequence[str] = (), start: int = 0, stop: int | None = None,
+                  memory_budget_bytes: int | None = None):
+        """The results of paths start..stop (default: all) as a labelled ``xarray.Dataset``
+        (see ``finmodel.store.to_xarray``): KPIs by (path,), (path, factory) and (path,
+        tranche), drawn inputs, and the line item cubes (path, factory, year) of ``lines``;
+        units and the run in attrs."""
+        from finmodel.store import to_xarray
+
+        return to_xarray(self, lines, start, stop, memory_budget_bytes)
+
+    def save(self, folder) -> None:
+        """Write the results to a folder of parquet files (atomically; see
+        ``finmodel.store``). ``Results.load(folder)`` gives them back exactly."""
+        from finmodel.store import save_results
+
+        save_results(self, folder)
+
+    @staticmethod
+    def load(folder) -> Results:
+        """Results written by ``save``."""
+        from finmodel.store import load_results
+
+        return load_results(folder)
 
     def fan(self, line_item: str, quantiles: Sequence[float] = (0.1, 0.5, 0.9)) -> pd.DataFrame:
         """Per-year quantiles over paths of a portfolio line item: index year, one column per

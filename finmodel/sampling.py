@@ -236,15 +236,24 @@ def _iman_conover(u: Array, rank_corr: Array, rng: np.random.Generator) -> Array
 @dataclass(frozen=True)
 class Design:
     """Uniforms of the scalar uncertain inputs for all paths (``lhs``/``sobol``) or ``None``
-    (``mc``, made per block on demand)."""
+    (``mc``, made per block on demand).
 
-    names: tuple[str, ...]
+    The columns are the uncertain inputs and the pinned (fixed) inputs that are still listed in
+    ``correlation.inputs``: a pinned input keeps its column and its place in the copula, and
+    its values are discarded, so that pinning it leaves every other input's draws unchanged."""
+
+    names: tuple[str, ...]  # the K columns
     method: str
     seed: int
     paths: int
     uniforms: Array | None  # (rows, K): all paths, or paths offset..offset + rows
-    quantiles: Quantiles  # the K inputs' marginals
+    quantiles: Quantiles  # the marginals of the drawn columns
     offset: int = 0
+    drawn: tuple[str, ...] | None = None  # the columns that are not pinned (None: all)
+
+    @property
+    def drawn_names(self) -> tuple[str, ...]:
+        return self.names if self.drawn is None else self.drawn
 
     def rows(self, start: int, stop: int) -> Array:
         """Uniforms (stop - start, K) of paths start..stop (absolute path indices)."""
@@ -260,7 +269,7 @@ def slice_design(design: Design, start: int, stop: int) -> Design:
         return design
     rows = design.rows(start, stop)
     return Design(design.names, design.method, design.seed, design.paths, rows, design.quantiles,
-                  start)
+                  start, design.drawn)
 
 
 def check_run_args(paths: int, seed: int, method: str, chunk_size: int | None,
@@ -280,12 +289,24 @@ def check_run_args(paths: int, seed: int, method: str, chunk_size: int | None,
         raise ScenarioError(problems, "simulate")
 
 
+def design_columns(sc: Scenario) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(columns, drawn): the design's columns in field order (the uncertain inputs and the
+    pinned inputs still in ``correlation.inputs``), and those of them that are drawn."""
+    from finmodel.scenario.fields import iter_dists
+
+    correlated = set(sc.correlation.inputs)
+    specs = [(path, spec) for path, spec in iter_dists(sc) if not spec.is_fixed or path in correlated]
+    return tuple(p for p, _ in specs), tuple(p for p, spec in specs if not spec.is_fixed)
+
+
 def make_design(sc: Scenario, paths: int, seed: int, method: str) -> Design:
     """Uniform design of the scalar uncertain inputs; correlated for lhs (Iman-Conover)."""
     specs = sc.uncertain_inputs()
-    names, quantiles = tuple(specs), Quantiles(tuple(specs.values()))
+    names, drawn = design_columns(sc)
+    quantiles = Quantiles(tuple(specs[p] for p in drawn))
+    drawn = None if drawn == names else drawn
     if method == "mc" or not names:
-        return Design(names, method, seed, paths, None, quantiles)
+        return Design(names, method, seed, paths, None, quantiles, 0, drawn)
     if method == "lhs":
         cols = [qmc.LatinHypercube(d=1, rng=stream(seed, f"lhs:{name}")).random(paths)[:, 0]
                 for name in names]
@@ -295,7 +316,7 @@ def make_design(sc: Scenario, paths: int, seed: int, method: str) -> Design:
             idx = [names.index(n) for n in corr_names]
             u[:, idx] = _iman_conover(u[:, idx], np.asarray(sc.correlation.matrix),
                                       stream(seed, "iman-conover"))
-        return Design(names, method, seed, paths, u, quantiles)
+        return Design(names, method, seed, paths, u, quantiles, 0, drawn)
     if paths & (paths - 1):
         warnings.warn(f"Sobol sampling with paths={paths}, not a power of two: the balance "
                       f"properties of the sequence are lost; use e.g. {1 << paths.bit_length()}",
@@ -303,7 +324,7 @@ def make_design(sc: Scenario, paths: int, seed: int, method: str) -> Design:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # our warning above replaces scipy's
         u = qmc.Sobol(d=len(names), scramble=True, rng=stream(seed, "sobol")).random(paths)
-    return Design(names, method, seed, paths, u, quantiles)
+    return Design(names, method, seed, paths, u, quantiles, 0, drawn)
 
 
 def scalar_draws(sc: Scenario, design: Design, start: int, stop: int) -> dict[str, Array]:
@@ -315,7 +336,9 @@ def scalar_draws(sc: Scenario, design: Design, start: int, stop: int) -> dict[st
         chol = np.linalg.cholesky(_pearson_for_spearman(np.asarray(sc.correlation.matrix)))
         u = u.copy()
         u[:, idx] = _gaussian_copula(u[:, idx], chol)
-    return dict(zip(design.names, design.quantiles(u), strict=True))
+    if design.drawn is not None:
+        u = u[:, [design.names.index(n) for n in design.drawn]]
+    return dict(zip(design.drawn_names, design.quantiles(u), strict=True))
 
 
 # -- time-path noise ---------------------------------------------------------------------------

@@ -14,9 +14,10 @@ from __future__ import annotations
 import functools
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -26,7 +27,10 @@ from finmodel.engine import close_deal, run
 from finmodel.errors import Problem, ScenarioError
 from finmodel.financing import Terms
 from finmodel.kpis import (
+    FACTORY_KPIS,
     LINES_READ,
+    PATH_KPIS,
+    TRANCHE_KPIS,
     Columns,
     factory_kpi_columns,
     path_kpi_columns,
@@ -44,7 +48,7 @@ from finmodel.sampling import (
 )
 from finmodel.scenario.model import Scenario
 
-__all__ = ["path_lines", "simulate"]
+__all__ = ["estimate_memory_bytes", "line_items", "run_all", "simulate"]
 
 CELLS_PER_CHUNK = 400_000  # paths x factories x periods per chunk: keeps temporaries ~3 MB each
 Progress = Callable[[int, int], None]
@@ -95,6 +99,59 @@ def _run_chunk(chunk: _Chunk) -> _ChunkResult:
     )
 
 
+WORKING_BYTES_PER_CELL = 8 * 36  # line items and temporaries per (path, factory, period) of a chunk
+
+
+def estimate_memory_bytes(sc: Scenario, paths: int, factory_kpis: bool = True,
+                          fan_paths: int = 20_000, threads: int | None = None) -> int:
+    """Bytes a ``simulate`` run holds at its peak, beyond the interpreter and libraries: the
+    KPI tables (factory KPIs twice: per chunk, then copied into one), the drawn inputs, the
+    fan data and the chunks in flight. Within about 20 % of measured peaks (see
+    ``benchmarks/bench_simulate.py``)."""
+    n_f, n_t, n_k = sc.n_factories, sc.timeline.horizon_years, len(sc.tranches)
+    n_inputs = len(sc.uncertain_inputs())
+    per_path = len(PATH_KPIS) + n_inputs + 1 + n_k * (len(TRANCHE_KPIS) + 2)
+    if factory_kpis:
+        per_path += 2 * n_f * (len(FACTORY_KPIS) + 2)
+    fan = min(paths, fan_paths) * len(FAN_ITEMS) * n_t
+    cores = int(threads or os.cpu_count() or 1)
+    chunk = min(paths, default_chunk_size(sc, cores))
+    working = min(cores, -(-paths // chunk)) * chunk * n_f * n_t * WORKING_BYTES_PER_CELL
+    return int(8 * (paths * per_path + fan) + working)
+
+
+def check_memory(sc: Scenario, paths: int, factory_kpis: bool, fan_paths: int,
+                 threads: int | None, budget_bytes: int | None) -> None:
+    """Raise ``ScenarioError`` if the run's estimate exceeds the budget (default: 90 % of the
+    memory available now; no check where that is unknown)."""
+    if budget_bytes is None:
+        available = available_memory_bytes()
+        if available is None:
+            return
+        budget_bytes = int(0.9 * available)
+    need = estimate_memory_bytes(sc, paths, factory_kpis, fan_paths, threads)
+    if need > budget_bytes:
+        gb = 2.0 ** 30
+        lighter = estimate_memory_bytes(sc, paths, False, fan_paths, threads)
+        hint = (f"; factory_kpis=False needs about {lighter / gb:,.1f} GB"
+                if factory_kpis and lighter <= budget_bytes else "")
+        raise ScenarioError(Problem("paths", paths, f"needs about {need / gb:,.1f} GB, more than the "
+                                    f"memory budget of {budget_bytes / gb:,.1f} GB: run fewer "
+                                    f"paths (or several seeds){hint}"), "simulate")
+
+
+def available_memory_bytes() -> int | None:
+    """Memory the system can give without swapping (Linux MemAvailable), or None if unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
 def default_chunk_size(sc: Scenario, threads: int = 1) -> int:
     """About CELLS_PER_CHUNK cells in the chunks that run at once (one per thread), in whole
     random blocks so that no draws are wasted."""
@@ -113,6 +170,7 @@ def simulate(
     factory_kpis: bool = True,
     fan_paths: int = 20_000,
     threads: int | None = None,
+    memory_budget_bytes: int | None = None,
 ) -> Results:
     """Monte Carlo over ``paths`` paths -> Results.
 
@@ -123,6 +181,11 @@ def simulate(
     ``factory_kpis=False`` keeps only per-path KPIs (for very large runs); fans keep the first
     ``fan_paths`` paths (paths are exchangeable, so that is a random sample). Without an
     ``executor`` the chunks run on ``threads`` threads (default: one per CPU core; 1: serially).
+
+    Before any work the run's memory is estimated (``estimate_memory_bytes``); a run that would
+    not fit in ``memory_budget_bytes`` (default: 90 % of the memory available now) raises
+    ``ScenarioError`` naming ``paths``. The first failing chunk, or an exception raised by
+    ``progress``, cancels the chunks not yet started.
     """
     if not isinstance(scenario, Scenario):
         raise ScenarioError(Problem("scenario", type(scenario).__name__,
@@ -130,6 +193,7 @@ def simulate(
                             "simulate")
     check_run_args(paths, seed, method, chunk_size, threads)
     paths, seed = int(paths), int(seed)
+    check_memory(scenario, paths, factory_kpis, fan_paths, threads, memory_budget_bytes)
     design = make_design(scenario, paths, seed, method)
     terms = close_deal(scenario)
     cores = int(threads or os.cpu_count() or 1)  # threads of this process to use
@@ -142,32 +206,58 @@ def simulate(
     ]
     n_threads = min(len(chunks), n_threads)
     tables = _Tables(scenario, paths, fan_paths)
+
+    def report(done: int, _: int) -> None:
+        if progress:
+            progress(done, paths)
+
     if executor is not None:  # results travel back; this thread files them
-        for future in [executor.submit(_run_chunk, c) for c in chunks]:
-            _report(progress, tables.put(future.result()), paths)
-    elif n_threads > 1:  # each thread files its own chunk's results
-        with ThreadPoolExecutor(n_threads, thread_name_prefix="finmodel") as pool:
-            for future in [pool.submit(_run_and_file, c, tables) for c in chunks]:
-                _report(progress, future.result(), paths)
-    else:
-        for chunk in chunks:
-            _report(progress, tables.put(_run_chunk(chunk)), paths)
+        run_all(_run_chunk, chunks, executor, lambda result, n: report(tables.put(result), n))
+    else:  # each thread files its own chunk's results
+        run_and_file = functools.partial(_run_and_file, tables=tables)
+        if n_threads > 1:
+            with ThreadPoolExecutor(n_threads, thread_name_prefix="finmodel") as pool:
+                run_all(run_and_file, chunks, pool, report)
+        else:
+            run_all(run_and_file, chunks, None, report)
     return Results(
         scenario=scenario, path_kpis=tables.path.frame(),
         factory_kpis=tables.factory_frame(cores),
         inputs=tables.inputs.frame(), lines={}, kept_paths=np.array([], dtype=int),
         method=method, seed=seed, fan_data=tables.fan,
-        recompute=functools.partial(path_lines, scenario, terms, design),  # picklable
+        recompute=functools.partial(line_items, scenario, terms, design),  # picklable
         tranche_kpis=tables.tranche.frame(), terms=terms,
     )
 
 
-def _report(progress: Progress | None, done: int, paths: int) -> None:
-    if progress:
-        progress(done, paths)
+def run_all(fn: Callable[[Any], Any], jobs: Sequence[Any], executor: Executor | None,
+            after: Callable[[Any, int], None] | None = None) -> list[Any]:
+    """``[fn(job) for job in jobs]``, serially or on ``executor``, in order; after(result,
+    done) is called after each. On the first exception (from a job or from ``after``) the jobs
+    not yet started are cancelled and the exception is raised: a failing run stops within one
+    job per worker."""
+    out: list[Any] = []
+    if executor is None:
+        for job in jobs:
+            out.append(fn(job))
+            if after:
+                after(out[-1], len(out))
+        return out
+    futures = [executor.submit(fn, job) for job in jobs]
+    try:
+        for future in futures:
+            out.append(future.result())
+            if after:
+                after(out[-1], len(out))
+    except BaseException:
+        for future in futures:
+            future.cancel()
+        raise
+    return out
 
 
 def _run_and_file(chunk: _Chunk, tables: _Tables) -> int:
+    """Run a chunk and file its results; returns the paths done up to its end."""
     return tables.put(_run_chunk(chunk))
 
 
@@ -266,6 +356,17 @@ class _Tables:
         return table.frame()
 
 
-def path_lines(sc: Scenario, terms: Terms, design: Design, path: int) -> dict[str, np.ndarray]:
-    """Line items (1, F, T) of one simulated path, recomputed exactly from its draws."""
-    return run(sc, _drivers(sc, design, path, path + 1)[1], terms).lines()
+def line_items(sc: Scenario, terms: Terms, design: Design, start: int, stop: int,
+               items: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+    """Line items (stop - start, F, T) of simulated paths start..stop, recomputed exactly from
+    their draws in chunks of ``default_chunk_size`` paths; ``items``: which (default: all)."""
+    size = default_chunk_size(sc)
+    out: dict[str, np.ndarray] = {}
+    for lo in range(start, stop, size):
+        hi = min(lo + size, stop)
+        part = run(sc, _drivers(sc, design, lo, hi)[1], terms).lines()
+        for item in items if items is not None else part:
+            if item not in out:
+                out[item] = np.empty((stop - start, *part[item].shape[1:]))
+            out[item][lo - start:hi - start] = part[item]
+    return out

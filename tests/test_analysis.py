@@ -76,10 +76,13 @@ def test_tornado_on_the_base_case_swings_around_the_base_case(base):
 def test_sweep_is_tidy_and_a_higher_margin_never_raises_the_equity_irr(base):
     df = finmodel.sweep(base, {"eib.margin": [0.005, 0.01, 0.02]}, paths=256,
                         kpis=["equity_irr", "any_default"])
-    assert list(df.columns) == ["case", "eib.margin", "kpi", "unit", "mean", "std", "p10", "p50",
-                                "p90", "probability"]
+    assert list(df.columns) == ["case", "eib__margin", "kpi", "unit", "mean", "std", "sem", "p10",
+                                "p50", "p90", "probability", "diff_mean", "diff_sem"]
     assert len(df) == 3 * 2
-    irr = df[df.kpi == "equity_irr"].set_index("eib.margin")
+    assert df.attrs["fields"] == {"eib__margin": "eib.margin"}
+    assert {"scenario_toml", "paths", "seed", "method", "finmodel_version"} <= set(df.attrs)
+    assert finmodel.loads_scenario(df.attrs["scenario_toml"]) == base
+    irr = df[df.kpi == "equity_irr"].set_index("eib__margin")
     assert irr["mean"].is_monotonic_decreasing and irr["p50"].is_monotonic_decreasing
     flags = df[df.kpi == "any_default"]
     np.testing.assert_array_equal(flags["probability"], flags["mean"])
@@ -93,6 +96,98 @@ def test_sweep_uses_common_random_numbers(base):
     # the swept field changes only the financing: operations are the same draws in every case
     two = finmodel.sweep(base, {"eib.tenor_years": [10, 20]}, paths=128, kpis=["revenue_eur_m"])
     assert two.loc[0, "mean"] == two.loc[1, "mean"]
+
+
+def test_paired_differences_are_exact_and_far_tighter_than_the_sems(base):
+    """diff_mean is the difference of the two cases' means (revenue exists on every path), and
+    on common random numbers its standard error is a fraction of the unpaired one."""
+    df = finmodel.sweep(base, {"eib.margin": [0.005, 0.02]}, paths=512,
+                        kpis=["revenue_eur_m", "equity_irr"], reference=0)
+    rev = df[df.kpi == "revenue_eur_m"].reset_index(drop=True)
+    assert rev.loc[1, "diff_mean"] == pytest.approx(rev.loc[1, "mean"] - rev.loc[0, "mean"], abs=1e-9)
+    assert rev.loc[0, "diff_mean"] == 0.0 and rev.loc[0, "diff_sem"] == 0.0
+    irr = df[df.kpi == "equity_irr"].reset_index(drop=True)
+    unpaired = np.hypot(irr.loc[0, "sem"], irr.loc[1, "sem"])
+    assert irr.loc[1, "diff_mean"] < 0 and irr.loc[1, "diff_sem"] < 0.5 * unpaired
+    assert "diff_mean" not in finmodel.sweep(base, {"eib.margin": [0.01]}, paths=64,
+                                             kpis=["equity_irr"], reference=None)
+    with pytest.raises(finmodel.ScenarioError, match="reference"):
+        finmodel.sweep(base, {"eib.margin": [0.01]}, paths=64, reference=3)
+
+
+def test_sweeps_over_a_distribution_centre_and_a_pinned_correlated_input(base):
+    centre = finmodel.sweep(base, {"market.gpu_price_usd@centre": [30_000.0]}, paths=128,
+                            kpis=["capex_initial_eur_m"], reference=None)
+    moved = base.with_centres({"market.gpu_price_usd": 30_000.0})
+    direct = finmodel.simulate(moved, paths=128, factory_kpis=False).summary()
+    assert centre.loc[0, "mean"] == direct.loc["capex_initial_eur_m", "mean"]
+    assert "market__gpu_price_usd__centre" in centre
+    # market.utilisation_steady is in the base correlation: a number pins it
+    pinned = finmodel.sweep(base, {"market.utilisation_steady": [0.6, 0.9]}, paths=128,
+                            kpis=["gpu_hours_m"])
+    assert pinned["diff_mean"].iloc[1] > 0
+
+
+def test_pinning_a_correlated_input_leaves_every_other_draw_unchanged(base):
+    assert "market.utilisation_steady" in base.correlation.inputs
+    pinned = base.with_updates({"market.utilisation_steady": 0.85})
+    for method in ("lhs", "mc", "sobol"):
+        a = finmodel.simulate(base, paths=256, method=method, factory_kpis=False).inputs
+        b = finmodel.simulate(pinned, paths=256, method=method, factory_kpis=False).inputs
+        assert list(b.columns) == [c for c in a.columns if c != "market.utilisation_steady"]
+        pd.testing.assert_frame_equal(a[b.columns], b)
+    assert finmodel.base_case(pinned).path_kpis["gpu_hours_m"][0] > 0
+
+
+def _mark_and_maybe_fail(job):
+    """A job for run_all: leaves a file per job started; job 0 fails at once, the others take
+    0.2 s (a chunk's time)."""
+    import time
+
+    folder, k = job
+    (folder / f"{k}.started").touch()
+    if k == 0:
+        raise RuntimeError("boom")
+    time.sleep(0.2)
+    return k
+
+
+@pytest.mark.parametrize("workers", ["threads", "processes"])
+def test_the_first_failure_cancels_the_jobs_not_started(tmp_path, workers):
+    """run_all (under simulate and sweep) stops within one job per worker."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from finmodel.simulation import run_all
+
+    pool = ThreadPoolExecutor(2) if workers == "threads" else ProcessPoolExecutor(2)
+    with pool, pytest.raises(RuntimeError, match="boom"):
+        run_all(_mark_and_maybe_fail, [(tmp_path, k) for k in range(60)], pool)
+    # the failed job and one per worker at most (a process pool may also have its call queue
+    # of workers + 1 in flight): a handful of 60, not all of them
+    assert len(list(tmp_path.glob("*.started"))) <= (3 if workers == "threads" else 6)
+
+    def stop(result, done):
+        raise KeyboardInterrupt
+
+    before = len(list(tmp_path.glob("*.started")))
+    with ThreadPoolExecutor(2) as pool, pytest.raises(KeyboardInterrupt):
+        run_all(_mark_and_maybe_fail, [(tmp_path, k) for k in range(100, 160)], pool, stop)
+    assert len(list(tmp_path.glob("*.started"))) - before <= 4
+
+
+def test_simulate_stops_on_a_progress_callback_exception(base, monkeypatch):
+    from finmodel import simulation
+
+    ran = []
+    real = simulation._run_chunk
+    monkeypatch.setattr(simulation, "_run_chunk", lambda chunk: ran.append(chunk) or real(chunk))
+
+    def stop(done, total):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        finmodel.simulate(base, paths=64 * 1024, chunk_size=1024, threads=2, progress=stop)
+    assert len(ran) <= 4  # 64 chunks queued; at most the two running and two more started
 
 
 @pytest.mark.filterwarnings("ignore::ResourceWarning", "ignore::UserWarning",
@@ -135,7 +230,7 @@ def test_sweep_cli_writes_a_tidy_csv(tmp_path, capsys):
                  "--out", str(out)]) == 0
     table = pd.read_csv(out)
     assert len(table) == 4
-    assert set(table["eib.repayment"]) == {"annuity", "sculpted"}
+    assert set(table["eib__repayment"]) == {"annuity", "sculpted"}
     assert main(["sweep", "base", "--set", "eib.tenor_years=1000", "--paths", "8"]) == 2
     assert "eib.tenor_years = 1000" in capsys.readouterr().err
 
@@ -179,7 +274,7 @@ def test_optimiser_beats_the_equal_allocation_within_its_constraints():
     floor = equal.factory_kpis.groupby("factory", observed=True)["equity_irr"].median().min() - 0.01
     out = finmodel.optimise_allocation(sc, objective="private_per_public",
                                        constraints={"min_equity_irr_p50": floor}, paths=128,
-                                       seed=1, max_evaluations=60)
+                                       seed=1, max_evaluations=60, budget_eur_m=None)
     assert out.objective > out.baseline_objective
     assert (out.constraints["slack"] >= -1e-3).all()
     assert out.allocation.sum() <= sc.fund.size_eur_m + 1e-6
@@ -191,6 +286,30 @@ def test_optimiser_beats_the_equal_allocation_within_its_constraints():
     p50 = res.factory_kpis.groupby("factory", observed=True)["equity_irr"].median()
     assert (p50 >= floor - 1e-3).all()
     assert out.constraints["binding"].any()
+
+
+def test_optimiser_splits_a_fixed_budget_and_reports_binding_constraints_near_zero(base):
+    """With a budget the total is held (spending nothing cannot win), the baseline is the
+    scenario's own split scaled to the budget, and a constraint whose slack is a fraction of
+    a point binds even at a small limit (the old 1 %-of-limit rule never fired at 0)."""
+    seen = []
+    out = finmodel.optimise_allocation(base, objective="equity_irr", budget_eur_m=6_000.0, paths=128,
+                                       max_evaluations=25, progress=lambda done, most: seen.append(done))
+    assert out.allocation.sum() == pytest.approx(6_000.0, abs=1.0)
+    assert out.objective >= out.baseline_objective
+    assert seen == list(range(1, out.evaluations + 1))
+    res = finmodel.simulate(base, paths=128, factory_kpis=True)
+    p_default = res.factory_kpis.groupby("factory", observed=True)["default"].mean()
+    limit = float(p_default.max()) + 0.003  # 0.3 points of slack at the worst site
+    own = finmodel.optimise_allocation(base, constraints={"max_default_probability": limit},
+                                       paths=128, max_evaluations=9)  # every site at its cap
+    row = own.constraints.set_index(["constraint", "factory"]).loc[
+        ("max_default_probability", p_default.idxmax())]
+    assert row["slack"] == pytest.approx(0.003, abs=1e-12) and row["binding"]
+    with pytest.raises(finmodel.ScenarioError, match="budget_eur_m"):
+        finmodel.optimise_allocation(base, budget_eur_m=1e9)
+    with pytest.raises(finmodel.ScenarioError, match="max_evaluations"):
+        finmodel.optimise_allocation(base, max_evaluations=3)
 
 
 def test_optimiser_rejects_unknown_objective_or_constraint(base):

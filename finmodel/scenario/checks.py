@@ -162,7 +162,7 @@ def site_euro_cap(sc: Scenario, i: int) -> float:
 
 
 def _check_correlation(sc: Scenario) -> list[Problem]:
-    from finmodel.scenario.fields import dist_paths, resolve
+    from finmodel.scenario.fields import dist_paths
 
     corr, out = sc.correlation, []
     names = corr.inputs
@@ -173,9 +173,6 @@ def _check_correlation(sc: Scenario) -> list[Problem]:
 
             out.append(Problem(f"correlation.inputs[{k}]", name,
                                "not an uncertain input" + closest(name, valid)))
-        elif resolve(sc, name).is_fixed:
-            out.append(Problem(f"correlation.inputs[{k}]", name,
-                               "is fixed; only uncertain inputs can be correlated"))
     if len(set(names)) != len(names):
         out.append(Problem("correlation.inputs", names, "names must be unique"))
     n = len(names)

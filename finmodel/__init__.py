@@ -1,6 +1,6 @@
 """finmodel: Monte Carlo investment-and-financing model for Europe's AI gigafactories."""
 
-from finmodel.analysis import optimise_allocation, sensitivity, sweep, tail_drivers, tornado
+from finmodel.analysis import morris, optimise_allocation, sensitivity, sweep, tail_drivers, tornado
 from finmodel.api import base_case, compare
 from finmodel.errors import Problem, ScenarioError
 from finmodel.excel import export_excel
@@ -25,6 +25,7 @@ __all__ = [
     "load_scenario",
     "loads_scenario",
     "mirr",
+    "morris",
     "npv",
     "optimise_allocation",
     "sensitivity",

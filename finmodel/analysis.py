@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 from scipy import optimize, stats
+from scipy.stats import qmc
 
 from finmodel.drivers import drivers_from_draws
 from finmodel.engine import close_deal, run
@@ -25,13 +27,13 @@ from finmodel.errors import Problem, ScenarioError
 from finmodel.kpis import PATH_KPIS, path_kpis
 from finmodel.portfolio import site_caps
 from finmodel.results import Results
-from finmodel.sampling import PathNoise, make_design, path_noise, ppf, scalar_draws
+from finmodel.sampling import PathNoise, make_design, path_noise, ppf, scalar_draws, stream
 from finmodel.scenario.model import Scenario
 from finmodel.simulation import run_all, simulate
 from finmodel.store import run_metadata
 
-__all__ = ["AllocationResult", "optimise_allocation", "plain_name", "sensitivity", "sobol_indices",
-           "sweep", "tail_drivers", "tornado"]
+__all__ = ["AllocationResult", "elementary_effects", "morris", "optimise_allocation", "plain_name",
+           "sensitivity", "sobol_indices", "sweep", "tail_drivers", "tornado"]
 
 Array = NDArray[np.float64]
 SWEEP_STATS = ("mean", "std", "sem", "p10", "p50", "p90")
@@ -222,7 +224,9 @@ def one_at_a_time(evaluate: Callable[[dict[str, Array]], Array], centre: Mapping
 def tornado(scenario: Scenario, kpi: str, low: float = 0.1, high: float = 0.9) -> pd.DataFrame:
     """One-at-a-time swings of every uncertain input from its ``low`` to its ``high`` quantile,
     the others at their central values and the deal terms fixed at close, on the central time
-    paths. One row per input, largest swing first."""
+    paths. One row per input, largest swing first. Where no input moves the KPI (a flag or a
+    loss that the central case never reaches) ``attrs["note"]`` says so and a ``UserWarning``
+    is issued."""
     _check_kpi(kpi, "tornado")
     if not 0 <= low < high <= 1:
         raise ScenarioError(Problem("low, high", (low, high), "need 0 <= low < high <= 1"), "tornado")
@@ -235,7 +239,15 @@ def tornado(scenario: Scenario, kpi: str, low: float = 0.1, high: float = 0.9) -
     def evaluate(values: dict[str, Array]) -> Array:
         return _evaluate(scenario, values, None, terms)[kpi].to_numpy()
 
-    return one_at_a_time(evaluate, centre, lows, highs)
+    table = one_at_a_time(evaluate, centre, lows, highs)
+    if not (table["swing"] > 0).any():
+        table.attrs["note"] = (f"No single input moves {kpi} on the central case: "
+                               f"{'a flag' if PATH_KPIS[kpi][0] == 'flag' else 'it'} stays "
+                               f"{table['kpi_at_centre'].iloc[0]:g} when one input at a time "
+                               f"swings from its P{low * 100:g} to its P{high * 100:g}. Use "
+                               f"sensitivity() on simulated paths for events and losses.")
+        warnings.warn(f"tornado: {table.attrs['note']}", UserWarning, stacklevel=2)
+    return table
 
 # -- rank correlation, Sobol indices, tail drivers ----------------------------------------------------
 
@@ -297,11 +309,25 @@ def input_groups(sc: Scenario) -> dict[str, list[str]]:
     return out
 
 
-def _sobol(sc: Scenario, kpi: str, samples: int, seed: int, n_boot: int) -> pd.DataFrame:
+def _check_power_of_two(samples: int, argument: str, where: str) -> None:
+    if isinstance(samples, bool) or not isinstance(samples, int | np.integer) or samples < 4 \
+            or samples & (samples - 1):
+        raise ScenarioError(Problem(argument, samples, "a power of two >= 4 (the Sobol design is "
+                                    "balanced only then), e.g. 512"), where)
+
+
+def _sobol_outputs(sc: Scenario, kpi: str, samples: int, seed: int) -> tuple[Array, list[str]]:
+    """Model outputs (G + 2, N) of a pick-freeze design: rows A, B, then A with group g's inputs
+    from B. A and B are the two halves of one scrambled Sobol sequence of dimension 2K over
+    the scalar inputs (Saltelli's design); the time-path noise is Monte Carlo."""
     groups = input_groups(sc)
     terms = close_deal(sc)
-    draws_a = scalar_draws(sc, make_design(sc, samples, seed, "mc"), 0, samples)
-    draws_b = scalar_draws(sc, make_design(sc, samples, seed + 1, "mc"), 0, samples)
+    design = make_design(sc, samples, seed, "sobol")
+    k = len(design.names)
+    u = qmc.Sobol(d=2 * k, scramble=True, rng=stream(seed, "sensitivity:sobol")).random(samples) \
+        if k else np.empty((samples, 0))
+    draws_a = scalar_draws(sc, dataclasses.replace(design, uniforms=u[:, :k]), 0, samples)
+    draws_b = scalar_draws(sc, dataclasses.replace(design, uniforms=u[:, k:]), 0, samples)
     noise_a, noise_b = path_noise(sc, seed, 0, samples), path_noise(sc, seed + 1, 0, samples)
     fields = [f.name for f in dataclasses.fields(PathNoise)]
     noise_field = {"noise:power": ("power", "power_jumps"), "noise:chip": ("chip",),
@@ -316,9 +342,22 @@ def _sobol(sc: Scenario, kpi: str, samples: int, seed: int, n_boot: int) -> pd.D
     draws = {k: np.concatenate([d[k] for d in blocks_draws]) for k in draws_a}
     noise = PathNoise(*(np.concatenate([getattr(nz, f) for nz in blocks_noise]) for f in fields))
     y = _evaluate(sc, draws, noise, terms)[kpi].to_numpy().reshape(len(blocks_draws), samples)
-    ok = np.isfinite(y).all(axis=0)
-    y = y[:, ok]
-    return sobol_indices(y[0], y[1], y[2:], list(groups), n_boot=n_boot, seed=seed)
+    return y, list(groups)
+
+
+def _sobol(sc: Scenario, kpi: str, samples: int, seed: int, n_boot: int) -> pd.DataFrame:
+    """Grouped Sobol indices; attrs["convergence"]: the indices on the design's first N/4,
+    N/2 and N rows (each a balanced Sobol design) and attrs["paths_used"]."""
+    y, names = _sobol_outputs(sc, kpi, samples, seed)
+    rows = []
+    table = None
+    for n in (samples // 4, samples // 2, samples):
+        part = y[:, :n]
+        part = part[:, np.isfinite(part).all(axis=0)]  # rows whose KPI exists in every block
+        table = sobol_indices(part[0], part[1], part[2:], names, n_boot=n_boot, seed=seed)
+        rows.append(table.assign(N=n, paths_used=part.shape[1]).reset_index())
+    table.attrs["convergence"] = pd.concat(rows, ignore_index=True).set_index(["N", "group"])
+    return table
 
 
 def sensitivity(results: Results, kpi: str, sobol_samples: int = 0, seed: int = 0,
@@ -326,9 +365,16 @@ def sensitivity(results: Results, kpi: str, sobol_samples: int = 0, seed: int = 
     """Which inputs drive ``kpi`` (a path KPI).
 
     Per input, from the run's own paths: Spearman rank correlation with the KPI and its
-    contribution to variance (squared rank correlation, normalised to 1). With
-    ``sobol_samples`` = N > 0, also variance-based Sobol indices (first order S1 and total ST,
-    with bootstrap confidence half-widths) from a pick-freeze design of N x (G + 2) model runs.
+    contribution to variance (squared rank correlation, normalised to 1). For a flag KPI (an
+    event such as ``any_default``) the measure is the event's probability instead: on the
+    paths where the input lies in its lowest and its highest third (``p_event_low``,
+    ``p_event_high``), their difference ``event_shift`` and its share of the sum of |shifts|
+    as the contribution; ``attrs["measure"]`` says which measure was used.
+
+    With ``sobol_samples`` = N (a power of two) > 0, also variance-based Sobol indices (first
+    order S1, Saltelli 2010, and total ST, Jansen 1999, with bootstrap confidence
+    half-widths) from a pick-freeze design of N x (G + 2) model runs on a scrambled Sobol
+    sequence, as SALib computes them; ``attrs["convergence"]`` gives them at N/4, N/2 and N.
     Sobol indices of single inputs are not defined when inputs are dependent, so they are
     computed for groups: inputs linked by the correlation matrix form one group, every other
     input is its own group, and each time-path noise process (power, chip market, demand) is a
@@ -336,27 +382,110 @@ def sensitivity(results: Results, kpi: str, sobol_samples: int = 0, seed: int = 
     IRR) are left out.
     """
     _check_kpi(kpi, "sensitivity")
+    if sobol_samples:
+        _check_power_of_two(sobol_samples, "sobol_samples", "sensitivity")
     y = results.path_kpis[kpi].to_numpy(dtype=float)
     inputs = results.inputs.drop(columns="path")
     ok = np.isfinite(y)
+    flag = PATH_KPIS[kpi][0] == "flag"
     rows = []
     for name in inputs.columns:
         x = inputs[name].to_numpy(dtype=float)[ok]
         rho = stats.spearmanr(x, y[ok]).statistic if np.ptp(x) > 0 and np.ptp(y[ok]) > 0 else 0.0
-        rows.append({"input": name, "spearman": rho})
+        row = {"input": name, "spearman": rho}
+        if flag:
+            ranks = stats.rankdata(x, method="average") / x.size
+            low, high = y[ok][ranks <= 1 / 3], y[ok][ranks > 2 / 3]
+            row.update(p_event_low=low.mean() if low.size else np.nan,
+                       p_event_high=high.mean() if high.size else np.nan)
+            row["event_shift"] = row["p_event_high"] - row["p_event_low"]
+        rows.append(row)
     table = pd.DataFrame(rows)
-    sq = table["spearman"] ** 2
-    table["contribution_to_variance"] = sq / sq.sum() if sq.sum() > 0 else 0.0
-    table = table.sort_values("contribution_to_variance", ascending=False, kind="stable")
+    weight = table["event_shift"].abs().fillna(0.0) if flag else table["spearman"] ** 2
+    table["contribution_to_variance" if not flag else "contribution"] = (
+        weight / weight.sum() if weight.sum() > 0 else 0.0)
+    table = table.sort_values(table.columns[-1], ascending=False, kind="stable")
+    measure = ("P(event) in the lowest vs the highest third of each input" if flag
+               else "squared Spearman rank correlation")
+    convergence = None
     if sobol_samples:
         sobol = _sobol(results.scenario, kpi, int(sobol_samples), seed, n_boot)
+        convergence = sobol.attrs["convergence"]
         member_of = {m: g for g, members in input_groups(results.scenario).items() for m in members}
         table["group"] = table["input"].map(member_of)
         table = table.merge(sobol, left_on="group", right_index=True, how="left")
         noise = sobol[sobol.index.str.startswith("time paths")].reset_index()
         noise["input"] = noise["group"]
         table = pd.concat([table, noise], ignore_index=True)
-    return table.reset_index(drop=True)
+    table = table.reset_index(drop=True)
+    table.attrs["measure"] = measure
+    if convergence is not None:
+        table.attrs["convergence"] = convergence
+    return table
+
+
+def elementary_effects(evaluate: Callable[[Array], Array], k: int, trajectories: int, levels: int,
+                       rng: np.random.Generator) -> Array:
+    """Morris elementary effects (trajectories, K) of evaluate(q (n, K) quantiles in (0, 1))
+    -> (n,) outputs: each trajectory starts on a random point of the ``levels``-level grid
+    and moves one input at a time, in random order, by half the grid (a quantile step of
+    +-0.5); an effect is the output's change over the quantile's change."""
+    half = levels // 2
+    grid = (np.arange(levels) + 0.5) / levels  # the levels' quantiles, off the 0 and 1 ends
+    trajectory_levels, orders = [], []
+    for _ in range(trajectories):
+        up = rng.random(k) < 0.5  # inputs that step up start in the lower half, others above
+        x = rng.integers(0, half, k) + np.where(up, 0, half)
+        order = rng.permutation(k)
+        rows = [x.copy()]
+        for j in order:
+            x[j] += half if up[j] else -half
+            rows.append(x.copy())
+        trajectory_levels.append(np.array(rows))
+        orders.append(order)
+    y = np.asarray(evaluate(grid[np.concatenate(trajectory_levels)]), float).reshape(trajectories, k + 1)
+    effects = np.empty((trajectories, k))
+    for t, order in enumerate(orders):
+        rows = trajectory_levels[t]
+        for i, j in enumerate(order):
+            effects[t, j] = (y[t, i + 1] - y[t, i]) / (grid[rows[i + 1, j]] - grid[rows[i, j]])
+    return effects
+
+
+def morris(scenario: Scenario, kpi: str, trajectories: int = 20, levels: int = 4,
+           seed: int = 0) -> pd.DataFrame:
+    """Morris elementary-effects screening of every uncertain input (Morris 1991; mu* as in
+    Campolongo et al. 2007): ``trajectories`` one-at-a-time paths through a ``levels``-level
+    grid of each input's quantiles (``elementary_effects``), on the central time paths with
+    the deal fixed at close: (K + 1) x trajectories model runs, so it screens many inputs
+    cheaply. Inputs are taken as independent (the correlation is not applied), as in SALib.
+
+    One row per input: ``mu`` (mean effect), ``mu_star`` (mean absolute effect), ``sigma``
+    (spread of the effects: interactions or non-linearity), in KPI units per unit of quantile
+    (the change from the input's 25th to its 75th percentile is half of it), sorted by
+    mu_star, largest first. Paths whose KPI is undefined are left out of the means."""
+    _check_kpi(kpi, "morris")
+    if isinstance(levels, bool) or not isinstance(levels, int) or levels < 2 or levels % 2 \
+            or isinstance(trajectories, bool) or not isinstance(trajectories, int) or trajectories < 2:
+        raise ScenarioError(Problem("levels, trajectories", (levels, trajectories),
+                                    "an even number of levels >= 2 and at least 2 trajectories"),
+                            "morris")
+    specs = scenario.uncertain_inputs()
+    names = list(specs)
+    terms = close_deal(scenario)
+
+    def evaluate(q: Array) -> Array:
+        draws = {name: ppf(specs[name], q[:, j]) for j, name in enumerate(names)}
+        return _evaluate(scenario, draws, None, terms)[kpi].to_numpy()
+
+    effects = elementary_effects(evaluate, len(names), trajectories, levels,
+                                 stream(seed, "sensitivity:morris"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an input whose effects are all NaN
+        table = pd.DataFrame({"input": names, "mu": np.nanmean(effects, 0),
+                              "mu_star": np.nanmean(np.abs(effects), 0),
+                              "sigma": np.nanstd(effects, 0, ddof=1)})
+    return table.sort_values("mu_star", ascending=False, kind="stable").reset_index(drop=True)
 
 
 def tail_drivers(results: Results, condition: str | NDArray[np.bool_]) -> pd.DataFrame:

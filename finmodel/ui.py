@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,7 +136,9 @@ def _simulate(toml: str, paths: int, seed: int, method: str) -> finmodel.Results
 
 @st.cache_resource(show_spinner=False, max_entries=48)
 def _tornado(toml: str, kpi: str) -> pd.DataFrame:
-    return finmodel.tornado(finmodel.loads_scenario(toml), kpi)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # a flat tornado: its note is shown instead
+        return finmodel.tornado(finmodel.loads_scenario(toml), kpi)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -342,7 +345,10 @@ def _drivers_tab(res: finmodel.Results, toml: str) -> None:
     kpi = st.selectbox("KPI for the tornado", choices, key="tornado_kpi",
                        help="One-at-a-time swings of each uncertain input from its P10 to its P90, "
                             "the others at their centre, on the base case.")
-    st.altair_chart(tornado_chart(_tornado(toml, kpi), kpi)
+    table = _tornado(toml, kpi)
+    if table.attrs.get("note"):
+        st.info(literal(table.attrs["note"]))
+    st.altair_chart(tornado_chart(table, kpi)
                     .properties(title=f"What moves {kpi} (base case, one input at a time)"))
     st.markdown("#### Inputs ranked by rank correlation with the KPI over the simulated paths")
     st.dataframe(finmodel.sensitivity(res, kpi), hide_index=True, width="stretch")

@@ -7,6 +7,7 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.stats import qmc
 
 import finmodel
 from finmodel import analysis
@@ -19,33 +20,94 @@ def base():
     return finmodel.load_scenario("base")
 
 
-def ishigami(x: np.ndarray, a: float = 7.0, b: float = 0.1) -> np.ndarray:
+def pick_freeze(f, d: int, n: int, shift: float, seed: int = 7):
+    """Outputs of f on Saltelli's design from one scrambled Sobol sequence of dimension 2d:
+    A, B (N,) and AB (d, N), each shifted by a constant."""
+    u = qmc.Sobol(2 * d, scramble=True, rng=np.random.default_rng(seed)).random(n)
+    xa, xb = u[:, :d], u[:, d:]
+    y_ab = []
+    for i in range(d):
+        x = xa.copy()
+        x[:, i] = xb[:, i]
+        y_ab.append(f(x) + shift)
+    return f(xa) + shift, f(xb) + shift, np.array(y_ab)
+
+
+def ishigami(u: np.ndarray, a: float = 7.0, b: float = 0.1) -> np.ndarray:
+    x = np.pi * (2 * u - 1)
     return np.sin(x[:, 0]) + a * np.sin(x[:, 1]) ** 2 + b * x[:, 2] ** 4 * np.sin(x[:, 0])
 
 
-@pytest.mark.parametrize("shift", [0.0, 1e3, 1e6])
-def test_sobol_indices_of_the_ishigami_function_match_the_analytic_values(shift):
-    """A constant added to the output changes no index (the outputs are centred first)."""
-    a, b, n = 7.0, 0.1, 1 << 14
-    rng = np.random.default_rng(7)
-    xa, xb = rng.uniform(-np.pi, np.pi, (2, n, 3))
-    y_ab = []
-    for i in range(3):
-        x = xa.copy()
-        x[:, i] = xb[:, i]
-        y_ab.append(ishigami(x) + shift)
-    table = sobol_indices(ishigami(xa) + shift, ishigami(xb) + shift, np.array(y_ab), ["x1", "x2", "x3"],
-                          n_boot=300)
-    # analytic values (Ishigami and Homma 1990; Sobol' and Levitan 1999)
+def ishigami_indices(a: float = 7.0, b: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+    """Analytic indices (Ishigami and Homma 1990; Sobol' and Levitan 1999)."""
     var = a**2 / 8 + b * np.pi**4 / 5 + b**2 * np.pi**8 / 18 + 0.5
     v1 = 0.5 * (1 + b * np.pi**4 / 5) ** 2
     v2 = a**2 / 8
     v13 = b**2 * np.pi**8 * (1 / 18 - 1 / 50)
-    s1 = np.array([v1, v2, 0.0]) / var
-    st = np.array([v1 + v13, v2, v13]) / var
+    return np.array([v1, v2, 0.0]) / var, np.array([v1 + v13, v2, v13]) / var
+
+
+G_A = np.array([0.0, 1.0, 4.5, 9.0, 99.0, 99.0])
+
+
+def g_function(u: np.ndarray) -> np.ndarray:
+    return np.prod((np.abs(4 * u - 2) + G_A) / (1 + G_A), axis=1)
+
+
+def g_indices() -> tuple[np.ndarray, np.ndarray]:
+    """Analytic indices of Sobol's G-function: V_i = 1 / (3 (1 + a_i)^2)."""
+    v = 1 / (3 * (1 + G_A) ** 2)
+    total = np.prod(1 + v) - 1
+    return v / total, v * np.prod(1 + v) / (1 + v) / total
+
+
+@pytest.mark.parametrize("shift", [0.0, 1e3, 1e6])
+@pytest.mark.parametrize(("f", "d", "analytic"), [(ishigami, 3, ishigami_indices),
+                                                   (g_function, 6, g_indices)],
+                         ids=["ishigami", "g-function"])
+def test_sobol_indices_match_the_analytic_values_and_salib(f, d, analytic, shift):
+    """At N = 4096 on a Sobol design, with a constant of 0, 1e3 or 1e6 added to the output,
+    S1 and ST lie within their bootstrap intervals of the analytic values, and equal SALib's
+    estimators on the same outputs (SALib standardises the outputs first)."""
+    from SALib.analyze.sobol import first_order, total_order
+
+    y_a, y_b, y_ab = pick_freeze(f, d, 4096, shift)
+    names = [f"x{i + 1}" for i in range(d)]
+    table = sobol_indices(y_a, y_b, y_ab, names, n_boot=400, conf=0.99)
+    s1, st = analytic()
     assert np.all(np.abs(table["S1"] - s1) <= table["S1_conf"])
     assert np.all(np.abs(table["ST"] - st) <= table["ST_conf"])
-    assert np.all(table["S1_conf"] < 0.05)
+    y = np.concatenate([y_a, y_b, y_ab.ravel()])
+    mean, sd = y.mean(), y.std()
+    a, b, ab = (y_a - mean) / sd, (y_b - mean) / sd, (y_ab - mean) / sd
+    np.testing.assert_allclose(table["S1"], [first_order(a, ab[i], b) for i in range(d)],
+                               rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(table["ST"], [total_order(a, ab[i], b) for i in range(d)],
+                               rtol=1e-9, atol=1e-12)
+
+
+def test_morris_effects_of_a_known_function():
+    """On y = 3 q1 - 2 q2 + 4 q3 q4 (q: quantiles) every effect of q1 is 3 and of q2 is -2
+    (sigma 0: linear, no interaction), while q3 and q4 interact (sigma > 0); q5 does nothing."""
+    def f(q):
+        return 3 * q[:, 0] - 2 * q[:, 1] + 4 * q[:, 2] * q[:, 3]
+
+    effects = analysis.elementary_effects(f, 5, trajectories=30, levels=4,
+                                          rng=np.random.default_rng(3))
+    np.testing.assert_allclose(effects[:, 0], 3.0, rtol=1e-12)
+    np.testing.assert_allclose(effects[:, 1], -2.0, rtol=1e-12)
+    np.testing.assert_array_equal(effects[:, 4], 0.0)
+    assert effects[:, 2].std() > 0.5 and set(np.round(effects[:, 2], 9)) <= {0.5, 1.5, 2.5, 3.5}
+
+
+def test_morris_screens_the_model_and_ranks_like_the_tornado(base):
+    table = finmodel.morris(base, "equity_irr", trajectories=6)
+    assert set(table["input"]) == set(base.uncertain_inputs())
+    assert table["mu_star"].is_monotonic_decreasing and (table["mu_star"] >= table["mu"].abs()).all()
+    top_tornado = set(finmodel.tornado(base, "equity_irr")["input"].head(5))
+    assert table["input"].iloc[0] in top_tornado
+    with pytest.raises(finmodel.ScenarioError, match="levels"):
+        finmodel.morris(base, "equity_irr", levels=3)
 
 
 def test_tornado_ranks_a_linear_model_by_its_coefficients():
@@ -252,6 +314,29 @@ def test_sensitivity_ranks_inputs_and_groups_correlated_ones(base):
     in_group = table[table["group"] == linked[0]]
     assert in_group["S1"].nunique() == 1 and len(in_group) == len(groups[linked[0]])
     assert table["input"].str.startswith("time paths").sum() == 3
+    convergence = table.attrs["convergence"]
+    assert sorted(set(convergence.index.get_level_values("N"))) == [32, 64, 128]
+    with pytest.raises(finmodel.ScenarioError, match="sobol_samples = 100"):
+        finmodel.sensitivity(res, "equity_irr", sobol_samples=100)
+
+
+def test_sensitivity_of_an_event_reads_the_probability_by_input_third(base):
+    res = finmodel.simulate(base, paths=900, seed=2)
+    table = finmodel.sensitivity(res, "any_default")
+    assert table.attrs["measure"].startswith("P(event)")
+    top = table.iloc[0]
+    x = res.inputs[top["input"]]
+    y = res.path_kpis["any_default"]
+    low, high = x.rank(pct=True) <= 1 / 3, x.rank(pct=True) > 2 / 3
+    assert top["p_event_low"] == pytest.approx(y[low].mean(), abs=1e-12)
+    assert top["p_event_high"] == pytest.approx(y[high].mean(), abs=1e-12)
+    assert table["contribution"].sum() == pytest.approx(1.0)
+
+
+def test_a_flat_tornado_says_so(base):
+    with pytest.warns(UserWarning, match="No single input moves eib_loss_eur_m"):
+        table = finmodel.tornado(base, "eib_loss_eur_m")
+    assert "sensitivity()" in table.attrs["note"]
 
 
 def test_tail_drivers_compare_inside_and_outside(base):

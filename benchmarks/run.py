@@ -11,6 +11,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_excel
 import bench_irr
 import bench_simulate
+import bench_store
 import bench_sweep
 
 
@@ -20,6 +21,7 @@ def main() -> None:
     bench_irr.main()
     bench_simulate.main(include_million="--quick" not in sys.argv)
     bench_sweep.main()
+    bench_store.main()
     bench_excel.main()
 
 

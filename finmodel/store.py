@@ -49,11 +49,12 @@ def run_attrs(res: Results) -> dict[str, Any]:
     return run_metadata(res.scenario, res.n_paths, res.seed, res.method)
 
 
-def _by_path(table: pd.DataFrame, column: str, labels: Sequence[str]) -> pd.DataFrame:
-    """A long table's (path, label) rows sorted path by path, labels in ``labels`` order, so
-    that a column reshapes to (paths, labels)."""
+def _row_order(table: pd.DataFrame, column: str, labels: Sequence[str]) -> np.ndarray | None:
+    """The order that sorts a long table's (path, label) rows path by path, labels in
+    ``labels`` order, so that a column reshapes to (paths, labels); None if already so."""
     codes = pd.Categorical(table[column].astype(str), categories=list(labels)).codes
-    return table.iloc[np.lexsort((codes, table["path"].to_numpy()))]
+    order = np.lexsort((codes, table["path"].to_numpy()))
+    return None if np.array_equal(order, np.arange(order.size)) else order
 
 
 def to_xarray(res: Results, lines: Sequence[str] = (), start: int = 0, stop: int | None = None,
@@ -82,9 +83,11 @@ def to_xarray(res: Results, lines: Sequence[str] = (), start: int = 0, stop: int
             ("tranche", res.tranche_kpis, "tranche", tranches, TRANCHE_KPIS)):
         if table is None or not labels:
             continue
-        ordered, shape = _by_path(table, column, labels), (res.n_paths, len(labels))
+        order, shape = _row_order(table, column, labels), (res.n_paths, len(labels))
         for kpi, (unit, description) in kpis.items():
-            ds[f"{prefix}_{kpi}"] = (("path", column), ordered[kpi].to_numpy().reshape(shape),
+            values = table[kpi].to_numpy()
+            values = (values if order is None else values[order]).reshape(shape)
+            ds[f"{prefix}_{kpi}"] = (("path", column), values,
                                      {"unit": unit, "description": description})
     for field in res.inputs.columns.drop("path"):
         ds[field] = ("path", res.inputs[field].to_numpy(), {"unit": "", "description": "drawn input"})

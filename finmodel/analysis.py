@@ -175,9 +175,10 @@ def sweep(scenario: Scenario, grid: Mapping[str, Sequence[Any]] | pd.DataFrame,
 
 
 def _evaluate(sc: Scenario, draws: Mapping[str, Array], noise: PathNoise | None,
-              terms=None) -> pd.DataFrame:
+              terms=None, progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
     """Path KPIs for given scalar draws (name -> (n,)) and time-path noise (or the central
-    paths if None), with the deal terms of ``sc`` fixed at close. Evaluated in chunks."""
+    paths if None), with the deal terms of ``sc`` fixed at close. Evaluated in chunks;
+    progress(done, n) after each."""
     terms = close_deal(sc) if terms is None else terms
     n = len(next(iter(draws.values()))) if draws else 1
     frames = []
@@ -186,6 +187,8 @@ def _evaluate(sc: Scenario, draws: Mapping[str, Array], noise: PathNoise | None,
         drivers = drivers_from_draws(sc, {k: v[start:stop] for k, v in draws.items()}, stop - start,
                                      None if noise is None else noise.rows(start, stop))
         frames.append(path_kpis(sc, run(sc, drivers, terms), np.arange(start, stop)))
+        if progress:
+            progress(stop, n)
     return pd.concat(frames, ignore_index=True)
 
 
@@ -316,7 +319,8 @@ def _check_power_of_two(samples: int, argument: str, where: str) -> None:
                                     "balanced only then), e.g. 512"), where)
 
 
-def _sobol_outputs(sc: Scenario, kpi: str, samples: int, seed: int) -> tuple[Array, list[str]]:
+def _sobol_outputs(sc: Scenario, kpi: str, samples: int, seed: int,
+                   progress: Callable[[int, int], None] | None = None) -> tuple[Array, list[str]]:
     """Model outputs (G + 2, N) of a pick-freeze design: rows A, B, then A with group g's inputs
     from B. A and B are the two halves of one scrambled Sobol sequence of dimension 2K over
     the scalar inputs (Saltelli's design); the time-path noise is Monte Carlo."""
@@ -341,14 +345,15 @@ def _sobol_outputs(sc: Scenario, kpi: str, samples: int, seed: int) -> tuple[Arr
                                         for f in fields)))
     draws = {k: np.concatenate([d[k] for d in blocks_draws]) for k in draws_a}
     noise = PathNoise(*(np.concatenate([getattr(nz, f) for nz in blocks_noise]) for f in fields))
-    y = _evaluate(sc, draws, noise, terms)[kpi].to_numpy().reshape(len(blocks_draws), samples)
+    y = _evaluate(sc, draws, noise, terms, progress)[kpi].to_numpy().reshape(len(blocks_draws), samples)
     return y, list(groups)
 
 
-def _sobol(sc: Scenario, kpi: str, samples: int, seed: int, n_boot: int) -> pd.DataFrame:
+def _sobol(sc: Scenario, kpi: str, samples: int, seed: int, n_boot: int,
+           progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
     """Grouped Sobol indices; attrs["convergence"]: the indices on the design's first N/4,
-    N/2 and N rows (each a balanced Sobol design) and attrs["paths_used"]."""
-    y, names = _sobol_outputs(sc, kpi, samples, seed)
+    N/2 and N rows (each a balanced Sobol design) with the paths used."""
+    y, names = _sobol_outputs(sc, kpi, samples, seed, progress)
     rows = []
     table = None
     for n in (samples // 4, samples // 2, samples):
@@ -361,7 +366,8 @@ def _sobol(sc: Scenario, kpi: str, samples: int, seed: int, n_boot: int) -> pd.D
 
 
 def sensitivity(results: Results, kpi: str, sobol_samples: int = 0, seed: int = 0,
-                n_boot: int = 500) -> pd.DataFrame:
+                n_boot: int = 500, progress: Callable[[int, int], None] | None = None
+                ) -> pd.DataFrame:
     """Which inputs drive ``kpi`` (a path KPI).
 
     Per input, from the run's own paths: Spearman rank correlation with the KPI and its
@@ -379,7 +385,7 @@ def sensitivity(results: Results, kpi: str, sobol_samples: int = 0, seed: int = 
     computed for groups: inputs linked by the correlation matrix form one group, every other
     input is its own group, and each time-path noise process (power, chip market, demand) is a
     group; each input row shows its group's indices. Paths whose KPI is undefined (e.g. no
-    IRR) are left out.
+    IRR) are left out. progress(done, runs) is called as the design's model runs complete.
     """
     _check_kpi(kpi, "sensitivity")
     if sobol_samples:
@@ -409,7 +415,7 @@ def sensitivity(results: Results, kpi: str, sobol_samples: int = 0, seed: int = 
                else "squared Spearman rank correlation")
     convergence = None
     if sobol_samples:
-        sobol = _sobol(results.scenario, kpi, int(sobol_samples), seed, n_boot)
+        sobol = _sobol(results.scenario, kpi, int(sobol_samples), seed, n_boot, progress)
         convergence = sobol.attrs["convergence"]
         member_of = {m: g for g, members in input_groups(results.scenario).items() for m in members}
         table["group"] = table["input"].map(member_of)

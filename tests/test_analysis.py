@@ -299,7 +299,11 @@ def test_sweep_cli_writes_a_tidy_csv(tmp_path, capsys):
 
 def test_sensitivity_ranks_inputs_and_groups_correlated_ones(base):
     res = finmodel.simulate(base, paths=1024, seed=2)
-    table = finmodel.sensitivity(res, "equity_irr", sobol_samples=128, n_boot=50)
+    seen = []
+    table = finmodel.sensitivity(res, "equity_irr", sobol_samples=128, n_boot=50,
+                                 progress=lambda done, total: seen.append((done, total)))
+    runs = 128 * (len(analysis.input_groups(base)) + 2)
+    assert seen[-1] == (runs, runs) and len(seen) == -(-runs // analysis.EVAL_CHUNK)
     spearman = table.dropna(subset=["spearman"])
     assert spearman["contribution_to_variance"].sum() == pytest.approx(1.0)
     # rank correlations recomputed independently with pandas

@@ -288,7 +288,8 @@ def sobol_indices(y_a: Array, y_b: Array, y_ab: Array, names: Sequence[str], n_b
 
 def input_groups(sc: Scenario) -> dict[str, list[str]]:
     """Groups of uncertain inputs that are independent of each other: the connected components
-    of the correlation matrix, every other input alone, and each time-path noise process."""
+    of the correlation matrix, every other input alone, and the time-path noise processes
+    (the chip market and AI demand together where they are correlated)."""
     names = list(sc.uncertain_inputs())
     parent = {n: n for n in names}
 
@@ -307,8 +308,12 @@ def input_groups(sc: Scenario) -> dict[str, list[str]]:
         groups.setdefault(find(name), []).append(name)
     out = {(" + ".join(members) if len(members) > 1 else members[0]): members
            for members in groups.values()}
-    for process in ("power", "chip", "demand"):
-        out[f"time paths: {process}"] = [f"noise:{process}"]
+    out["time paths: power"] = ["noise:power"]
+    if sc.market.chip_demand_correlation != 0.0:  # dependent: one group
+        out["time paths: chip market + AI demand"] = ["noise:chip", "noise:demand"]
+    else:
+        out["time paths: chip market"] = ["noise:chip"]
+        out["time paths: AI demand"] = ["noise:demand"]
     return out
 
 

@@ -60,10 +60,14 @@ class Drivers:
     utilisation_launch_year: Array  # (P, F) share, first 12 months of operation
     utilisation_steady: Array  # (P, F, T) share
     public_access_share: Array  # (P, F) share of sold hours
-    anchor_share_of_commercial: Array  # (P, F) share
+    anchor_share_of_commercial: Array  # (P, F) share of commercial capacity
+    anchor_contract_years: Array  # (P, F) years a contract's price holds
+    anchor_take_or_pay: bool  # True: contracted capacity is paid whether used or not
     public_access_discount: Array  # (P, F) share of the reserved price (1 = free)
     public_access_paid_by_fund: bool  # True: the fund pays the discount to the project
-    other_opex_share_of_capex: Array  # (P, F) 1/yr
+    staff_maintenance_share_of_capex: Array  # (P, F) 1/yr of the capex in service
+    network_software_share_of_capex: Array  # (P, F) 1/yr
+    insurance_property_share_of_capex: Array  # (P, F) 1/yr
     opex_index: Array  # (P, F, T) inflation index of facility-related opex, 1 in period 0
     power_price_eur_mwh: Array  # (P, F, T) EUR/MWh
     tax_rate: Array  # (P, F) share
@@ -71,7 +75,8 @@ class Drivers:
     gpus_bought_at_close: bool
     base_rate: Array  # (P, 1) 1/yr swap rate fixed at close, under every senior loan
     eib_margin: Array  # (P, 1) 1/yr
-    senior_spread: Array  # (P, 1) 1/yr commercial senior and hardware loans
+    senior_spread: Array  # (P, 1) 1/yr commercial senior loans
+    hardware_loan_spread: Array  # (P, 1) 1/yr hardware (GPU-backed) loans
     facility_recovery_haircut: Array  # (P, 1) share of facility book value lost on enforcement
 
     @property
@@ -196,9 +201,13 @@ def build_drivers(sc: Scenario, value, n_paths: int, noise: PathNoise | None = N
         utilisation_steady=u_steady,
         public_access_share=market("market.public_access_share"),
         anchor_share_of_commercial=np.full((1, 1), m.anchor_share_of_commercial),
+        anchor_contract_years=market("market.anchor_contract_years"),
+        anchor_take_or_pay=m.anchor_take_or_pay,
         public_access_discount=market("market.public_access_discount"),
         public_access_paid_by_fund=m.public_access_payer == "fund",
-        other_opex_share_of_capex=market("costs.other_opex_share_of_capex"),
+        staff_maintenance_share_of_capex=market("costs.staff_maintenance_share_of_capex"),
+        network_software_share_of_capex=market("costs.network_software_share_of_capex"),
+        insurance_property_share_of_capex=market("costs.insurance_property_share_of_capex"),
         opex_index=((1.0 + mac.inflation_per_year) ** years)[None, None, :],
         power_price_eur_mwh=power,
         tax_rate=np.array([[f.tax_rate for f in sc.factories]]),
@@ -207,6 +216,7 @@ def build_drivers(sc: Scenario, value, n_paths: int, noise: PathNoise | None = N
         base_rate=market("macro.base_rate"),
         eib_margin=market("eib.margin"),
         senior_spread=market("private.senior_spread"),
+        hardware_loan_spread=market("private.hardware_loan_spread"),
         facility_recovery_haircut=market("eib.facility_recovery_haircut"),
     )
 
@@ -226,8 +236,9 @@ def _site_paths(sc: Scenario, noise: PathNoise, power_mean: Array, hour_trend: A
 
     * power: log deviation from the mean path, an exact discrete Ornstein-Uhlenbeck process
       from x_0 = 0 with log jumps that revert like any deviation;
-    * GPU-hour price: the trend times exp(volatility x random walk of the demand shocks),
-      W_0 = 0;
+    * GPU-hour price: the trend times exp(x), x_0 = 0, driven by the demand shocks: an OU
+      deviation reverting to the trend with ``market.gpu_hour_price_half_life_years``, or a
+      random walk (volatility x cumulative shocks) where that is empty;
     * utilisation: logistic of logit(level) + a stationary OU deviation (half-life one year)
       driven by the same demand shocks.
 
@@ -239,6 +250,8 @@ def _site_paths(sc: Scenario, noise: PathNoise, power_mean: Array, hour_trend: A
     n_p, n_f = lead
     out = np.empty((3, n_p * n_f, n_t))
     power_ou, utilisation_ou = _ou(e.power_price_half_life_years), _ou(1.0)
+    half_life = m.gpu_hour_price_half_life_years
+    hour_ou = _ou(half_life)[:2] if half_life is not None else (1.0, 1.0)  # a walk: no decay
     jumps = np.ascontiguousarray(np.broadcast_to(noise.power_jumps, (n_p, n_f, n_t)))
     _site_rows(by_row_and_period(noise.power, lead, n_t), jumps.reshape(-1, n_t),
                by_row_and_period(noise.demand, lead, n_t), n_f,
@@ -246,7 +259,7 @@ def _site_paths(sc: Scenario, noise: PathNoise, power_mean: Array, hour_trend: A
                by_row_and_period(hour_trend, (n_p, 1), n_t),
                by_row(_logit(utilisation_level), (n_p, 1)),
                e.power_price_volatility, *power_ou[:2], e.power_price_jump_log_size,
-               m.gpu_hour_price_volatility, m.utilisation_volatility, *utilisation_ou, out)
+               m.gpu_hour_price_volatility, *hour_ou, m.utilisation_volatility, *utilisation_ou, out)
     return tuple(out[k].reshape(n_p, n_f, n_t) for k in range(3))
 
 
@@ -261,24 +274,24 @@ def _ou(half_life_years: float) -> tuple[float, float, float]:
 @kernel
 def _site_rows(power_z, jumps, demand_z, n_f, power_mean, hour_trend, logit_level,
                power_vol, power_decay, power_scale, jump_size,
-               hour_vol, util_vol, util_decay, util_scale, util_start, out):
+               hour_vol, hour_decay, hour_scale, util_vol, util_decay, util_scale, util_start, out):
     """The recursions of ``_site_paths`` for each row (one path and factory, path = row // n_f),
     compiled: shocks and jump flags (R, T); mean paths (P, T), logit of the utilisation level
     (P,); out (3, R, T) power, GPU-hour price factor, utilisation."""
     n_rows, n_t = power_z.shape
     for i in range(n_rows):
         p = i // n_f
-        x_power, walk = 0.0, 0.0
+        x_power, x_hour = 0.0, 0.0
         x_util = demand_z[i, 0] * util_vol * util_start
         for t in range(n_t):
             if t > 0:
                 x_power = x_power * power_decay + power_z[i, t] * power_vol * power_scale
                 if jumps[i, t]:
                     x_power += jump_size
-                walk += demand_z[i, t]
+                x_hour = x_hour * hour_decay + demand_z[i, t] * hour_vol * hour_scale
                 x_util = x_util * util_decay + demand_z[i, t] * util_vol * util_scale
             out[0, i, t] = power_mean[p, t] * np.exp(x_power)
-            out[1, i, t] = hour_trend[p, t] * np.exp(walk * hour_vol)
+            out[1, i, t] = hour_trend[p, t] * np.exp(x_hour)
             out[2, i, t] = 1.0 / (1.0 + np.exp(-(x_util + logit_level[p])))
 
 

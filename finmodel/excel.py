@@ -243,10 +243,12 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, pm: _PathModel, f: 
     R.param("base_rate", "base rate (swap, fixed at close)", "1/yr", rate(d.base_rate), PCT, True)
     R.param("eib_margin", "EIB margin", "1/yr", rate(d.eib_margin), PCT, True)
     R.param("senior_spread", "commercial senior spread", "1/yr", rate(d.senior_spread), PCT, True)
+    R.param("hardware_spread", "hardware loan spread", "1/yr", rate(d.hardware_loan_spread), PCT, True)
     R.param("haircut", "facility recovery haircut", "share", rate(d.facility_recovery_haircut), PCT, True)
     R.param("r_e", "EIB rate", "1/yr", f"={p('base_rate')}+{p('eib_margin')}", PCT)
-    R.param("r_c", "commercial and hardware loan rate", "1/yr",
+    R.param("r_c", "commercial senior loan rate", "1/yr",
             f"={p('base_rate')}+{p('senior_spread')}", PCT)
+    R.param("r_h", "hardware loan rate", "1/yr", f"={p('base_rate')}+{p('hardware_spread')}", PCT)
     R.param("r_s", "fund subordinated loan rate", "1/yr", f"={names['sub_loan_rate']}", PCT)
     R.param("tax_rate", "corporate tax rate", "share", f"={names[f'tax_rate_{f}']}", PCT)
     R.param("eib_commit", "EIB commitment (sized on the base case)", "EUR m",
@@ -263,7 +265,7 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, pm: _PathModel, f: 
     R.param("hw_life", "hardware loan term (no longer than a fleet serves on this path)", "years",
             f"=MIN({names['hardware_loan_tenor_years']},{p('fleet_life')})", "0")
     R.param("hw_factor", "hardware annuity per EUR borrowed", "1/yr",
-            f"={p('r_c')}/(1-(1+{p('r_c')})^-{p('hw_life')})", "0.000000")
+            f"={p('r_h')}/(1-(1+{p('r_h')})^-{p('hw_life')})", "0.000000")
     R.param("fees", "front-end fees", "EUR m",
             f"={names['upfront_fee']}*{p('eib_commit')}+{names['commercial_upfront_fee']}*{p('com_commit')}")
     close_period = int(np.broadcast_to(d.close_year, fin.first_repayment.shape)[0, f])
@@ -426,18 +428,18 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, pm: _PathModel, f: 
     R.series("int_e", "EIB interest", "EUR m", formula=lambda t: f"{c('open_e', t)}*{p('r_e')}")
     R.series("int_c", "commercial interest", "EUR m", formula=lambda t: f"{c('open_c', t)}*{p('r_c')}")
     R.series("int_h", "hardware loan interest", "EUR m",
-             formula=lambda t: f"{c('open_h', t)}*{p('r_c')}")
+             formula=lambda t: f"{c('open_h', t)}*{p('r_h')}")
     for key, open_, b0 in (("sched_e", "open_e", "b0_e"), ("sched_c", "open_c", "b0_c")):
         R.series(key, f"scheduled principal ({key[-1]})", "EUR m", formula=lambda t, o=open_, b=b0: (
             f"IF({c('repaying', t)}=1,MIN({c('share', t)}*{p(b)},{c(o, t)}),0)"))
     R.series("sched_h", "scheduled hardware service", "EUR m",
-             formula=lambda t: f"MIN({c('hw_sched', t)},{c('open_h', t)}*(1+{p('r_c')}))")
+             formula=lambda t: f"MIN({c('hw_sched', t)},{c('open_h', t)}*(1+{p('r_h')}))")
     R.series("service", "senior debt service (scheduled)", "EUR m", formula=lambda t: (
         f"IF({c('repaying', t)}=1,{c('int_e', t)}+{c('int_c', t)}+{c('sched_e', t)}"
         f"+{c('sched_c', t)},0)+{c('sched_h', t)}"))
     R.series("due", "senior amount due (all at the horizon)", "EUR m", formula=lambda t: (
         f"IF({c('last', t)}=1,{c('open_e', t)}+{c('int_e', t)}+{c('open_c', t)}+{c('int_c', t)}"
-        f"+{c('open_h', t)}*(1+{p('r_c')}),{c('service', t)})"))
+        f"+{c('open_h', t)}*(1+{p('r_h')}),{c('service', t)})"))
     R.series("interest_deductible", "interest paid in operation", "EUR m", formula=lambda t: (
         f"IF(OR({c('repaying', t)}=1,{c('last', t)}=1),{c('int_e', t)}+{c('int_c', t)}"
         f"+{c('open_s', t)}*{p('r_s')},0)+{c('int_h', t)}"))
@@ -514,9 +516,9 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, pm: _PathModel, f: 
                      f"IF({c('capitalise', t)}=1,{c(o, t)}+{c(i, t)},{c(o, t)}"
                      f"-IF({c('last', t)}=1,{c(o, t)},{c(pr, t)}))+{c(dr, t)}"))
     R.series("pay_h", "hardware service paid", "EUR m", formula=lambda t: (
-        f"IF({c('last', t)}=1,{c('open_h', t)}*(1+{p('r_c')}),{c('sched_h', t)})"))
+        f"IF({c('last', t)}=1,{c('open_h', t)}*(1+{p('r_h')}),{c('sched_h', t)})"))
     R.series("new_h", "hardware balance after this period", "EUR m", formula=lambda t: (
-        f"{c('open_h', t)}*(1+{p('r_c')})-{c('pay_h', t)}+{c('hw_draw', t)}"))
+        f"{c('open_h', t)}*(1+{p('r_h')})-{c('pay_h', t)}+{c('hw_draw', t)}"))
 
     def target(t: int) -> str:
         if t == n_t - 1:
@@ -526,7 +528,7 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, pm: _PathModel, f: 
         pc = f"MIN({c('share', n)}*{p('b0_c')},{c('new_c', t)})"
         return (f"{names['dsra_months']}/{names['months_per_year']}*(IF({per(n)}>={p('r0')},"
                 f"{c('new_e', t)}*{p('r_e')}+{c('new_c', t)}*{p('r_c')}+{pe}+{pc},0)+MIN({c('hw_sched', n)},"
-                f"{c('new_h', t)}*(1+{p('r_c')})))")
+                f"{c('new_h', t)}*(1+{p('r_h')})))")
 
     R.series("dsra_target", "reserve target: months of next period's service", "EUR m", formula=target)
     R.series("dsra1", "reserve after draws", "EUR m",
@@ -635,7 +637,7 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, pm: _PathModel, f: 
                                 f"+{c('assets', t)},0)"))
     R.series("owed_e", "owed to the EIB", "EUR m", formula=lambda t: f"{c('open_e', t)}+{c('int_e', t)}")
     R.series("owed", "owed to senior lenders", "EUR m", formula=lambda t: (
-        f"{c('owed_e', t)}+{c('open_c', t)}+{c('int_c', t)}+{c('open_h', t)}*(1+{p('r_c')})"
+        f"{c('owed_e', t)}+{c('open_c', t)}+{c('int_c', t)}+{c('open_h', t)}*(1+{p('r_h')})"
         f"+{c('hw_draw', t)}"))
     R.series("paid_senior", "paid to senior lenders", "EUR m",
              formula=lambda t: f"MIN({c('pot', t)},{c('owed', t)})")

@@ -309,12 +309,13 @@ def _hardware_loan(wanted: float, cfads: Array, fleet_start: int, t: int, target
 
 
 @kernel
-def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, floor, fee_period, n_rep, life, profile,
+def _waterfall(flows, r_e, r_c, r_h, haircut, tax_rate, terminal, floor, fee_period, n_rep, life, profile,
                deal, consts, flags, slots, out, ends):
     """The set-up and the period loop of ``finance`` for each row (one path and factory),
     compiled.
 
-    flows: tuple of (R, T) operations line items named in ``_FLOWS``; r_e, r_c, haircut,
+    flows: tuple of (R, T) operations line items named in ``_FLOWS``; r_e, r_c, r_h (EIB,
+    commercial and hardware loan rates), haircut,
     tax_rate, terminal (EUR m, at the horizon), floor (the first repayment period before the
     construction draws are considered): (R,); fee_period, n_rep, life (years a fleet serves):
     (R,) int; profile (F, N_max): sculpted principal shares; deal (6, F): EIB, commercial and
@@ -345,7 +346,7 @@ def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, floor, fee_period, 
     extra_equity = np.zeros(n_t)  # pre-completion losses and initial reserve, paid by equity
     residual = np.zeros(n_t)  # what is left for equity after a default
     for i in range(n_rows):
-        re, rc, f = r_e[i], r_c[i], i % n_f
+        re, rc, rh, f = r_e[i], r_c[i], r_h[i], i % n_f
         buf[_RECOVERY, :] = 0.0  # every other item is written for every period up to a default
         # construction: every facility drawn pro rata to uses, up to its commitment scaled
         # down on a path that costs less than the base case; fees at close; the rest equity
@@ -378,7 +379,7 @@ def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, floor, fee_period, 
         # a hardware loan lasts no longer than the fleet it finances serves on this path
         life_row = life[i] if life[i] >= 1 else 1
         tenor_row = min(tenor_h, life_row)
-        factor_h = _annuity_factor(rc, tenor_row)
+        factor_h = _annuity_factor(rh, tenor_row)
         fleet_start, fleet_cost = -1, 0.0  # period the GPU fleet in service was bought, its cost
         for t in range(n_t):
             extra_equity[t] = residual[t] = 0.0
@@ -420,15 +421,15 @@ def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, floor, fee_period, 
                 fleet_start, fleet_cost = t, refresh_t
             share = _principal_share(kind, re, t - start, n, profile, f, window_scale) if repaying else 0.0
             # senior loans: interest on the opening balance; capitalised before r0
-            int_e, int_c, int_h = b_e * re, b_c * rc, b_h * rc
+            int_e, int_c, int_h = b_e * re, b_c * rc, b_h * rh
             prin_e = min(share * b0_e, b_e)
             prin_c = min(share * b0_c, b_c)
-            pay_h = min(hw_pay[t], b_h * (1.0 + rc))
+            pay_h = min(hw_pay[t], b_h * (1.0 + rh))
             service = (int_e + int_c + prin_e + prin_c if repaying else 0.0) + pay_h
             bullet = 0.0
             if last:  # everything still owed falls due at the horizon
-                bullet = b_e + int_e + b_c + int_c + b_h * (1.0 + rc) - service
-                prin_e, prin_c, pay_h = b_e, b_c, b_h * (1.0 + rc)
+                bullet = b_e + int_e + b_c + int_c + b_h * (1.0 + rh) - service
+                prin_e, prin_c, pay_h = b_e, b_c, b_h * (1.0 + rh)
             # tax after borrowing costs (interest paid in operation, the capitalised IDC
             # depreciated with the facility from r0, interest carried forward), limited to a
             # share of EBITDA or the safe harbour where the interest limitation applies; tax
@@ -487,7 +488,7 @@ def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, floor, fee_period, 
                     1.0 - haircut[i])) * (1.0 - enforcement)
                 pot = max(available + mra + assets, 0.0)
                 owed_e = b_e + int_e
-                owed = owed_e + b_c + int_c + b_h * (1.0 + rc) + draw_h[t]
+                owed = owed_e + b_c + int_c + b_h * (1.0 + rh) + draw_h[t]
                 paid = min(pot, owed)
                 recovered = paid / owed if owed > 0 else 1.0
                 owed_s = b_s * (1.0 + r_s) + (buf[_FUND_DRAW, t] if fund_is_sub else 0.0)
@@ -519,7 +520,7 @@ def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, floor, fee_period, 
             capitalise = not repaying and not last
             new_e = (b_e + int_e if capitalise else b_e - prin_e) + buf[_EIB_DRAW, t]
             new_c = (b_c + int_c if capitalise else b_c - prin_c) + buf[_COM_DRAW, t]
-            new_h = b_h * (1.0 + rc) - pay_h + draw_h[t]
+            new_h = b_h * (1.0 + rh) - pay_h + draw_h[t]
             # reserve target: next period's scheduled senior service
             target = 0.0
             if not last:
@@ -529,7 +530,7 @@ def _waterfall(flows, r_e, r_c, haircut, tax_rate, terminal, floor, fee_period, 
                     share_n = _principal_share(kind, re, nxt - start, n, profile, f, window_scale)
                     target = (new_e * re + new_c * rc + min(share_n * b0e_n, new_e)
                               + min(share_n * b0c_n, new_c))
-                target = dsra_years * (target + min(hw_pay[nxt], new_h * (1.0 + rc)))
+                target = dsra_years * (target + min(hw_pay[nxt], new_h * (1.0 + rh)))
             release = max(dsra - target, 0.0)
             surplus += release
             dsra -= release
@@ -678,7 +679,8 @@ def finance(sc: Scenario, d: Drivers, op: Operations, terms: Terms,
         dtype=np.int64)
     _waterfall(
         flows, by_row(d.base_rate + d.eib_margin, shape),
-        by_row(d.base_rate + d.senior_spread, shape), by_row(d.facility_recovery_haircut, shape),
+        by_row(d.base_rate + d.senior_spread, shape), by_row(d.base_rate + d.hardware_loan_spread, shape),
+        by_row(d.facility_recovery_haircut, shape),
         by_row(d.tax_rate, shape), by_row(op.terminal_at_horizon, shape),
         by_row(_repayment_floor(sc, d, op), shape),
         by_row(np.clip(np.broadcast_to(d.close_year, shape).astype(np.int64), 0, n_t - 1), shape,

@@ -5,11 +5,21 @@ its end. A factory reaches close at ``close_year``, builds for ``build_years``, 
 commercial operation (COD) after the longer of the grid and chip-delivery delays. GPU fleets
 serve ``gpu_life_years`` each, back to back from COD; each is paid at the first period end on or
 after its purchase (at COD, or at close for the first fleet if ``gpus_bought_at_close``), at that
-year's price, and resold at retirement. GPU-hour prices are set when each period's service starts
-(anchor contracts reprice yearly): a fleet earns the launch price, times the market factor, in
-its first year and ``(1 - erosion) ** age`` after that. The fleet vintages and the loss
-carry-forward carry state from one period to the next, so every period of a (path, factory) row
-is worked out in one compiled loop (``_operate_rows``), which writes each line item once.
+year's price, and resold at retirement.
+
+Prices: a fleet's market price per GPU-hour is the launch price times the market factor of the
+period times ``(1 - erosion) ** age`` (age at the start of its service in the period), times
+its generation step ``((1 + growth) (1 - erosion)) ** (years after the first fleet)``: a new
+generation brings more compute per GPU, each unit of it cheaper. Market channels (on demand,
+public access) sell used hours at that price. Anchor contracts cover a share of commercial
+capacity: signed at the start of a fleet's service, and renewed every ``anchor_contract_years``,
+at the market price of the signing period scaled to the term (the average erosion over the term
+against a one-year contract's), held for the term; with ``anchor_take_or_pay`` they pay for the
+contracted capacity whether it is used or not.
+
+The fleet vintages, the contracts and the loss carry-forward carry state from one period to the
+next, so every period of a (path, factory) row is worked out in one compiled loop
+(``_operate_rows``), which writes each line item once.
 """
 
 from __future__ import annotations
@@ -37,13 +47,17 @@ LINE_ITEMS: dict[str, tuple[str, str]] = {
     "compute_hours_adjusted_m": ("m GPU-hour eq.", "GPU-hours in first-fleet equivalents "
                                  "(price-performance adjusted)"),
     "energy_gwh": ("GWh", "electricity used"),
-    "revenue_anchor": ("EUR m", "reserved / anchor contracts"),
+    "revenue_anchor": ("EUR m", "anchor contracts (take-or-pay at the contract price)"),
     "revenue_on_demand": ("EUR m", "on-demand sales"),
     "revenue_public_users": ("EUR m", "public-access users' payments"),
     "revenue_public_fund": ("EUR m", "fund payments for the public-access discount"),
     "revenue": ("EUR m", "total revenue"),
     "energy_cost": ("EUR m", "electricity cost"),
-    "other_opex": ("EUR m", "maintenance, staff, insurance, software, network"),
+    "opex_staff_maintenance": ("EUR m", "staff and maintenance"),
+    "opex_network_software": ("EUR m", "network, bandwidth and software"),
+    "opex_insurance_property": ("EUR m", "insurance and property tax"),
+    "other_opex": ("EUR m", "non-energy opex: staff, maintenance, network, software, insurance, "
+                   "property tax"),
     "opex": ("EUR m", "total operating cost"),
     "ebitda": ("EUR m", "revenue - opex"),
     "depreciation": ("EUR m", "straight-line: fleets over their service, facility over its life"),
@@ -146,12 +160,14 @@ def _tax_rows(income: Array, rate: Array, tax: Array, pool: Array) -> None:
         pool[i] = losses
 
 
+OPEX_ITEMS = ("opex_staff_maintenance", "opex_network_software", "opex_insurance_property")
+
 # the (P, F, T) arrays the kernel writes: line items, and what derived line items start from
-_KERNEL_ITEMS = ("gpu_hours_m", "energy_gwh", "revenue_reserved", "revenue", "energy_cost",
+_KERNEL_ITEMS = ("gpu_hours_m", "energy_gwh", "revenue_market_basis", "revenue", "energy_cost",
                  "other_opex", "ebitda", "depreciation", "resale_proceeds", "taxable_income", "tax",
                  "capex_construction", "capex_gpu_initial", "capex_gpu_refresh", "unlevered_fcf",
                  "pre_financing_cash", "serving_years", "compute_years", "fleet_value",
-                 "facility_book_value")
+                 "facility_book_value", "revenue_contract_basis")
 # and the (P, F) facts
 _KERNEL_FACTS = ("terminal_at_horizon", "construction_total", "fleet_cost_initial",
                  "fleet_cost_total", "gpu_hours_total", "compute_years_total", "revenue_total",
@@ -171,6 +187,31 @@ def _overlap(t0: float, t1: float, a: float, b: float) -> float:
 
 
 @kernel
+def _contract_time(a: float, b: float, service_start: float, purchase: float, term: float,
+                   factor: Array, log_keep: float) -> float:
+    """Integral over [a, b) of the anchor contract price, per unit of launch price, of a fleet
+    bought at ``purchase`` whose contracts start at ``service_start`` and renew every ``term``
+    years: each contract is priced at the market factor of the period it is signed in times
+    ``keep ** age`` at signing, times (1 - keep^term) / (term (1 - keep)), the average erosion
+    over its term against a one-year contract's. factor: (T,) the market factor by period."""
+    if b <= a:
+        return 0.0
+    keep = np.exp(log_keep)
+    level = 1.0 if keep == 1.0 else (1.0 - keep ** term) / (term * (1.0 - keep))
+    signed = service_start + np.floor((a - service_start) / term + 1e-9) * term
+    if signed > a:  # rounding put it one term late
+        signed -= term
+    total = 0.0
+    while signed < b:
+        lo, hi = max(a, signed), min(b, signed + term)
+        if hi > lo:
+            j = min(max(int(np.floor(signed + 1e-9)), 0), factor.size - 1)
+            total += (hi - lo) * factor[j] * _decay(log_keep, signed - purchase)
+        signed += term
+    return total * level
+
+
+@kernel
 def _of_row(a: Array, p: int, f: int) -> Array:
     """Row (T,) of a (P or 1, F or 1, T) array for path p and factory f."""
     return a[p if a.shape[0] > 1 else 0, f if a.shape[1] > 1 else 0]
@@ -179,18 +220,21 @@ def _of_row(a: Array, p: int, f: int) -> Array:
 @kernel
 def _operate_rows(n_f, gpus, mw, facility_capex, close, build_end, build_years, cod,
                   first_purchase, j0, life, u_launch, log_keep, log_resale, log_growth,
-                  launch_price, channels, idle, other_share, tax_rate, facility_life,
-                  price, u_steady, hour_factor, power, opex_index, out, facts):
+                  launch_price, anchor_share, market_channels, contract_years, take_or_pay, idle,
+                  other_share, tax_rate, facility_life, price, u_steady, hour_factor, power,
+                  opex_index, out, facts):
     """Every period of each row (one path and factory, row = path x n_f + factory), compiled.
 
     Per row (R,): GPUs, facility MW, facility capex (EUR m), close, build end, build years,
     COD and first purchase (years after close), first purchase period ``j0`` (int), fleet
     life (years), launch-year utilisation, logs of the yearly price retention, the yearly
     resale retention and 1 + price-performance growth, launch price (EUR per GPU-hour), the
-    revenue channels' total share, idle power share, other opex share, tax rate. Facility life
-    (years). Per period (P or 1, F or 1, T): GPU price (EUR), steady utilisation, GPU-hour
-    price factor, power price (EUR/MWh), opex index. Fills ``out``, a tuple of one (R, T)
-    array per name in ``_KERNEL_ITEMS``, and ``facts`` (len(_KERNEL_FACTS), R).
+    anchor contracts' share of capacity, the market channels' total share (at the market
+    price), the contract term (years), idle power share, other opex share, tax rate.
+    ``take_or_pay`` (bool) and facility life (years). Per period (P or 1, F or 1, T): GPU
+    price (EUR), steady utilisation, GPU-hour price factor, power price (EUR/MWh), opex index.
+    Fills ``out``, a tuple of one (R, T) array per name in ``_KERNEL_ITEMS``, and ``facts``
+    (len(_KERNEL_FACTS), R).
 
     Fleets serve back to back from COD, so a period holds at most two: the one serving at its
     start (bought at ``purchase``, costing ``cost``) and, if that one retires inside the
@@ -210,6 +254,8 @@ def _operate_rows(n_f, gpus, mw, facility_capex, close, build_end, build_years, 
         cost = gpus[i] * price_i[j0[i]] / 1e6 if first_purchase[i] < n_t else 0.0
         initial_cost = cost
         purchase, compute, boundary = first_purchase[i], 1.0, cod[i] + life[i]
+        service_start, generation = cod[i], 1.0
+        log_step = log_growth[i] + log_keep[i]  # generation step per year: (1 + g) (1 - e)
         losses = construction_total = refresh_total = fleet_dep_total = facility_dep_total = 0.0
         hours_total = compute_total = revenue_total = ebitda_total = energy_total = 0.0
         book = terminal = 0.0
@@ -228,7 +274,19 @@ def _operate_rows(n_f, gpus, mw, facility_capex, close, build_end, build_years, 
             # the successor's compute per GPU (needed only where it serves or is bought)
             new_compute = (np.exp(log_growth[i] * (boundary - first_purchase[i]))
                            if event or seg2 > 0.0 else 0.0)
-            sold = used1 * _decay(log_keep[i], start - purchase) + used2  # at launch price
+            new_generation = (np.exp(log_step * (boundary - first_purchase[i]))
+                              if event or seg2 > 0.0 else 0.0)
+            # used hours at the market price, and contracted hours at the contract price, both
+            # per unit of launch price
+            market = factor_i[t] * (used1 * _decay(log_keep[i], start - purchase) * generation
+                                    + used2 * new_generation)
+            contract1 = _contract_time(start, start + seg1, service_start, purchase,
+                                       contract_years[i], factor_i, log_keep[i]) * generation
+            contract2 = _contract_time(boundary, boundary + seg2, boundary, boundary,
+                                       contract_years[i], factor_i, log_keep[i]) * new_generation
+            if not take_or_pay:  # contracted capacity pays only for the hours used
+                contract1 *= used1 / seg1 if seg1 > 0.0 else 0.0
+                contract2 *= used2 / seg2 if seg2 > 0.0 else 0.0
             serving = seg1 + seg2
             used = used1 + used2
             compute_years = used1 * compute + used2 * new_compute
@@ -238,12 +296,14 @@ def _operate_rows(n_f, gpus, mw, facility_capex, close, build_end, build_years, 
             if event:
                 resale = cost * _decay(log_resale[i], boundary - purchase)
                 cost, purchase, compute = new_cost, boundary, new_compute
+                service_start, generation = boundary, new_generation
                 boundary += life[i]
             fleet_value = cost * _decay(log_resale[i], t + 1.0 - purchase) if t >= j0[i] else 0.0
             # revenue, costs, EBITDA
             hours = hours_per_year * used
-            revenue_reserved = hours_per_year * (launch_price[i] * factor_i[t]) * sold
-            revenue = revenue_reserved * channels[i]
+            market_basis = hours_per_year * launch_price[i] * market
+            contract_basis = hours_per_year * launch_price[i] * (contract1 + contract2)
+            revenue = contract_basis * anchor_share[i] + market_basis * market_channels[i]
             energy = mwh_per_year * (used + idle[i] * (serving - used))  # idle power while serving
             energy_cost = energy * power_i[t] / 1e3
             facility_active = min(max(t + 1.0 - build_end[i], 0.0), 1.0)
@@ -279,7 +339,7 @@ def _operate_rows(n_f, gpus, mw, facility_capex, close, build_end, build_years, 
             # in _KERNEL_ITEMS order
             out[0][i, t] = hours
             out[1][i, t] = energy
-            out[2][i, t] = revenue_reserved
+            out[2][i, t] = market_basis
             out[3][i, t] = revenue
             out[4][i, t] = energy_cost
             out[5][i, t] = other_opex
@@ -297,6 +357,7 @@ def _operate_rows(n_f, gpus, mw, facility_capex, close, build_end, build_years, 
             out[17][i, t] = compute_years
             out[18][i, t] = fleet_value
             out[19][i, t] = book
+            out[20][i, t] = contract_basis
         for k, value in enumerate((terminal, construction_total, initial_cost,
                                    initial_cost + refresh_total, hours_total, compute_total,
                                    revenue_total, ebitda_total, energy_total)):
@@ -336,12 +397,14 @@ def operate(d: Drivers) -> Operations:
     q = pf(d.public_access_share)
     anchor = pf(d.anchor_share_of_commercial)
     discount = pf(d.public_access_discount)
-    channel = {
-        "revenue_anchor": (1.0 - q) * anchor,
+    anchor_share = (1.0 - q) * anchor  # of capacity, at the contract price
+    market_channel = {  # of used hours, at the market price
         "revenue_on_demand": (1.0 - q) * (1.0 - anchor) * (1.0 + pf(d.on_demand_premium)),
         "revenue_public_users": q * (1.0 - discount),
         "revenue_public_fund": q * discount if d.public_access_paid_by_fund else np.zeros(shape),
     }
+    opex_share = {name: pf(getattr(d, f"{name.removeprefix('opex_')}_share_of_capex"))
+                  for name in OPEX_ITEMS}
     # first purchase at the first period end on or after it (clamped to the horizon)
     j0 = np.clip(np.ceil(first_purchase) - 1, 0, n_t - 1).astype(np.int64)
     with np.errstate(divide="ignore"):  # erosion 1 or resale 0: log 0 = -inf, handled by _decay
@@ -355,8 +418,9 @@ def operate(d: Drivers) -> Operations:
                   row(d.build_years), row(cod), row(first_purchase), by_row(j0, shape, np.int64),
                   row(d.gpu_life_years), row(d.utilisation_launch_year), log_keep, log_resale,
                   np.log1p(row(d.price_performance_growth_per_year)),
-                  row(d.gpu_hour_price_launch_eur), row(sum(channel.values())),
-                  row(d.idle_power_share), row(d.other_opex_share_of_capex), row(d.tax_rate),
+                  row(d.gpu_hour_price_launch_eur), row(anchor_share), row(sum(market_channel.values())),
+                  row(d.anchor_contract_years), bool(d.anchor_take_or_pay),
+                  row(d.idle_power_share), row(sum(opex_share.values())), row(d.tax_rate),
                   float(d.facility_life_years),
                   *(_per_period(a, shape, n_t) for a in (
                       d.compute_capex_eur_per_gpu, d.utilisation_steady, d.gpu_hour_price_factor,
@@ -365,7 +429,8 @@ def operate(d: Drivers) -> Operations:
     fact = {name: facts[n].reshape(shape) for n, name in enumerate(_KERNEL_FACTS)}
     computed = {name: k[name] for name in _KERNEL_ITEMS if name in LINE_ITEMS}
     hourly_m = (gpus * (HOURS_PER_YEAR / 1e6))[..., None]
-    revenue_reserved = k["revenue_reserved"]
+    market_basis = k["revenue_market_basis"]
+    other_share = sum(opex_share.values())
 
     def terminal() -> Array:
         out = np.zeros((*shape, n_t))
@@ -379,8 +444,12 @@ def operate(d: Drivers) -> Operations:
         "opex": lambda: k["energy_cost"] + k["other_opex"],
         "capex": lambda: k["capex_construction"] + (k["capex_gpu_initial"] + k["capex_gpu_refresh"]),
         "terminal_value": terminal,
-        **{name: (lambda share=share: revenue_reserved * share[..., None])
-           for name, share in channel.items()},
+        "revenue_anchor": lambda: k["revenue_contract_basis"] * anchor_share[..., None],
+        **{name: (lambda share=share: market_basis * share[..., None])
+           for name, share in market_channel.items()},
+        **{name: (lambda share=share: k["other_opex"] * np.divide(
+            share, other_share, out=np.zeros(shape), where=other_share > 0)[..., None])
+           for name, share in opex_share.items()},
     }
     items = LineItems(computed, derived)
     sums = {

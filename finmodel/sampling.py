@@ -350,9 +350,10 @@ class PathNoise:
 
     power: Array  # N(0, 1), common/idiosyncratic mix set by energy.power_price_common_share
     power_jumps: NDArray[np.bool_]  # True where the power price jumps
-    chip: Array  # (n, 1, T) N(0, 1), one global chip market
+    chip: Array  # (n, 1, T) N(0, 1), one global chip market, correlated with the common part of
+    # the demand shocks by market.chip_demand_correlation
     demand: Array  # N(0, 1), common/idiosyncratic mix set by market.demand_common_share; moves
-    # both the GPU-hour price (random walk) and utilisation (mean-reverting) of a site
+    # both the GPU-hour price and utilisation of a site
 
     def rows(self, start: int, stop: int) -> PathNoise:
         """The shocks of rows start..stop."""
@@ -375,9 +376,14 @@ def path_noise(sc: Scenario, seed: int, start: int, stop: int) -> PathNoise:
     site_jump = block_uniforms(seed, "noise:power-jump:site", start, stop, (n_f, n_t))
     c = e.power_price_common_share
     jumps = (common_jump < p * c) | (site_jump < p * (1.0 - c))
+    chip = block_normals(seed, "noise:chip", start, stop, (1, n_t))
+    rho = m.chip_demand_correlation
+    if rho != 0.0:  # the chip market shares the common AI-demand shocks
+        chip *= math.sqrt(1.0 - rho * rho)
+        chip += rho * block_normals(seed, "noise:demand:common", start, stop, (1, n_t))
     return PathNoise(
         power=_mixed(seed, "power", start, stop, n_f, n_t, c),
         power_jumps=jumps,
-        chip=block_normals(seed, "noise:chip", start, stop, (1, n_t)),
+        chip=chip,
         demand=_mixed(seed, "demand", start, stop, n_f, n_t, m.demand_common_share),
     )

@@ -32,8 +32,15 @@ def factory_reference(x: dict, periods: int) -> dict[str, list[float]]:
 
     z = [0.0] * T
     out = {k: list(z) for k in (
-        "hours", "rev_reserved", "util_years", "serve_years", "fleet_dep", "fleet_opex_base",
-        "resale", "capex_gpu_initial", "capex_gpu_refresh", "compute_hours")}
+        "hours", "rev_market", "rev_contract", "util_years", "serve_years", "fleet_dep",
+        "fleet_opex_base", "resale", "capex_gpu_initial", "capex_gpu_refresh", "compute_hours")}
+    erosion = x["gpu_hour_price_erosion_per_year"]
+    growth = x["price_performance_growth_per_year"]
+    term = x["anchor_contract_years"]
+    # a contract's price against a one-year contract signed at the same time: the average
+    # of (1 - erosion)^s over its term, over that average over one year
+    keep = 1 - erosion
+    level = 1.0 if erosion == 0 else (1 - keep ** term) / (term * (1 - keep))
     fleet_terminal = 0.0
     k = 0
     while True:
@@ -44,6 +51,15 @@ def factory_reference(x: dict, periods: int) -> dict[str, list[float]]:
             break
         j = pay_period(purchase, T)
         cost = gpus * x["compute_capex_eur_per_gpu"][j] / 1e6
+        generation = ((1 + growth) * (1 - erosion)) ** (purchase - first_purchase)
+        contracts = []  # (from, to, price per GPU-hour)
+        signed = start
+        while signed < end:
+            period = min(max(math.floor(signed), 0), T - 1)
+            contracts.append((signed, min(signed + term, end),
+                              x["gpu_hour_price_launch_eur"] * x["gpu_hour_price_factor"][period]
+                              * keep ** (signed - purchase) * generation * level))
+            signed += term
         out["capex_gpu_initial" if k == 0 else "capex_gpu_refresh"][j] += cost
         for t in range(T):
             serve = overlap(t, t + 1, start, end)
@@ -52,11 +68,14 @@ def factory_reference(x: dict, periods: int) -> dict[str, list[float]]:
             ramp = overlap(t, t + 1, cod, cod + 1) if k == 0 else 0.0
             used = ramp * x["utilisation_launch_year"] + (serve - ramp) * x["utilisation_steady"][t]
             age = max(t, start) - purchase
-            price = (x["gpu_hour_price_launch_eur"] * (1 - x["gpu_hour_price_erosion_per_year"]) ** age
-                     * x["gpu_hour_price_factor"][t])
+            price = (x["gpu_hour_price_launch_eur"] * keep ** age * x["gpu_hour_price_factor"][t]
+                     * generation)
             h = gpus * HOURS * used
             out["hours"][t] += h
-            out["rev_reserved"][t] += h * price / 1e6
+            out["rev_market"][t] += h * price / 1e6
+            paid = 1.0 if x["anchor_take_or_pay"] else used / serve
+            out["rev_contract"][t] += sum(gpus * HOURS * overlap(t, t + 1, a, b) * paid * p / 1e6
+                                          for a, b, p in contracts)
             out["compute_hours"][t] += h * (1 + x["price_performance_growth_per_year"]) ** (
                 purchase - first_purchase)
             out["util_years"][t] += used
@@ -70,9 +89,11 @@ def factory_reference(x: dict, periods: int) -> dict[str, list[float]]:
         k += 1
 
     q, a, disc = x["public_access_share"], x["anchor_share_of_commercial"], x["public_access_discount"]
-    share = (1 - q) * a + (1 - q) * (1 - a) * (1 + x["on_demand_premium"]) + q * (1 - disc)
+    market_share = (1 - q) * (1 - a) * (1 + x["on_demand_premium"]) + q * (1 - disc)
     if x["public_access_paid_by_fund"]:
-        share += q * disc
+        market_share += q * disc
+    opex_share = (x["staff_maintenance_share_of_capex"] + x["network_software_share_of_capex"]
+                  + x["insurance_property_share_of_capex"])
     life_f = x["facility_life_years"]
     res: dict[str, list[float]] = {k: list(z) for k in (
         "revenue", "energy_cost", "other_opex", "ebitda", "depreciation", "tax", "capex",
@@ -83,14 +104,13 @@ def factory_reference(x: dict, periods: int) -> dict[str, list[float]]:
     dep_fleet_total = sum(out["fleet_dep"])
     for t in range(T):
         construction = facility_capex * overlap(t, t + 1, x["close_year"], build_end) / x["build_years"]
-        revenue = out["rev_reserved"][t] * share
+        revenue = out["rev_contract"][t] * (1 - q) * a + out["rev_market"][t] * market_share
         mwh = gpus * x["it_kw_per_gpu"] * x["pue"] * HOURS * (
             x["idle_power_share"] * out["serve_years"][t]
             + (1 - x["idle_power_share"]) * out["util_years"][t]) / 1000
         energy = mwh * x["power_price_eur_mwh"][t] / 1e6
         active = min(max(t + 1 - build_end, 0.0), 1.0)
-        other = x["other_opex_share_of_capex"] * (facility_capex * active * x["opex_index"][t]
-                                                  + out["fleet_opex_base"][t])
+        other = opex_share * (facility_capex * active * x["opex_index"][t] + out["fleet_opex_base"][t])
         ebitda = revenue - energy - other
         fac_dep = facility_capex / life_f * overlap(t, t + 1, build_end, build_end + life_f)
         fac_dep_total += fac_dep

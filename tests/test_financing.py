@@ -116,7 +116,7 @@ def test_hardware_loans_are_sized_at_the_refresh_and_are_annuities(base):
     year by year of its life, carries at the target DSCR after the EIB's scheduled service."""
     _, d, m = central_run(base)
     fin, op = m.financing, m.operations
-    rate = float((d.base_rate + d.senior_spread)[0, 0])
+    rate = float((d.base_rate + d.hardware_loan_spread)[0, 0])  # priced as GPU-backed debt
     tenor = min(base.private.hardware_loan_tenor_years, int(d.gpu_life_years[0, 0]))
     draw = fin["hardware_draw"][0, 0]
     t = int(np.flatnonzero(draw > 0)[0])
@@ -578,8 +578,11 @@ def test_gpu_hour_price_shock_starts_when_the_scenario_says():
 def test_a_stress_sized_on_base_falls_below_the_target_in_its_own_base_case():
     """Closing on base's terms, the GPU-hour collapse hits after close: its central path no
     longer meets the DSCR the deal was sized to (on its own base case it would, by construction)."""
-    _, _, m = central_run(finmodel.load_scenario("gpu_price_collapse"))
-    assert np.nanmin(m.financing["dscr"]) < 1.0
+    sc = finmodel.load_scenario("gpu_price_collapse")
+    _, _, m = central_run(sc)
+    assert np.nanmin(m.financing["dscr"]) < sc.eib.target_dscr
+    _, _, own = central_run(sc.with_updates({"close_on": None}))
+    assert np.nanmin(own.financing["dscr"][..., :8]) >= sc.eib.target_dscr * (1 - 1e-9)
 
 
 def test_senior_loans_mature_at_close_plus_tenor_on_every_path(base):
@@ -771,7 +774,7 @@ def test_sizing_cases_put_each_input_at_its_mean_or_median(base):
 def test_a_downside_case_sizes_the_debt_on_a_scaled_base_case(base):
     from finmodel.engine import _downside_scale
 
-    sc = base.with_updates({**PLAIN, "eib.share_of_cost": 0.5, "eib.target_dscr": 2.5,
+    sc = base.with_updates({**PLAIN, "eib.share_of_cost": 0.5, "eib.target_dscr": 3.0,
                             "eib.sizing_case": "downside", "eib.sizing_quantile": 0.1})
     terms, _, m = central_run(sc)
     assert set(terms.binding) == {"dscr"} and terms.sizing_case == "downside (quantile 0.1)"

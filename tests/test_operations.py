@@ -37,6 +37,8 @@ utilisation_launch_year = 0.5
 utilisation_steady = 0.8
 public_access_share = 0.25
 anchor_share_of_commercial = 1.0
+anchor_contract_years = 1.0
+anchor_take_or_pay = false
 public_access_discount = 0.5
 price_performance_growth_per_year = 0.4
 [energy]
@@ -48,7 +50,9 @@ power_price_eur_mwh = 100.0
 facility_capex_usd_m_per_mw = 10.0
 grid_capex_eur_m_per_mw = 0.0
 build_months = 12.0
-other_opex_share_of_capex = 0.01
+staff_maintenance_share_of_capex = 0.006
+network_software_share_of_capex = 0.003
+insurance_property_share_of_capex = 0.001
 facility_life_years = 5
 [[factories]]
 name = "tiny"
@@ -75,11 +79,14 @@ def test_tiny_factory_matches_hand_calculation(tiny):
     get = {k: op[k][0, 0] for k in LINE_ITEMS}
     h_ramp, h_steady = 1000 * 8760 * 0.5 / 1e6, 1000 * 8760 * 0.8 / 1e6  # m GPU-hours
     hours = [0, h_ramp, h_steady, h_steady, h_steady, h_steady]
-    price = [0, 2.0, 1.0, 2.0, 1.0, 2.0]
+    # each new fleet launches at the generation step ((1 + 0.4) (1 - 0.5)) ** (years after the
+    # first fleet): 0.7^2 = 0.49 for the fleet bought at 3, 0.7^4 = 0.2401 for the one at 5;
+    # one-year anchor contracts at the market price of their year, paid for the hours used
+    price = [0, 2.0, 1.0, 2.0 * 0.49, 1.0 * 0.49, 2.0 * 0.2401]
     revenue = [h * p * 0.875 for h, p in zip(hours, price, strict=True)]
     mwh = [0, 1000 * 8760 * (0.25 + 0.75 * 0.5) / 1000] + [1000 * 8760 * (0.25 + 0.75 * 0.8) / 1000] * 4
     energy = [m * 100 / 1e6 for m in mwh]
-    other = [0] + [0.01 * (10 + 10)] * 5
+    other = [0] + [0.01 * (10 + 10)] * 5  # opex shares 0.006 + 0.003 + 0.001
     ebitda = [r - e - o for r, e, o in zip(revenue, energy, other, strict=True)]
     dep = [0] + [10 / 2 + 10 / 5] * 5
     resale = [0, 0, 5.0, 0, 5.0, 0]
@@ -105,6 +112,9 @@ def test_tiny_factory_matches_hand_calculation(tiny):
     np.testing.assert_allclose(get["energy_gwh"], np.array(mwh) / 1000, rtol=1e-12)
     np.testing.assert_allclose(get["energy_cost"], energy, rtol=1e-12)
     np.testing.assert_allclose(get["other_opex"], other, atol=1e-12)
+    np.testing.assert_allclose(get["opex_staff_maintenance"], np.array(other) * 0.6, atol=1e-12)
+    np.testing.assert_allclose(get["opex_network_software"], np.array(other) * 0.3, atol=1e-12)
+    np.testing.assert_allclose(get["opex_insurance_property"], np.array(other) * 0.1, atol=1e-12)
     np.testing.assert_allclose(get["ebitda"], ebitda, atol=1e-12)
     np.testing.assert_allclose(get["depreciation"], dep, atol=1e-12)
     np.testing.assert_allclose(get["resale_proceeds"], resale, atol=1e-12)
@@ -305,4 +315,50 @@ def test_extreme_shares_stay_finite(base):
         assert np.isfinite(op[name]).all(), name
     assert op["resale_proceeds"].sum() == 0.0
     first_year = op["revenue"][0, 0, 2]  # age 0: the launch price still applies
-    assert first_year > 0 and op["revenue"][0, 0, 3] == 0.0
+    assert first_year > 0 and op["revenue_on_demand"][0, 0, 3] == 0.0
+    # a contract signed at age 0 holds launch / term (the term's average) for its term
+    assert op["revenue_anchor"][0, 0, 3] == op["revenue_anchor"][0, 0, 2] > 0
+
+
+def test_an_anchor_contract_keeps_its_price_for_its_term_then_reprices(tiny):
+    """One fleet serving 1..5 (life 4), anchor contracts of 2 years on all capacity, take-or-pay.
+    The market factor falls by half over years 1..3 (shock 0.5 from year 1 over 2 years):
+    1, 0.75, 0.5, 0.5, ... Contracts are signed at 1 (factor 0.75, age 0) and 3 (factor 0.5,
+    age 2, price 0.5^2 of launch), each at the term's average erosion over a one-year
+    contract's: (1 - 0.5^2) / (2 (1 - 0.5)) = 0.75. So 2.0 x 0.75 x 0.75 = 1.125 in periods
+    1 and 2, and 2.0 x 0.5 x 0.25 x 0.75 = 0.1875 in periods 3 and 4, on full capacity
+    (8.76 m GPU-hours) whatever the utilisation."""
+    sc = tiny.with_updates({"market.gpu_useful_life_years": 4, "market.public_access_share": 0.0,
+                            "market.anchor_contract_years": 2.0, "market.anchor_take_or_pay": True,
+                            "market.gpu_hour_price_shock": 0.5,
+                            "market.gpu_hour_price_shock_years": 2.0,
+                            "market.gpu_hour_price_shock_start_years": 1.0})
+    capacity = 1000 * 8760 / 1e6
+    expected = capacity * np.array([0, 1.125, 1.125, 0.1875, 0.1875, 0.0])
+    for u in (0.5, 0.9):  # take-or-pay: the contracted revenue ignores utilisation
+        op = operate(central_drivers(sc.with_updates({"market.utilisation_steady": u})))
+        np.testing.assert_allclose(op["revenue_anchor"][0, 0, :5], expected[:5], rtol=1e-12)
+        assert op["revenue_on_demand"].sum() == 0.0
+    # paid only for the hours used: the same prices times the hours used
+    used = operate(central_drivers(sc.with_updates({"market.anchor_take_or_pay": False})))
+    hours = used["gpu_hours_m"][0, 0, :5]
+    np.testing.assert_allclose(used["revenue_anchor"][0, 0, :5],
+                               hours * np.array([0, 1.125, 1.125, 0.1875, 0.1875]), rtol=1e-12)
+
+
+def test_contracted_revenue_is_independent_of_utilisation_and_the_rest_is_not(base):
+    low, high = (operate(central_drivers(base.with_updates({"market.utilisation_steady": u})))
+                 for u in (0.6, 0.9))
+    np.testing.assert_array_equal(low["revenue_anchor"], high["revenue_anchor"])
+    after_launch = slice(int(low.cod_years.max()) + 1, None)  # steady utilisation from here on
+    np.testing.assert_allclose(high["revenue_on_demand"][..., after_launch],
+                               1.5 * low["revenue_on_demand"][..., after_launch], rtol=1e-12)
+
+
+def test_bad_contract_terms_and_half_lives_are_clear_errors(base):
+    for update, field in (({"market.anchor_contract_years": 0.5}, "market.anchor_contract_years"),
+                          ({"market.gpu_hour_price_half_life_years": 0.0},
+                           "market.gpu_hour_price_half_life_years"),
+                          ({"market.chip_demand_correlation": 1.5}, "market.chip_demand_correlation")):
+        with pytest.raises(finmodel.ScenarioError, match=field.replace(".", r"\.")):
+            base.with_updates(update)

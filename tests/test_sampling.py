@@ -140,13 +140,15 @@ def test_site_time_paths_match_closed_forms():
     Power: log p_t = log mean_t + x_t, x an Ornstein-Uhlenbeck deviation from x_0 = 0 (no
     jumps here): mean of log p_t = log level + (log start - log level) e^(-kt), variance
     s^2 (1 - e^(-2kt)) / (2k). GPU-hour price factor: log(factor / trend) = v W_t, a random
-    walk from 0: variance v^2 t. Utilisation: logit u_t - logit level is the stationary OU
-    with half-life one year: variance s^2 / (2k), lag-1 autocorrelation e^(-k) = 1/2.
+    walk from 0: variance v^2 t (the mean-reverting case: next test). Utilisation: logit u_t -
+    logit level is the stationary OU with half-life one year: variance s^2 / (2k), lag-1
+    autocorrelation e^(-k) = 1/2.
     """
     sc = finmodel.load_scenario("base").with_updates({
         "energy.power_price_volatility": 0.5, "energy.power_price_half_life_years": 3.0,
         "energy.power_price_jump_probability": 0.0, "energy.power_price_start_eur_mwh": 250.0,
-        "market.gpu_hour_price_volatility": 0.2, "market.utilisation_volatility": 0.6})
+        "market.gpu_hour_price_volatility": 0.2, "market.utilisation_volatility": 0.6,
+        "market.gpu_hour_price_half_life_years": None})
     n, t = 40_000, 6
     d = drivers_from_draws(sc, {}, n, path_noise(sc, 11, 0, n))
     central = central_drivers(sc)
@@ -172,6 +174,46 @@ def test_site_time_paths_match_closed_forms():
         assert logit[:, :, k].var() == pytest.approx(var_u, rel=0.03)
     rho = np.corrcoef(logit[:, 0, 3], logit[:, 0, 4])[0, 1]
     assert rho == pytest.approx(math.exp(-kappa_u), abs=0.01)
+
+
+def test_gpu_hour_price_reverts_to_its_trend_as_an_ou_process():
+    """log(factor / trend) = x_t, x_0 = 0, an OU process with half-life h: mean 0, variance
+    v^2 (1 - e^(-2kt)) / (2k) (k = ln 2 / h), and corr(x_s, x_t) = e^(-k(t - s))
+    sqrt(var_s / var_t) for s < t. The spread stays bounded, unlike the walk's v^2 t."""
+    v, h = 0.25, 2.0
+    sc = finmodel.load_scenario("base").with_updates({
+        "market.gpu_hour_price_volatility": v, "market.gpu_hour_price_half_life_years": h})
+    n = 40_000
+    d = drivers_from_draws(sc, {}, n, path_noise(sc, 5, 0, n))
+    central = central_drivers(sc)
+    x = np.log(d.gpu_hour_price_factor[:, 0, :] / central.gpu_hour_price_factor[0, 0, :])
+    k = math.log(2) / h
+    var = v**2 * (1 - np.exp(-2 * k * np.arange(x.shape[1]))) / (2 * k)
+    assert np.all(x[:, 0] == 0.0)
+    for t in (1, 3, 10, 20):
+        assert x[:, t].mean() == pytest.approx(0.0, abs=4 * math.sqrt(var[t] / n))
+        assert x[:, t].var() == pytest.approx(var[t], rel=0.03)
+    for s, t in ((3, 4), (3, 7), (10, 12)):
+        expected = math.exp(-k * (t - s)) * math.sqrt(var[s] / var[t])
+        assert np.corrcoef(x[:, s], x[:, t])[0, 1] == pytest.approx(expected, abs=0.01)
+    assert x[:, -1].var() < v**2 / (2 * k) < v**2 * 24  # bounded by the stationary variance
+
+
+def test_chip_prices_share_the_common_demand_shocks():
+    """corr(chip shock, common demand shock) = market.chip_demand_correlation; at 0 the chip
+    stream is the one it always was (existing draws unchanged)."""
+    from finmodel.sampling import block_normals
+
+    base = finmodel.load_scenario("base")
+    n = 50_000
+    for rho in (0.0, 0.5, -0.8):
+        sc = base.with_updates({"market.chip_demand_correlation": rho})
+        chip = path_noise(sc, 3, 0, n).chip[:, 0, :]
+        common = block_normals(3, "noise:demand:common", 0, n, (1, sc.timeline.horizon_years))[:, 0, :]
+        assert np.corrcoef(chip.ravel(), common.ravel())[0, 1] == pytest.approx(rho, abs=0.01)
+        assert chip.var() == pytest.approx(1.0, rel=0.02)
+    plain = path_noise(base.with_updates({"market.chip_demand_correlation": 0.0}), 3, 0, 1000).chip
+    np.testing.assert_array_equal(plain, block_normals(3, "noise:chip", 0, 1000, (1, 25)))
 
 
 def test_common_factor_share_sets_cross_site_correlation():

@@ -250,6 +250,9 @@ class Private(Section):
     hardware_loan_tenor_years: int = f(
         5, "years", "annuity term of each hardware loan (from the period after drawing)", ge=1, le=15
     )
+    hardware_loan_spread: DistNonNegative = f(
+        0.045, "1/yr", "hardware (GPU-backed) loan spread over the base rate"
+    )
 
 
 class Market(Section):
@@ -296,8 +299,16 @@ class Market(Section):
         0.20, "share", "share of sold capacity reserved for research, start-ups and SMEs"
     )
     anchor_share_of_commercial: float = f(
-        0.75, "share", "reserved/anchor contracts as a share of commercial (non-public) hours",
+        0.75, "share", "anchor contracts as a share of commercial (non-public) capacity",
         ge=0, le=1,
+    )
+    anchor_contract_years: Dist = f(
+        2.0, "years", "term of an anchor contract: signed at a fleet's start at the market price "
+        "of that year, then renewed at the market price every term"
+    )
+    anchor_take_or_pay: bool = f(
+        True, "yes/no", "anchor customers pay for their contracted capacity whether they use it "
+        "or not (utilisation risk stays on the uncontracted capacity)"
     )
     public_access_discount: DistShare = f(
         0.5, "share", "discount on the reserved price for public-access hours (1 = free)"
@@ -315,7 +326,15 @@ class Market(Section):
         ge=0, le=2,
     )
     gpu_hour_price_volatility: float = f(
-        0.10, "1/sqrt(yr)", "volatility of the log GPU-hour price factor (random walk)", ge=0, le=2
+        0.10, "1/sqrt(yr)", "volatility of the log GPU-hour price factor", ge=0, le=2
+    )
+    gpu_hour_price_half_life_years: float | None = f(
+        None, "years", "half-life of the log GPU-hour price factor's reversion to its trend "
+        "(empty: a random walk)", gt=0, le=100,
+    )
+    chip_demand_correlation: float = f(
+        0.0, "correlation", "correlation of the GPU purchase price shocks with the common AI-demand "
+        "shocks that move GPU-hour prices and utilisation", ge=-1, le=1,
     )
     utilisation_volatility: float = f(
         0.30, "1/sqrt(yr)", "volatility of steady utilisation in logit space (mean-reverting)",
@@ -325,6 +344,14 @@ class Market(Section):
         0.7, "share", "share of GPU-hour price and utilisation noise common to all sites (AI demand)",
         ge=0, le=1,
     )
+
+    @field_validator("anchor_contract_years")
+    @classmethod
+    def _contract_at_least_a_year(cls, spec):
+        lo, hi = spec.support
+        if lo < 1 or hi > 30:
+            raise ValueError(f"contract terms must lie in [1, 30] years; spans [{lo:g}, {hi:g}]")
+        return spec
 
     @field_validator("gpu_useful_life_years")
     @classmethod
@@ -384,8 +411,15 @@ class Costs(Section):
         0.10, "EUR m per MW", "grid connection (substation, lines) per MW of facility power"
     )
     build_months: DistPositive = f(24.0, "months", "construction time from financial close")
-    other_opex_share_of_capex: DistShare = f(
-        0.008, "1/yr", "maintenance, staff, insurance, software, network as a share of capex"
+    staff_maintenance_share_of_capex: DistShare = f(
+        0.0052, "1/yr", "staff and maintenance per year, as a share of the capex in service "
+        "(facility and GPU fleet)"
+    )
+    network_software_share_of_capex: DistShare = f(
+        0.0012, "1/yr", "network, bandwidth and software per year, as a share of the capex in service"
+    )
+    insurance_property_share_of_capex: DistShare = f(
+        0.0016, "1/yr", "insurance and property tax per year, as a share of the capex in service"
     )
     facility_life_years: int = f(
         15, "years", "depreciation life of facility and grid connection", ge=1, le=60

@@ -72,6 +72,8 @@ class Drivers:
     power_price_eur_mwh: Array  # (P, F, T) EUR/MWh
     tax_rate: Array  # (P, F) share
     facility_life_years: int
+    plant_share_of_facility: Array  # (P, F) share of facility capex in plant replaced at its life's end
+    plant_life_years: int  # years the mechanical and electrical plant lasts
     gpus_bought_at_close: bool
     base_rate: Array  # (P, 1) 1/yr swap rate fixed at close, under every senior loan
     eib_margin: Array  # (P, 1) 1/yr
@@ -212,6 +214,8 @@ def build_drivers(sc: Scenario, value, n_paths: int, noise: PathNoise | None = N
         power_price_eur_mwh=power,
         tax_rate=np.array([[f.tax_rate for f in sc.factories]]),
         facility_life_years=c.facility_life_years,
+        plant_share_of_facility=market("costs.plant_share_of_facility"),
+        plant_life_years=c.plant_life_years,
         gpus_bought_at_close=c.gpus_bought_at == "close",
         base_rate=market("macro.base_rate"),
         eib_margin=market("eib.margin"),

@@ -322,7 +322,12 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, pm: _PathModel, f: 
     R.series("uses", "construction uses (facility, grid, first fleet)", "EUR m",
              values=line("capex_construction") + line("capex_gpu_initial"), total="sum")
     R.series("refresh", "GPU refresh capex", "EUR m", values=line("capex_gpu_refresh"), total="sum")
-    R.series("terminal", "terminal value (horizon)", "EUR m", values=line("terminal_value"), total="sum")
+    R.series("plant", "plant lifecycle reserve contribution", "EUR m",
+             values=line("plant_reserve_contribution"), total="sum")
+    release = np.zeros(n_t)
+    release[-1] = m.operations.plant_reserve_at_horizon[0, f]
+    R.series("terminal", "terminal value and lifecycle reserve released (horizon)", "EUR m",
+             values=line("terminal_value") + release, total="sum")
     R.series("fleet_value", "fleet resale value at period end", "EUR m", values=line("fleet_value"))
     R.series("facility_book", "facility book value at period end", "EUR m",
              values=line("facility_book_value"))
@@ -465,7 +470,7 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, pm: _PathModel, f: 
     R.series("pool_close", "tax losses carried forward", "EUR m", formula=lambda t: (
         f"{c('pool_open', t)}-{c('loss_used', t)}+MAX(-{c('income', t)},0)"))
     R.series("cfads_raw", "CFADS of operations (before any default)", "EUR m", formula=lambda t: (
-        f"{c('ebitda', t)}-{c('tax_raw', t)}+{c('resale', t)}"))
+        f"{c('ebitda', t)}-{c('tax_raw', t)}+{c('resale', t)}-{c('plant', t)}"))
     R.series("cash0", "cash before support", "EUR m",
              formula=lambda t: f"{c('cfads_raw', t)}+IF({c('last', t)}=1,{c('terminal', t)},0)")
     R.series("support", "losses with nothing due, funded by equity", "EUR m", formula=lambda t: (

@@ -96,8 +96,8 @@ FINANCING_ITEMS: dict[str, tuple[str, str]] = {
     "hardware_balance": ("EUR m", "hardware loans outstanding at the period end"),
     "senior_debt_service": ("EUR m", "scheduled senior interest + principal (bullets excluded)"),
     "tax_levered": ("EUR m", "corporate tax after interest, with loss carry-forward"),
-    "cfads": ("EUR m", "EBITDA - tax + resale (refreshes are paid by loans, equity or the "
-              "maintenance reserve)"),
+    "cfads": ("EUR m", "EBITDA - tax + resale - lifecycle reserve contribution (GPU refreshes are "
+              "paid by loans, equity or the maintenance reserve)"),
     "dscr": ("ratio", "CFADS / scheduled senior debt service"),
     "dsra_balance": ("EUR m", "debt service reserve at the period end"),
     "trapped_cash": ("EUR m", "cash held by the lock-up at the period end"),
@@ -219,8 +219,9 @@ _ROW_OUTCOMES = ("default_period", "eib_loss", "eib_exposure", "commercial_expos
     len(_WATERFALL_ITEMS))
 # the ``flows`` input: a tuple of (R, T) operations line items in this order
 _FLOWS = ("ebitda", "taxable_income", "resale_proceeds", "capex_gpu_refresh", "capex_construction",
-          "capex_gpu_initial", "fleet_value", "facility_book_value")
-_EBITDA, _TAXABLE, _RESALE, _REFRESH, _CONSTRUCTION, _INITIAL, _FLEET, _FACILITY = range(len(_FLOWS))
+          "capex_gpu_initial", "fleet_value", "facility_book_value", "plant_reserve_contribution")
+(_EBITDA, _TAXABLE, _RESALE, _REFRESH, _CONSTRUCTION, _INITIAL, _FLEET, _FACILITY,
+ _PLANT) = range(len(_FLOWS))
 _REFRESH_FUNDING = ("hardware_loan", "equity", "cash")
 _SWEEP_TO = ("pro_rata", "eib_first", "commercial_first")
 
@@ -443,7 +444,7 @@ def _waterfall(flows, r_e, r_c, r_h, haircut, tax_rate, terminal, floor, fee_per
                 deduct = min(borrowing, max(limit_share * max(flows[_EBITDA][i, t], 0.0), safe_harbour))
             interest_carried = borrowing - deduct
             tax, pool = _tax_step(flows[_TAXABLE][i, t] - deduct, tax_rate[i], pool)
-            cfads = flows[_EBITDA][i, t] - tax + flows[_RESALE][i, t]
+            cfads = flows[_EBITDA][i, t] - tax + flows[_RESALE][i, t] - flows[_PLANT][i, t]
             cash = cfads + (terminal[i] if last else 0.0)
             dscr = cfads / service if service > _EPS else np.nan
             due = service + bullet
@@ -681,7 +682,7 @@ def finance(sc: Scenario, d: Drivers, op: Operations, terms: Terms,
         flows, by_row(d.base_rate + d.eib_margin, shape),
         by_row(d.base_rate + d.senior_spread, shape), by_row(d.base_rate + d.hardware_loan_spread, shape),
         by_row(d.facility_recovery_haircut, shape),
-        by_row(d.tax_rate, shape), by_row(op.terminal_at_horizon, shape),
+        by_row(d.tax_rate, shape), by_row(op.terminal_at_horizon + op.plant_reserve_at_horizon, shape),
         by_row(_repayment_floor(sc, d, op), shape),
         by_row(np.clip(np.broadcast_to(d.close_year, shape).astype(np.int64), 0, n_t - 1), shape,
                np.int64),

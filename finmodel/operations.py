@@ -60,7 +60,8 @@ LINE_ITEMS: dict[str, tuple[str, str]] = {
                    "property tax"),
     "opex": ("EUR m", "total operating cost"),
     "ebitda": ("EUR m", "revenue - opex"),
-    "depreciation": ("EUR m", "straight-line: fleets over their service, facility over its life"),
+    "depreciation": ("EUR m", "straight-line: fleets over their service, facility and replaced "
+                     "plant over their lives"),
     "resale_proceeds": ("EUR m", "sale of retired GPU fleets"),
     "terminal_value": ("EUR m", "installed fleet at resale value + facility at book value, at horizon"),
     "fleet_value": ("EUR m", "resale value of the GPU fleet owned at the period end"),
@@ -70,11 +71,15 @@ LINE_ITEMS: dict[str, tuple[str, str]] = {
     "capex_construction": ("EUR m", "facility and grid connection"),
     "capex_gpu_initial": ("EUR m", "first GPU fleet"),
     "capex_gpu_refresh": ("EUR m", "replacement GPU fleets"),
+    "capex_plant_replacement": ("EUR m", "replacement of the mechanical and electrical plant at the "
+                                "end of its life (paid from the lifecycle reserve)"),
+    "plant_reserve_contribution": ("EUR m", "lifecycle reserve built up evenly over the plant's life "
+                                   "before each replacement (deducted from CFADS)"),
     "capex": ("EUR m", "total capital expenditure"),
     "unlevered_fcf": ("EUR m", "EBITDA - tax - capex + resale + terminal value"),
-    "pre_financing_cash": ("EUR m", "EBITDA - unlevered tax - refresh capex + resale (before "
-                           "financing; the financing layer's CFADS adds interest shields and "
-                           "refresh funding)"),
+    "pre_financing_cash": ("EUR m", "EBITDA - unlevered tax - refresh capex - lifecycle reserve "
+                           "contribution + resale (before financing; the financing layer's CFADS "
+                           "adds interest shields and refresh funding)"),
 }
 
 
@@ -126,6 +131,7 @@ class Operations(LineItemTotals):
     cod_years: Array  # (P, F) years after portfolio close
     capex_initial: Array  # (P, F) EUR m: construction + first fleet
     terminal_at_horizon: Array  # (P, F) EUR m: the last period's terminal value
+    plant_reserve_at_horizon: Array  # (P, F) EUR m: lifecycle reserve released at the horizon
     sums: dict[str, Array]  # (P, F) horizon totals the kernel added up (``total`` fills in others)
 
 
@@ -167,11 +173,12 @@ _KERNEL_ITEMS = ("gpu_hours_m", "energy_gwh", "revenue_market_basis", "revenue",
                  "other_opex", "ebitda", "depreciation", "resale_proceeds", "taxable_income", "tax",
                  "capex_construction", "capex_gpu_initial", "capex_gpu_refresh", "unlevered_fcf",
                  "pre_financing_cash", "serving_years", "compute_years", "fleet_value",
-                 "facility_book_value", "revenue_contract_basis")
+                 "facility_book_value", "revenue_contract_basis", "capex_plant_replacement",
+                 "plant_reserve_contribution")
 # and the (P, F) facts
 _KERNEL_FACTS = ("terminal_at_horizon", "construction_total", "fleet_cost_initial",
                  "fleet_cost_total", "gpu_hours_total", "compute_years_total", "revenue_total",
-                 "ebitda_total", "energy_total")
+                 "ebitda_total", "energy_total", "replacement_total", "plant_reserve_at_horizon")
 
 
 @kernel
@@ -212,6 +219,17 @@ def _contract_time(a: float, b: float, service_start: float, purchase: float, te
 
 
 @kernel
+def _index_at(index: Array, t: int) -> float:
+    """A cost index (T,) at period t, extended beyond the horizon at its last year's growth (so
+    that what is reserved for a later replacement does not depend on where the horizon ends)."""
+    n = index.size
+    if t < n:
+        return index[t]
+    growth = index[n - 1] / index[n - 2] if n > 1 and index[n - 2] != 0 else 1.0
+    return index[n - 1] * growth ** (t - n + 1)
+
+
+@kernel
 def _of_row(a: Array, p: int, f: int) -> Array:
     """Row (T,) of a (P or 1, F or 1, T) array for path p and factory f."""
     return a[p if a.shape[0] > 1 else 0, f if a.shape[1] > 1 else 0]
@@ -221,8 +239,8 @@ def _of_row(a: Array, p: int, f: int) -> Array:
 def _operate_rows(n_f, gpus, mw, facility_capex, close, build_end, build_years, cod,
                   first_purchase, j0, life, u_launch, log_keep, log_resale, log_growth,
                   launch_price, anchor_share, market_channels, contract_years, take_or_pay, idle,
-                  other_share, tax_rate, facility_life, price, u_steady, hour_factor, power,
-                  opex_index, out, facts):
+                  other_share, tax_rate, facility_life, plant_share, plant_life, price, u_steady,
+                  hour_factor, power, opex_index, out, facts):
     """Every period of each row (one path and factory, row = path x n_f + factory), compiled.
 
     Per row (R,): GPUs, facility MW, facility capex (EUR m), close, build end, build years,
@@ -231,7 +249,8 @@ def _operate_rows(n_f, gpus, mw, facility_capex, close, build_end, build_years, 
     resale retention and 1 + price-performance growth, launch price (EUR per GPU-hour), the
     anchor contracts' share of capacity, the market channels' total share (at the market
     price), the contract term (years), idle power share, other opex share, tax rate.
-    ``take_or_pay`` (bool) and facility life (years). Per period (P or 1, F or 1, T): GPU
+    ``take_or_pay`` (bool) and facility life (years); the mechanical and electrical plant's
+    share of facility capex (R,) and its life (years). Per period (P or 1, F or 1, T): GPU
     price (EUR), steady utilisation, GPU-hour price factor, power price (EUR/MWh), opex index.
     Fills ``out``, a tuple of one (R, T) array per name in ``_KERNEL_ITEMS``, and ``facts``
     (len(_KERNEL_FACTS), R).
@@ -257,6 +276,7 @@ def _operate_rows(n_f, gpus, mw, facility_capex, close, build_end, build_years, 
         service_start, generation = cod[i], 1.0
         log_step = log_growth[i] + log_keep[i]  # generation step per year: (1 + g) (1 - e)
         losses = construction_total = refresh_total = fleet_dep_total = facility_dep_total = 0.0
+        replacement_total = reserve = 0.0
         hours_total = compute_total = revenue_total = ebitda_total = energy_total = 0.0
         book = terminal = 0.0
         for t in range(n_t):
@@ -316,8 +336,28 @@ def _operate_rows(n_f, gpus, mw, facility_capex, close, build_end, build_years, 
             initial = initial_cost if t == j0[i] else 0.0
             facility_dep = facility_dep_per_year * _overlap(
                 float(t), t + 1.0, build_end[i], build_end[i] + facility_life)
-            book += construction - facility_dep
+            # mechanical and electrical plant replaced every ``plant_life`` years from the end
+            # of construction, at that period's cost index, paid at the period end on or after
+            # it and depreciated over its life; a lifecycle reserve is built up evenly over the
+            # life before each replacement (what a lender deducts from CFADS), and what it holds
+            # at the horizon is released then
+            replacement = contribution = 0.0
+            due = build_end[i] + plant_life
+            while due - plant_life < n_t:
+                pay = max(int(np.ceil(due)) - 1, 0)
+                plant_cost = plant_share[i] * facility_capex[i] * _index_at(index_i, pay)
+                contribution += plant_cost / plant_life * _overlap(float(t), t + 1.0,
+                                                                   due - plant_life, due)
+                if due < n_t:
+                    if pay == t:
+                        replacement += plant_cost
+                    facility_dep += plant_cost / plant_life * _overlap(float(t), t + 1.0, due,
+                                                                       due + plant_life)
+                due += plant_life
+            reserve += contribution - replacement
+            book += construction + replacement - facility_dep
             construction_total += construction
+            replacement_total += replacement
             refresh_total += new_cost
             fleet_dep_total += fleet_dep
             facility_dep_total += facility_dep
@@ -332,10 +372,12 @@ def _operate_rows(n_f, gpus, mw, facility_capex, close, build_end, build_years, 
                 fleet_terminal = cost * _decay(log_resale[i], n_t - purchase)
                 fleet_book = initial_cost + refresh_total - fleet_dep_total
                 taxable += fleet_terminal - fleet_book  # gain on the fleet at horizon
-                terminal = fleet_terminal + (construction_total - facility_dep_total)
+                terminal = fleet_terminal + (construction_total + replacement_total
+                                             - facility_dep_total)
             tax, losses = _tax_step(taxable, tax_rate[i], losses)
-            pre_financing_cash = ebitda - tax - new_cost + resale
-            fcf = pre_financing_cash - construction - initial + terminal
+            pre_financing_cash = ebitda - tax - new_cost - contribution + resale
+            # the project's own cash: the plant is paid when replaced (the reserve is its own money)
+            fcf = pre_financing_cash + contribution - replacement - construction - initial + terminal
             # in _KERNEL_ITEMS order
             out[0][i, t] = hours
             out[1][i, t] = energy
@@ -358,9 +400,12 @@ def _operate_rows(n_f, gpus, mw, facility_capex, close, build_end, build_years, 
             out[18][i, t] = fleet_value
             out[19][i, t] = book
             out[20][i, t] = contract_basis
+            out[21][i, t] = replacement
+            out[22][i, t] = contribution
         for k, value in enumerate((terminal, construction_total, initial_cost,
                                    initial_cost + refresh_total, hours_total, compute_total,
-                                   revenue_total, ebitda_total, energy_total)):
+                                   revenue_total, ebitda_total, energy_total, replacement_total,
+                                   reserve)):
             facts[k, i] = value
 
 
@@ -421,7 +466,8 @@ def operate(d: Drivers) -> Operations:
                   row(d.gpu_hour_price_launch_eur), row(anchor_share), row(sum(market_channel.values())),
                   row(d.anchor_contract_years), bool(d.anchor_take_or_pay),
                   row(d.idle_power_share), row(sum(opex_share.values())), row(d.tax_rate),
-                  float(d.facility_life_years),
+                  float(d.facility_life_years), row(d.plant_share_of_facility),
+                  float(d.plant_life_years),
                   *(_per_period(a, shape, n_t) for a in (
                       d.compute_capex_eur_per_gpu, d.utilisation_steady, d.gpu_hour_price_factor,
                       d.power_price_eur_mwh, d.opex_index)), out, facts)
@@ -442,7 +488,8 @@ def operate(d: Drivers) -> Operations:
         "gpu_hours_public_m": lambda: k["gpu_hours_m"] * q[..., None],
         "compute_hours_adjusted_m": lambda: hourly_m * k["compute_years"],
         "opex": lambda: k["energy_cost"] + k["other_opex"],
-        "capex": lambda: k["capex_construction"] + (k["capex_gpu_initial"] + k["capex_gpu_refresh"]),
+        "capex": lambda: (k["capex_construction"] + (k["capex_gpu_initial"] + k["capex_gpu_refresh"])
+                          + k["capex_plant_replacement"]),
         "terminal_value": terminal,
         "revenue_anchor": lambda: k["revenue_contract_basis"] * anchor_share[..., None],
         **{name: (lambda share=share: market_basis * share[..., None])
@@ -459,9 +506,10 @@ def operate(d: Drivers) -> Operations:
         "gpu_hours_m": fact["gpu_hours_total"],
         "gpu_hours_public_m": fact["gpu_hours_total"] * q,
         "compute_hours_adjusted_m": hourly_m[..., 0] * fact["compute_years_total"],
-        "capex": fact["construction_total"] + fact["fleet_cost_total"],
+        "capex": fact["construction_total"] + fact["fleet_cost_total"] + fact["replacement_total"],
     }
     return Operations(items=items, facility_mw=mw, cod_years=cod,
                       terminal_at_horizon=fact["terminal_at_horizon"],
+                      plant_reserve_at_horizon=fact["plant_reserve_at_horizon"],
                       capex_initial=fact["construction_total"] + fact["fleet_cost_initial"],
                       sums=sums)

@@ -100,6 +100,25 @@ def factory_reference(x: dict, periods: int) -> dict[str, list[float]]:
         "unlevered_fcf", "pre_financing_cash", "gpu_hours_m", "energy_gwh", "compute_hours_adjusted_m")}
     fac_dep_total = 0.0
     pool = 0.0
+    # plant replacements: due every plant life from the end of construction, at the cost index
+    # of the period they are paid in (the index grows beyond the horizon at its last rate),
+    # reserved for evenly over the life before each
+    index = x["opex_index"]
+    growth = index[-1] / index[-2] if T > 1 else 1.0
+    plant_life = x["plant_life_years"]
+    plant, reserve_in, plant_dep = [0.0] * T, [0.0] * T, [0.0] * T
+    due = build_end + plant_life
+    while due - plant_life < T:
+        pay = max(math.ceil(due) - 1, 0)
+        cost = (x["plant_share_of_facility"] * facility_capex
+                * (index[pay] if pay < T else index[-1] * growth ** (pay - T + 1)))
+        for t in range(T):
+            reserve_in[t] += cost / plant_life * overlap(t, t + 1, due - plant_life, due)
+            if due < T:
+                plant_dep[t] += cost / plant_life * overlap(t, t + 1, due, due + plant_life)
+        if due < T:
+            plant[pay] += cost
+        due += plant_life
     cap_total = 0.0
     dep_fleet_total = sum(out["fleet_dep"])
     for t in range(T):
@@ -112,9 +131,9 @@ def factory_reference(x: dict, periods: int) -> dict[str, list[float]]:
         active = min(max(t + 1 - build_end, 0.0), 1.0)
         other = opex_share * (facility_capex * active * x["opex_index"][t] + out["fleet_opex_base"][t])
         ebitda = revenue - energy - other
-        fac_dep = facility_capex / life_f * overlap(t, t + 1, build_end, build_end + life_f)
+        fac_dep = facility_capex / life_f * overlap(t, t + 1, build_end, build_end + life_f) + plant_dep[t]
         fac_dep_total += fac_dep
-        capex = construction + out["capex_gpu_initial"][t] + out["capex_gpu_refresh"][t]
+        capex = construction + out["capex_gpu_initial"][t] + out["capex_gpu_refresh"][t] + plant[t]
         cap_total += capex
         res["revenue"][t], res["energy_cost"][t], res["other_opex"][t] = revenue, energy, other
         res["ebitda"][t], res["capex"][t] = ebitda, capex
@@ -137,7 +156,8 @@ def factory_reference(x: dict, periods: int) -> dict[str, list[float]]:
         pool += max(-taxable, 0.0) - used
         res["tax"][t] = tax
         res["unlevered_fcf"][t] = res["ebitda"][t] - tax - res["capex"][t] + out["resale"][t] + terminal
-        res["pre_financing_cash"][t] = res["ebitda"][t] - tax - out["capex_gpu_refresh"][t] + out["resale"][t]
+        res["pre_financing_cash"][t] = (res["ebitda"][t] - tax - out["capex_gpu_refresh"][t]
+                                        - reserve_in[t] + out["resale"][t])
     return res
 
 

@@ -156,8 +156,8 @@ def _cash_identity(sc, m):
     fin, op = m.financing, m.operations
     n_t = sc.timeline.horizon_years
     fund_cash = 0.0 if sc.fund.instrument == "equity" else fin["fund_draw"]
-    terminal = np.zeros_like(fin["cfads"])
-    terminal[..., -1] = op["terminal_value"][..., -1]
+    terminal = np.zeros_like(fin["cfads"])  # and the lifecycle reserve released at the horizon
+    terminal[..., -1] = op["terminal_value"][..., -1] + op.plant_reserve_at_horizon
     cash_in = (fin["cfads"] + terminal + fin["eib_draw"] + fin["commercial_draw"]
                + fin["hardware_draw"] + fund_cash + fin["equity_contribution"])
     held = fin["dsra_balance"] + fin["trapped_cash"] + fin["maintenance_reserve"]  # accounts
@@ -355,8 +355,8 @@ STANDSTILL = {"eib.equity_cures_max": 0, "eib.cash_sweep_share": 0.0, "eib.cash_
 
 @pytest.fixture(scope="module")
 def no_tax_base(base):
-    """Base case without corporate tax at the first site, so that its CFADS is EBITDA + resale
-    and a year's CFADS can be set by hand; no equity cure and no cash sweep (a standstill), so
+    """Base case without corporate tax at the first site, so that its CFADS is EBITDA + resale -
+    lifecycle reserve contribution and a year's CFADS can be set by hand; no equity cure and no cash sweep (a standstill), so
     that each credit event shows alone (the remedies have their own tests)."""
     sc = base.with_updates({"factories[0].tax_rate": 0.0, **STANDSTILL})
     terms, d, m = central_run(sc)
@@ -372,7 +372,8 @@ def _with_cfads(sc, terms, d, m, cfads_by_period):
     op = m.operations
     ebitda = op["ebitda"].copy()
     for t, cfads in cfads_by_period.items():
-        ebitda[0, 0, t] = cfads - op["resale_proceeds"][0, 0, t]
+        ebitda[0, 0, t] = (cfads - op["resale_proceeds"][0, 0, t]
+                           + op["plant_reserve_contribution"][0, 0, t])
     items = {name: op[name] for name in op.items}
     items["ebitda"] = ebitda
     return finance(sc, d, replace(op, items=items), terms)

@@ -53,6 +53,7 @@ build_months = 12.0
 staff_maintenance_share_of_capex = 0.006
 network_software_share_of_capex = 0.003
 insurance_property_share_of_capex = 0.001
+plant_share_of_facility = 0.0
 facility_life_years = 5
 [[factories]]
 name = "tiny"
@@ -246,7 +247,14 @@ def test_invariants_on_random_inputs(data):
         i["revenue"], i["revenue_anchor"] + i["revenue_on_demand"] + i["revenue_public_users"]
         + i["revenue_public_fund"], atol=1e-9)
     np.testing.assert_allclose(
-        i["capex"], i["capex_construction"] + i["capex_gpu_initial"] + i["capex_gpu_refresh"], atol=1e-9)
+        i["capex"], i["capex_construction"] + i["capex_gpu_initial"] + i["capex_gpu_refresh"]
+        + i["capex_plant_replacement"], atol=1e-9)
+    np.testing.assert_allclose(i["other_opex"], i["opex_staff_maintenance"] + i["opex_network_software"]
+                               + i["opex_insurance_property"], atol=1e-9)
+    # the lifecycle reserve: what is put in is spent on plant or released at the horizon
+    np.testing.assert_allclose(i["plant_reserve_contribution"].sum(-1),
+                               i["capex_plant_replacement"].sum(-1) + op.plant_reserve_at_horizon,
+                               rtol=1e-12, atol=1e-9)
     np.testing.assert_allclose(
         i["unlevered_fcf"],
         i["ebitda"] - i["tax"] - i["capex"] + i["resale_proceeds"] + i["terminal_value"], atol=1e-9)
@@ -362,3 +370,25 @@ def test_bad_contract_terms_and_half_lives_are_clear_errors(base):
                           ({"market.chip_demand_correlation": 1.5}, "market.chip_demand_correlation")):
         with pytest.raises(finmodel.ScenarioError, match=field.replace(".", r"\.")):
             base.with_updates(update)
+
+
+def test_plant_is_replaced_at_the_end_of_its_life_from_an_evenly_built_reserve(tiny):
+    """Plant (40% of a EUR 10m facility) with a 2-year life from the end of construction (1):
+    replaced at 3 and 5 (paid at the end of periods 2 and 4, EUR 4m each at 2% inflation:
+    4 x 1.02^2, 4 x 1.02^4), and reserved for evenly over the 2 years before each (half a
+    cost a year); the replacement due at 7 is half reserved by the horizon (6) and released
+    then. Each replacement is depreciated over 2 years."""
+    sc = tiny.with_updates({"costs.plant_share_of_facility": 0.4, "costs.plant_life_years": 2,
+                            "macro.inflation_per_year": 0.02})
+    op = operate(central_drivers(sc))
+    cost = [4.0 * 1.02**2, 4.0 * 1.02**4, 4.0 * 1.02**6]  # due at 3, 5, 7
+    np.testing.assert_allclose(op["capex_plant_replacement"][0, 0], [0, 0, cost[0], 0, cost[1], 0],
+                               rtol=1e-12)
+    np.testing.assert_allclose(op["plant_reserve_contribution"][0, 0],
+                               [0, cost[0] / 2, cost[0] / 2, cost[1] / 2, cost[1] / 2, cost[2] / 2],
+                               rtol=1e-12)
+    assert op.plant_reserve_at_horizon[0, 0] == pytest.approx(cost[2] / 2, rel=1e-12)
+    plain = operate(central_drivers(sc.with_updates({"costs.plant_share_of_facility": 0.0})))
+    extra_dep = op["depreciation"][0, 0] - plain["depreciation"][0, 0]
+    np.testing.assert_allclose(extra_dep, [0, 0, 0, cost[0] / 2, cost[0] / 2, cost[1] / 2],
+                               rtol=1e-12, atol=1e-12)

@@ -424,6 +424,13 @@ class Costs(Section):
     facility_life_years: int = f(
         15, "years", "depreciation life of facility and grid connection", ge=1, le=60
     )
+    plant_share_of_facility: DistShare = f(
+        0.0, "share", "mechanical and electrical plant (power, cooling) as a share of facility "
+        "capex, replaced at the end of its life at that year's cost"
+    )
+    plant_life_years: int = f(
+        12, "years", "life of the mechanical and electrical plant", ge=1, le=60
+    )
     gpus_bought_at: Literal["energisation", "close"] = f(
         "energisation", "choice", "when the first GPU fleet is paid: at energisation or at close"
     )

@@ -63,6 +63,7 @@ class Drivers:
     anchor_share_of_commercial: Array  # (P, F) share of commercial capacity
     anchor_contract_years: Array  # (P, F) years a contract's price holds
     anchor_take_or_pay: bool  # True: contracted capacity is paid whether used or not
+    retire_unprofitable_fleets: bool  # True: the economic retirement rule (see operations)
     public_access_discount: Array  # (P, F) share of the reserved price (1 = free)
     public_access_paid_by_fund: bool  # True: the fund pays the discount to the project
     staff_maintenance_share_of_capex: Array  # (P, F) 1/yr of the capex in service
@@ -205,6 +206,7 @@ def build_drivers(sc: Scenario, value, n_paths: int, noise: PathNoise | None = N
         anchor_share_of_commercial=np.full((1, 1), m.anchor_share_of_commercial),
         anchor_contract_years=market("market.anchor_contract_years"),
         anchor_take_or_pay=m.anchor_take_or_pay,
+        retire_unprofitable_fleets=m.retire_unprofitable_fleets,
         public_access_discount=market("market.public_access_discount"),
         public_access_paid_by_fund=m.public_access_payer == "fund",
         staff_maintenance_share_of_capex=market("costs.staff_maintenance_share_of_capex"),

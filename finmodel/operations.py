@@ -3,9 +3,11 @@
 Time: period t covers years [t, t + 1) after the portfolio's financial close; its flows are at
 its end. A factory reaches close at ``close_year``, builds for ``build_years``, and reaches
 commercial operation (COD) after the longer of the grid and chip-delivery delays. GPU fleets
-serve ``gpu_life_years`` each, back to back from COD; each is paid at the first period end on or
-after its purchase (at COD, or at close for the first fleet if ``gpus_bought_at_close``), at that
-year's price, and resold at retirement.
+serve ``gpu_life_years`` each, back to back from COD (with ``retire_unprofitable_fleets``, only
+until the end of the first period in which their cash margin per GPU-hour is negative while a
+new fleet's would not be: then they are resold and replaced early); each is paid at the first
+period end on or after its purchase (at COD, or at close for the first fleet if
+``gpus_bought_at_close``), at that year's price, and resold at retirement.
 
 Prices: a fleet's market price per GPU-hour is the launch price times the market factor of the
 period times ``(1 - erosion) ** age`` (age at the start of its service in the period), times
@@ -239,8 +241,8 @@ def _of_row(a: Array, p: int, f: int) -> Array:
 def _operate_rows(n_f, gpus, mw, facility_capex, close, build_end, build_years, cod,
                   first_purchase, j0, life, u_launch, log_keep, log_resale, log_growth,
                   launch_price, anchor_share, market_channels, contract_years, take_or_pay, idle,
-                  other_share, tax_rate, facility_life, plant_share, plant_life, price, u_steady,
-                  hour_factor, power, opex_index, out, facts):
+                  other_share, tax_rate, facility_life, plant_share, plant_life, retire_early,
+                  price, u_steady, hour_factor, power, opex_index, out, facts):
     """Every period of each row (one path and factory, row = path x n_f + factory), compiled.
 
     Per row (R,): GPUs, facility MW, facility capex (EUR m), close, build end, build years,
@@ -250,7 +252,8 @@ def _operate_rows(n_f, gpus, mw, facility_capex, close, build_end, build_years, 
     anchor contracts' share of capacity, the market channels' total share (at the market
     price), the contract term (years), idle power share, other opex share, tax rate.
     ``take_or_pay`` (bool) and facility life (years); the mechanical and electrical plant's
-    share of facility capex (R,) and its life (years). Per period (P or 1, F or 1, T): GPU
+    share of facility capex (R,) and its life (years); ``retire_early`` (bool): the economic
+    retirement rule. Per period (P or 1, F or 1, T): GPU
     price (EUR), steady utilisation, GPU-hour price factor, power price (EUR/MWh), opex index.
     Fills ``out``, a tuple of one (R, T) array per name in ``_KERNEL_ITEMS``, and ``facts``
     (len(_KERNEL_FACTS), R).
@@ -282,6 +285,20 @@ def _operate_rows(n_f, gpus, mw, facility_capex, close, build_end, build_years, 
         for t in range(n_t):
             # the fleets
             start = max(float(t), cod[i])
+            if retire_early and start < t + 1.0 < boundary and t + 1.0 < n_t:
+                # retire the serving fleet at this period's end if its cash margin per GPU-hour
+                # (market price - energy - its share of opex) is negative and a new fleet's
+                # would not be
+                kwh = mw[i] / gpus[i] * power_i[t]  # EUR of energy per GPU-hour (MWh x EUR/MWh)
+                opex_hour = other_share[i] * price_i[t] / (HOURS_PER_YEAR * max(u_i[t], 1e-9))
+                old_margin = (launch_price[i] * factor_i[t] * generation
+                              * _decay(log_keep[i], start - purchase) - kwh
+                              - other_share[i] * cost * 1e6 / gpus[i] / (HOURS_PER_YEAR
+                                                                        * max(u_i[t], 1e-9)))
+                new_margin = (launch_price[i] * factor_i[t]
+                              * np.exp(log_step * (t + 1.0 - first_purchase[i])) - kwh - opex_hour)
+                if old_margin < 0.0 < new_margin:
+                    boundary = t + 1.0
             seg1 = max(min(t + 1.0, boundary) - start, 0.0)
             seg2 = max(t + 1.0 - boundary, 0.0)
             ramp = max(min(t + 1.0, cod[i] + 1.0) - start, 0.0)
@@ -467,7 +484,7 @@ def operate(d: Drivers) -> Operations:
                   row(d.anchor_contract_years), bool(d.anchor_take_or_pay),
                   row(d.idle_power_share), row(sum(opex_share.values())), row(d.tax_rate),
                   float(d.facility_life_years), row(d.plant_share_of_facility),
-                  float(d.plant_life_years),
+                  float(d.plant_life_years), bool(d.retire_unprofitable_fleets),
                   *(_per_period(a, shape, n_t) for a in (
                       d.compute_capex_eur_per_gpu, d.utilisation_steady, d.gpu_hour_price_factor,
                       d.power_price_eur_mwh, d.opex_index)), out, facts)

@@ -356,8 +356,9 @@ STANDSTILL = {"eib.equity_cures_max": 0, "eib.cash_sweep_share": 0.0, "eib.cash_
 @pytest.fixture(scope="module")
 def no_tax_base(base):
     """Base case without corporate tax at the first site, so that its CFADS is EBITDA + resale -
-    lifecycle reserve contribution and a year's CFADS can be set by hand; no equity cure and no cash sweep (a standstill), so
-    that each credit event shows alone (the remedies have their own tests)."""
+    lifecycle reserve contribution and a year's CFADS can be set by hand; no equity cure and no
+    cash sweep (a standstill), so that each credit event shows alone (the remedies have their
+    own tests)."""
     sc = base.with_updates({"factories[0].tax_rate": 0.0, **STANDSTILL})
     terms, d, m = central_run(sc)
     return sc, terms, d, m

@@ -294,13 +294,14 @@ def test_public_access_paid_by_fund(base):
 @settings(max_examples=30, deadline=None)
 @given(data=st.data())
 def test_vectorised_engine_equals_scalar_reference(data):
-    """Random fractional timings and lives against the independent per-path loop implementation."""
+    """Random fractional timings and lives against the independent per-path loop implementation
+    (fleets serve their full lives here: the early retirement rule has its own test)."""
     from reference_model import drivers_row, factory_reference
 
     d = _random_drivers(data.draw, BASE)
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
     d = dataclasses.replace(
-        d, chip_delay_years=rng.uniform(0, 1, d.shape),
+        d, retire_unprofitable_fleets=False, chip_delay_years=rng.uniform(0, 1, d.shape),
         gpus_bought_at_close=data.draw(st.booleans()),
         compute_capex_eur_per_gpu=rng.uniform(20_000, 60_000, (*d.shape, d.horizon_years)))
     op = operate(d)
@@ -392,3 +393,25 @@ def test_plant_is_replaced_at_the_end_of_its_life_from_an_evenly_built_reserve(t
     extra_dep = op["depreciation"][0, 0] - plain["depreciation"][0, 0]
     np.testing.assert_allclose(extra_dep, [0, 0, 0, cost[0] / 2, cost[0] / 2, cost[1] / 2],
                                rtol=1e-12, atol=1e-12)
+
+
+def test_a_fleet_is_retired_when_its_cash_margin_turns_negative(tiny):
+    """Fleets of 4 years from COD 1 at EUR 2.0 per GPU-hour halving each year, energy EUR 0.6
+    per GPU-hour (1 kW at EUR 600/MWh), fleet opex 0.01 x EUR 10,000 / (8,760 x 0.8) = 0.0143.
+    Margins: age 0 1.39, age 1 0.39, age 2 -0.11: the fleet serves periods 1-3 and is resold at
+    the end of period 3 (age 3, 10 x 0.1768^(3/5)); its successor would earn 2.0 x 0.7^3 - 0.6
+    - 0.0143 = 0.072 > 0, so it is bought then. Without the rule the fleet serves to 5."""
+    sc = tiny.with_updates({"market.gpu_useful_life_years": 4, "energy.power_price_eur_mwh": 600.0,
+                            "market.retire_unprofitable_fleets": True})
+    op = operate(central_drivers(sc))
+    np.testing.assert_allclose(op["capex_gpu_refresh"][0, 0], [0, 0, 0, 10.0, 0, 0], atol=1e-12)
+    resale = 10.0 * 0.17677669529663687 ** (3 / 5)
+    np.testing.assert_allclose(op["resale_proceeds"][0, 0], [0, 0, 0, resale, 0, 0], rtol=1e-12)
+    # the successor launches at the generation step for 3 years after the first fleet
+    hours = op["gpu_hours_m"][0, 0, 4]
+    np.testing.assert_allclose(op["revenue"][0, 0, 4], hours * 2.0 * 0.7**3 * 0.875, rtol=1e-12)
+    kept = operate(central_drivers(sc.with_updates({"market.retire_unprofitable_fleets": False})))
+    np.testing.assert_allclose(kept["capex_gpu_refresh"][0, 0], [0, 0, 0, 0, 10.0, 0], atol=1e-12)
+    # no retirement where the successor would lose money too: at EUR 700/MWh (margin -0.03)
+    worse = operate(central_drivers(sc.with_updates({"energy.power_price_eur_mwh": 700.0})))
+    np.testing.assert_allclose(worse["capex_gpu_refresh"][0, 0], [0, 0, 0, 0, 10.0, 0], atol=1e-12)

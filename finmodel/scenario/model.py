@@ -306,6 +306,11 @@ class Market(Section):
         2.0, "years", "term of an anchor contract: signed at a fleet's start at the market price "
         "of that year, then renewed at the market price every term"
     )
+    retire_unprofitable_fleets: bool = f(
+        False, "yes/no", "retire a GPU fleet early, resell it and buy the next, at the end of the "
+        "first year its cash margin per GPU-hour (market price - energy - its opex) is negative "
+        "while a new fleet's would be positive"
+    )
     anchor_take_or_pay: bool = f(
         True, "yes/no", "anchor customers pay for their contracted capacity whether they use it "
         "or not (utilisation risk stays on the uncontracted capacity)"

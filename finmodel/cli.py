@@ -30,6 +30,27 @@ def assumptions_table(sc: finmodel.Scenario) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["field", "value", "unit", "description", "source"])
 
 
+PRESET_OUTCOMES = (  # (KPI, statistic, column heading, format)
+    ("equity_irr", "p50", "P50 equity IRR", "{:.1%}"),
+    ("any_payment_default", "mean", "P(payment default, any site)", "{:.0%}"),
+    ("any_eib_loss", "mean", "P(EIB loss, any site)", "{:.0%}"),
+    ("eib_loss_eur_m", "mean", "EIB expected loss (EUR m)", "{:,.0f}"),
+    ("private_per_public", "p50", "P50 private per public EUR", "{:.2f}"),
+)
+
+
+def preset_outcomes_table(paths: int = 1_000, seed: int = 0) -> pd.DataFrame:
+    """What each shipped preset shows: a few portfolio outcomes of ``simulate(preset, paths,
+    seed)`` (the same draws for the inputs the presets share), one row per preset."""
+    rows = []
+    for name in finmodel.list_scenarios():
+        summary = finmodel.simulate(finmodel.load_scenario(name), paths=paths, seed=seed,
+                                    factory_kpis=False).summary()
+        rows.append({"preset": f"`{name}`", **{heading: fmt.format(summary.loc[kpi, stat])
+                                              for kpi, stat, heading, fmt in PRESET_OUTCOMES}})
+    return pd.DataFrame(rows)
+
+
 def correlation_table(sc: finmodel.Scenario) -> pd.DataFrame:
     """The target rank-correlation matrix labelled by input path."""
     names = sc.correlation.inputs
@@ -231,6 +252,18 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_calibration(args: argparse.Namespace) -> int:
+    from finmodel.calibration import calibration_markdown
+
+    text = calibration_markdown(finmodel.load_scenario(args.scenario), args.paths, args.seed)
+    if args.out:
+        write_text_atomic(args.out, text)
+        print(f"wrote {args.out}", file=sys.stderr)
+    else:
+        print(text, end="")
+    return 0
+
+
 def _print_problems(exc: ScenarioError, source: str | None = None) -> None:
     where = source or exc.source
     for problem in exc.problems:
@@ -305,6 +338,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="paths to pick, the first is modelled in the factory sheets: base, p50, p10, "
                         "p90, worst (default p50,p10,worst)")
     p.set_defaults(func=_cmd_export)
+
+    p = sub.add_parser("calibration", help="key outputs next to public comparables (Markdown)")
+    p.add_argument("scenario", nargs="?", default="base", help="preset or .toml (default base)")
+    p.add_argument("--paths", type=int, default=2_000, help="paths (default 2,000)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--out", help="write the report to this file (atomically), e.g. docs/calibration.md")
+    p.set_defaults(func=_cmd_calibration)
 
     p = sub.add_parser("validate", help="check scenario files; exit 2 if any is invalid")
     p.add_argument("paths", nargs="+", help="preset names or .toml paths")

@@ -37,3 +37,13 @@ def test_readme_assumptions_table_is_generated_from_the_field_table(base):
     assert section.group(1).strip() == markdown_table(assumptions_table(base)).strip(), (
         "README table out of date: run `finmodel show base --format markdown`"
     )
+
+
+def test_readme_preset_outcomes_are_generated():
+    from finmodel.cli import preset_outcomes_table
+
+    section = re.search(r"<!-- presets:begin -->\n(.*?)\n<!-- presets:end -->", README, re.S)
+    assert section, "README needs the presets markers"
+    assert section.group(1).strip() == markdown_table(preset_outcomes_table()).strip(), (
+        "README preset outcomes out of date: regenerate with finmodel.cli.preset_outcomes_table()"
+    )

@@ -196,28 +196,31 @@ def _overlap(t0: float, t1: float, a: float, b: float) -> float:
 
 
 @kernel
-def _contract_time(a: float, b: float, service_start: float, purchase: float, term: float,
-                   factor: Array, log_keep: float) -> float:
-    """Integral over [a, b) of the anchor contract price, per unit of launch price, of a fleet
-    bought at ``purchase`` whose contracts start at ``service_start`` and renew every ``term``
-    years: each contract is priced at the market factor of the period it is signed in times
-    ``keep ** age`` at signing, times (1 - keep^term) / (term (1 - keep)), the average erosion
-    over its term against a one-year contract's. factor: (T,) the market factor by period."""
-    if b <= a:
-        return 0.0
-    keep = np.exp(log_keep)
-    level = 1.0 if keep == 1.0 else (1.0 - keep ** term) / (term * (1.0 - keep))
-    signed = service_start + np.floor((a - service_start) / term + 1e-9) * term
-    if signed > a:  # rounding put it one term late
-        signed -= term
-    total = 0.0
-    while signed < b:
-        lo, hi = max(a, signed), min(b, signed + term)
-        if hi > lo:
-            j = min(max(int(np.floor(signed + 1e-9)), 0), factor.size - 1)
-            total += (hi - lo) * factor[j] * _decay(log_keep, signed - purchase)
+def _signing_price(signed: float, purchase: float, factor: Array, log_keep: float) -> float:
+    """Market price index, per unit of launch price, of a contract signed at ``signed`` for a
+    fleet bought at ``purchase``: the market factor of the period it is signed in times
+    ``keep ** age``. factor: (T,) the market factor by period."""
+    j = min(max(int(np.floor(signed + 1e-9)), 0), factor.size - 1)
+    return factor[j] * _decay(log_keep, signed - purchase)
+
+
+@kernel
+def _contracted(a: float, b: float, signed: float, price: float, term: float, purchase: float,
+                factor: Array, log_keep: float) -> tuple[float, float, float]:
+    """Integral over [a, b) of the contract price index of a fleet bought at ``purchase``, whose
+    current contract was signed at ``signed`` (<= a) at ``price``, renewing every ``term``
+    years at ``_signing_price``. Returns (integral, signed, price) of the contract running at
+    b, the state for the next period: each period costs one price per renewal."""
+    while signed + term <= a:  # contracts that ended before a
         signed += term
-    return total * level
+        price = _signing_price(signed, purchase, factor, log_keep)
+    total = 0.0
+    while True:
+        total += (min(b, signed + term) - max(a, signed)) * price
+        if signed + term >= b:
+            return total, signed, price
+        signed += term
+        price = _signing_price(signed, purchase, factor, log_keep)
 
 
 @kernel
@@ -265,6 +268,9 @@ def _operate_rows(n_f, gpus, mw, facility_capex, close, build_end, build_years, 
     """
     n_rows, n_t = gpus.size, out[0].shape[1]
     hourly_m = HOURS_PER_YEAR / 1e6
+    most = int(n_t / plant_life) + 2  # plant replacements a row can reserve for
+    plant_due, plant_cost = np.empty(most), np.empty(most)
+    plant_pay = np.empty(most, np.int64)
     for i in range(n_rows):
         p, f = i // n_f, i % n_f
         price_i, u_i = _of_row(price, p, f), _of_row(u_steady, p, f)
@@ -276,8 +282,25 @@ def _operate_rows(n_f, gpus, mw, facility_capex, close, build_end, build_years, 
         cost = gpus[i] * price_i[j0[i]] / 1e6 if first_purchase[i] < n_t else 0.0
         initial_cost = cost
         purchase, compute, boundary = first_purchase[i], 1.0, cod[i] + life[i]
-        service_start, generation = cod[i], 1.0
+        generation = 1.0
         log_step = log_growth[i] + log_keep[i]  # generation step per year: (1 + g) (1 - e)
+        # plant replacements: due every plant life from the end of construction, at the cost
+        # index of the period paid in (extended beyond the horizon), while a part of the life
+        # before them lies inside the horizon
+        n_plant = 0
+        if plant_share[i] > 0.0:
+            while build_end[i] + (n_plant + 1) * plant_life - plant_life < n_t:
+                n_plant += 1
+        for k in range(n_plant):
+            plant_due[k] = build_end[i] + (k + 1) * plant_life
+            plant_pay[k] = max(int(np.ceil(plant_due[k])) - 1, 0)
+            plant_cost[k] = plant_share[i] * facility_capex[i] * _index_at(index_i, plant_pay[k])
+        # a contract's price against a one-year contract's: the average erosion over its term
+        term = contract_years[i]
+        keep = np.exp(log_keep[i])
+        level = 1.0 if keep == 1.0 else (1.0 - keep ** term) / (term * (1.0 - keep))
+        signed = cod[i]  # the running anchor contract of the serving fleet: signed at, price
+        signed_price = _signing_price(signed, purchase, factor_i, log_keep[i])
         losses = construction_total = refresh_total = fleet_dep_total = facility_dep_total = 0.0
         replacement_total = reserve = 0.0
         hours_total = compute_total = revenue_total = ebitda_total = energy_total = 0.0
@@ -285,20 +308,21 @@ def _operate_rows(n_f, gpus, mw, facility_capex, close, build_end, build_years, 
         for t in range(n_t):
             # the fleets
             start = max(float(t), cod[i])
+            age_factor = _decay(log_keep[i], start - purchase)  # the serving fleet's price erosion
             if retire_early and start < t + 1.0 < boundary and t + 1.0 < n_t:
                 # retire the serving fleet at this period's end if its cash margin per GPU-hour
                 # (market price - energy - its share of opex) is negative and a new fleet's
                 # would not be
                 kwh = mw[i] / gpus[i] * power_i[t]  # EUR of energy per GPU-hour (MWh x EUR/MWh)
-                opex_hour = other_share[i] * price_i[t] / (HOURS_PER_YEAR * max(u_i[t], 1e-9))
-                old_margin = (launch_price[i] * factor_i[t] * generation
-                              * _decay(log_keep[i], start - purchase) - kwh
-                              - other_share[i] * cost * 1e6 / gpus[i] / (HOURS_PER_YEAR
-                                                                        * max(u_i[t], 1e-9)))
-                new_margin = (launch_price[i] * factor_i[t]
-                              * np.exp(log_step * (t + 1.0 - first_purchase[i])) - kwh - opex_hour)
-                if old_margin < 0.0 < new_margin:
-                    boundary = t + 1.0
+                hours_used = HOURS_PER_YEAR * max(u_i[t], 1e-9)
+                old_margin = (launch_price[i] * factor_i[t] * generation * age_factor - kwh
+                              - other_share[i] * cost * 1e6 / gpus[i] / hours_used)
+                if old_margin < 0.0:
+                    new_margin = (launch_price[i] * factor_i[t]
+                                  * np.exp(log_step * (t + 1.0 - first_purchase[i])) - kwh
+                                  - other_share[i] * price_i[t] / hours_used)
+                    if new_margin > 0.0:
+                        boundary = t + 1.0
             seg1 = max(min(t + 1.0, boundary) - start, 0.0)
             seg2 = max(t + 1.0 - boundary, 0.0)
             ramp = max(min(t + 1.0, cod[i] + 1.0) - start, 0.0)
@@ -315,12 +339,15 @@ def _operate_rows(n_f, gpus, mw, facility_capex, close, build_end, build_years, 
                               if event or seg2 > 0.0 else 0.0)
             # used hours at the market price, and contracted hours at the contract price, both
             # per unit of launch price
-            market = factor_i[t] * (used1 * _decay(log_keep[i], start - purchase) * generation
-                                    + used2 * new_generation)
-            contract1 = _contract_time(start, start + seg1, service_start, purchase,
-                                       contract_years[i], factor_i, log_keep[i]) * generation
-            contract2 = _contract_time(boundary, boundary + seg2, boundary, boundary,
-                                       contract_years[i], factor_i, log_keep[i]) * new_generation
+            market = factor_i[t] * (used1 * age_factor * generation + used2 * new_generation)
+            contract1 = 0.0
+            if seg1 > 0.0:
+                contract1, signed, signed_price = _contracted(
+                    start, start + seg1, signed, signed_price, term, purchase, factor_i, log_keep[i])
+                contract1 *= generation * level
+            # a successor serves less than a year here, so within its first contract (term >= 1)
+            contract2 = (seg2 * _signing_price(boundary, boundary, factor_i, log_keep[i])
+                         * new_generation * level if seg2 > 0.0 else 0.0)
             if not take_or_pay:  # contracted capacity pays only for the hours used
                 contract1 *= used1 / seg1 if seg1 > 0.0 else 0.0
                 contract2 *= used2 / seg2 if seg2 > 0.0 else 0.0
@@ -333,7 +360,9 @@ def _operate_rows(n_f, gpus, mw, facility_capex, close, build_end, build_years, 
             if event:
                 resale = cost * _decay(log_resale[i], boundary - purchase)
                 cost, purchase, compute = new_cost, boundary, new_compute
-                service_start, generation = boundary, new_generation
+                generation = new_generation
+                signed = boundary
+                signed_price = _signing_price(signed, purchase, factor_i, log_keep[i])
                 boundary += life[i]
             fleet_value = cost * _decay(log_resale[i], t + 1.0 - purchase) if t >= j0[i] else 0.0
             # revenue, costs, EBITDA
@@ -359,18 +388,15 @@ def _operate_rows(n_f, gpus, mw, facility_capex, close, build_end, build_years, 
             # life before each replacement (what a lender deducts from CFADS), and what it holds
             # at the horizon is released then
             replacement = contribution = 0.0
-            due = build_end[i] + plant_life
-            while due - plant_life < n_t:
-                pay = max(int(np.ceil(due)) - 1, 0)
-                plant_cost = plant_share[i] * facility_capex[i] * _index_at(index_i, pay)
-                contribution += plant_cost / plant_life * _overlap(float(t), t + 1.0,
-                                                                   due - plant_life, due)
+            for k in range(n_plant):
+                due = plant_due[k]
+                contribution += plant_cost[k] / plant_life * _overlap(float(t), t + 1.0,
+                                                                      due - plant_life, due)
                 if due < n_t:
-                    if pay == t:
-                        replacement += plant_cost
-                    facility_dep += plant_cost / plant_life * _overlap(float(t), t + 1.0, due,
-                                                                       due + plant_life)
-                due += plant_life
+                    if plant_pay[k] == t:
+                        replacement += plant_cost[k]
+                    facility_dep += plant_cost[k] / plant_life * _overlap(float(t), t + 1.0, due,
+                                                                          due + plant_life)
             reserve += contribution - replacement
             book += construction + replacement - facility_dep
             construction_total += construction

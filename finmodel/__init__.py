@@ -9,7 +9,7 @@ from finmodel.results import Results
 from finmodel.scenario import Scenario, list_scenarios, load_scenario, loads_scenario
 from finmodel.simulation import simulate
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "Problem",

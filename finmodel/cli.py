@@ -59,8 +59,8 @@ def correlation_table(sc: finmodel.Scenario) -> pd.DataFrame:
 
 def markdown_table(df: pd.DataFrame) -> str:
     """GitHub markdown table without the optional tabulate dependency."""
-    def cell(x: object) -> str:
-        return str(x).replace("|", "\\|").replace("\n", " ")
+    def cell(x: object) -> str:  # "[S32][S66]" is text, not a reference-style link
+        return str(x).replace("|", "\\|").replace("[", "\\[").replace("\n", " ")
 
     head = "| " + " | ".join(df.columns) + " |"
     rule = "|" + "|".join("---" for _ in df.columns) + "|"

@@ -123,7 +123,8 @@ class Results:
 
     @staticmethod
     def load(folder) -> Results:
-        """Results written by ``save``."""
+        """Results written by ``save`` to ``folder``: every table equal, and a simulation's paths
+        still recomputed exactly from their draws (``path_lines``, ``line_items``)."""
         from finmodel.store import load_results
 
         return load_results(folder)

@@ -32,7 +32,7 @@ def test_show_markdown_and_csv(capsys):
     assert main(["show", "thirteen_factories", "--format", "markdown"]) == 0
     md = capsys.readouterr().out
     assert md.startswith("| field | value | unit | description | source |")
-    assert "factories[12].tax_rate" in md
+    assert "factories\\[12].tax_rate" in md  # brackets escaped: text, not a markdown link
     assert main(["show", "base", "--format", "csv"]) == 0
     assert capsys.readouterr().out.startswith("field,value,unit,description,source")
 

@@ -8,24 +8,34 @@ import pandas as pd
 
 from finmodel.results import Results
 
-__all__ = ["bar_by_factory", "fan_chart", "histogram", "overlaid_histograms", "tornado_chart"]
+__all__ = ["bar_by_factory", "compare_chart", "fan_chart", "histogram", "probability_by_year",
+           "tornado_chart"]
+
+PERCENT_UNITS = ("1/yr", "share", "flag")  # KPIs shown on percent axes
 
 
 def histogram(res: Results, kpi: str, unit: str, *, marker: float | None = None,
-              bins: int = 40) -> alt.Chart:
-    """Distribution of a per-path KPI over paths; optional vertical marker (e.g. a hurdle)."""
+              marker_label: str | None = None, title: str | None = None, bins: int = 40) -> alt.Chart:
+    """Distribution of a per-path KPI over paths (percent axis for rates and shares); optional
+    labelled vertical marker (e.g. a hurdle)."""
     x = res.path_kpis[kpi].to_numpy(dtype=float)
     x = x[np.isfinite(x)]
     counts, edges = np.histogram(x, bins=bins)
     data = pd.DataFrame({"from": edges[:-1], "to": edges[1:], "paths": counts})
+    axis = alt.Axis(format="%") if unit in PERCENT_UNITS else alt.Axis()
     bars = alt.Chart(data).mark_bar().encode(
-        x=alt.X("from:Q", bin="binned", title=f"{kpi} ({unit})"),
+        x=alt.X("from:Q", bin="binned", title=title or f"{kpi} ({unit})", axis=axis),
         x2="to:Q", y=alt.Y("paths:Q", title="paths"),
     )
     if marker is None:
         return bars.properties(width=420, height=220)
-    rule = alt.Chart(pd.DataFrame({"x": [marker]})).mark_rule(color="red").encode(x="x:Q")
-    return (bars + rule).properties(width=420, height=220)
+    label = marker_label or f"{marker:g}"
+    mark = pd.DataFrame({"x": [marker], "label": [label]})
+    # orange reads on light and dark backgrounds alike
+    rule = alt.Chart(mark).mark_rule(color="#f58518", strokeWidth=2).encode(x="x:Q")
+    text = alt.Chart(mark).mark_text(color="#f58518", align="left", dx=4, dy=-4, baseline="top",
+                                     fontWeight="bold").encode(x="x:Q", y=alt.value(0), text="label:N")
+    return (bars + rule + text).properties(width=420, height=220)
 
 
 def fan_chart(res: Results, line_item: str, unit: str,
@@ -57,13 +67,31 @@ def bar_by_factory(table: pd.DataFrame, column: str, title: str, fmt: str = ".1%
     data.columns = ["factory", "value"]
     return alt.Chart(data).mark_bar().encode(
         x=alt.X("value:Q", title=title, axis=alt.Axis(format=fmt)),
-        y=alt.Y("factory:N", sort=None, title=None),
+        # every factory labelled: no label dropped for overlap, none cut short
+        y=alt.Y("factory:N", sort=None, title=None,
+                axis=alt.Axis(labelOverlap=False, labelLimit=260)),
         tooltip=["factory", alt.Tooltip("value:Q", format=fmt)],
     ).properties(width=420, height=max(160, 30 * len(data)))
 
 
-def tornado_chart(table: pd.DataFrame, kpi: str, top: int = 12) -> alt.Chart:
-    """Low and high swings of the largest ``top`` inputs around the central KPI."""
+def probability_by_year(curves: pd.DataFrame, title: str) -> alt.Chart:
+    """Lines of probabilities by year (index: year; one column per line), percent axis, one
+    legend entry per line."""
+    data = curves.reset_index().melt(id_vars=curves.index.name or "index", var_name="line",
+                                     value_name="probability")
+    year = curves.index.name or "index"
+    return alt.Chart(data).mark_line(point=True).encode(
+        x=alt.X(f"{year}:O", title="year"),
+        y=alt.Y("probability:Q", title=title, axis=alt.Axis(format="%")),
+        color=alt.Color("line:N", title=None, legend=alt.Legend(orient="bottom", labelLimit=0,
+                                                                  columns=1)),
+        tooltip=[f"{year}:O", "line:N", alt.Tooltip("probability:Q", format=".1%")],
+    ).properties(width=420, height=220)
+
+
+def tornado_chart(table: pd.DataFrame, kpi: str, top: int = 12, fmt: str | None = None) -> alt.Chart:
+    """Low and high swings of the largest ``top`` inputs around the central KPI; the axis spans
+    the swings (not from zero); ``fmt``: a d3 format for the KPI (e.g. "%")."""
     head = table.head(top)
     centre = float(head["kpi_at_centre"].iloc[0]) if len(head) else 0.0
     long = pd.concat([
@@ -71,24 +99,47 @@ def tornado_chart(table: pd.DataFrame, kpi: str, top: int = 12) -> alt.Chart:
         pd.DataFrame({"input": head["input"], "end": head["kpi_at_high"], "swing": "input at p90"}),
     ])
     long["centre"] = centre
+    ends = np.concatenate([long["end"].to_numpy(dtype=float), [centre]])
+    ends = ends[np.isfinite(ends)]
+    pad = 0.05 * (np.ptp(ends) or abs(centre) or 1.0)
+    scale = alt.Scale(domain=[float(ends.min() - pad), float(ends.max() + pad)], zero=False)
     return alt.Chart(long).mark_bar().encode(
-        y=alt.Y("input:N", sort=list(head["input"]), title=None),
-        x=alt.X("centre:Q", title=kpi), x2="end:Q", color=alt.Color("swing:N", title=None),
+        y=alt.Y("input:N", sort=list(head["input"]), title=None,
+                axis=alt.Axis(labelOverlap=False, labelLimit=320)),
+        x=alt.X("centre:Q", title=f"{kpi} (bars swing around the central case)", scale=scale,
+                axis=alt.Axis(format=fmt) if fmt else alt.Axis()),
+        x2="end:Q", color=alt.Color("swing:N", title=None, legend=alt.Legend(orient="bottom")),
+        tooltip=["input:N", "swing:N", alt.Tooltip("end:Q", format=fmt or ",.3g")],
     ).properties(width=420, height=max(120, 22 * len(head)))
 
 
-def overlaid_histograms(series: dict[str, pd.Series], title: str, bins: int = 40) -> alt.Chart:
-    """Distributions of one KPI in several scenarios, overlaid (same bins)."""
-    values = {k: v.to_numpy(dtype=float) for k, v in series.items()}
-    finite = np.concatenate([v[np.isfinite(v)] for v in values.values()])
-    edges = np.histogram_bin_edges(finite, bins=bins) if finite.size else np.linspace(0, 1, bins + 1)
+def compare_chart(series: dict[str, pd.Series], title: str, unit: str, colours: dict[str, str],
+                  bins: int = 40) -> alt.Chart:
+    """One KPI in several scenarios, each in its own fixed colour: for a yes/no outcome (a
+    flag) a bar of its probability per scenario; otherwise the exceedance curve, P(KPI > x)."""
+    domain = list(series)
+    colour = alt.Color("scenario:N", scale=alt.Scale(domain=domain, range=[colours[n] for n in domain]),
+                       legend=alt.Legend(orient="bottom", title=None))
+    if unit == "flag":
+        data = pd.DataFrame({"scenario": domain, "probability": [float(np.nanmean(v)) for v in
+                                                                 series.values()]})
+        return alt.Chart(data).mark_bar().encode(
+            x=alt.X("probability:Q", title=f"P({title})", axis=alt.Axis(format="%")),
+            y=alt.Y("scenario:N", sort=domain, title=None, axis=alt.Axis(labelLimit=260)),
+            color=colour, tooltip=["scenario", alt.Tooltip("probability:Q", format=".1%")],
+        ).properties(width=640, height=max(120, 32 * len(domain)))
     frames = []
-    for name, v in values.items():
-        counts, _ = np.histogram(v[np.isfinite(v)], bins=edges)
-        frames.append(pd.DataFrame({"scenario": name, "from": edges[:-1], "to": edges[1:],
-                                    "share of paths": counts / max(v.size, 1)}))
+    for name, v in series.items():
+        x = np.sort(v.to_numpy(dtype=float)[np.isfinite(v.to_numpy(dtype=float))])
+        if not x.size:
+            continue
+        keep = np.unique(np.linspace(0, x.size - 1, min(x.size, 200)).astype(int))
+        frames.append(pd.DataFrame({"scenario": name, "value": x[keep],
+                                    "P(greater)": 1.0 - (keep + 1) / x.size}))
     data = pd.concat(frames, ignore_index=True)
-    return alt.Chart(data).mark_bar(opacity=0.5).encode(
-        x=alt.X("from:Q", bin="binned", title=title), x2="to:Q",
-        y=alt.Y("share of paths:Q", stack=None), color="scenario:N",
+    axis = alt.Axis(format="%") if unit in PERCENT_UNITS else alt.Axis()
+    return alt.Chart(data).mark_line().encode(
+        x=alt.X("value:Q", title=title, axis=axis),
+        y=alt.Y("P(greater):Q", title="share of paths above", axis=alt.Axis(format="%")),
+        color=colour,
     ).properties(width=640, height=260)

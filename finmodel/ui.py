@@ -21,9 +21,10 @@ import streamlit as st
 import finmodel
 from finmodel.charts import (
     bar_by_factory,
+    compare_chart,
     fan_chart,
     histogram,
-    overlaid_histograms,
+    probability_by_year,
     tornado_chart,
 )
 from finmodel.cli import assumptions_table, correlation_table
@@ -74,9 +75,21 @@ def _fmt(value: float, kind: str) -> str:
     }[kind]
 
 
+def _error(se: float, kind: str) -> str:
+    """A standard error in the card's unit, short."""
+    return {"pct": f"{se * 100:.1f}", "ratio": f"{se:,.2f}", "eur_m": f"{se:,.0f}m",
+            "eur": f"{se:,.2f}", "bn_hours": f"{se / 1000:,.1f}"}[kind]
+
+
 def headline_value(res: finmodel.Results, h: Headline) -> str:
-    """The text a headline card shows for these results (tests compare it with the API)."""
-    return _fmt(res.summary().loc[h.kpi, h.stat], h.kind)
+    """The text a headline card shows for these results (tests compare it with the API): a
+    mean or probability with its Monte Carlo standard error (``± se``, in points for a
+    probability), a median alone (its P10 / P90 are in the card's help)."""
+    row = res.summary().loc[h.kpi]
+    text = _fmt(row[h.stat], h.kind)
+    if h.stat == "mean" and pd.notna(row["sem"]) and res.n_paths > 1:
+        text += f" ±{_error(row['sem'], h.kind)}"
+    return text
 
 
 def _delta(value: float, before: float, kind: str) -> str | None:
@@ -85,6 +98,17 @@ def _delta(value: float, before: float, kind: str) -> str | None:
     diff = value - before
     return {"pct": f"{diff * 100:+.1f} pts", "ratio": f"{diff:+,.2f}", "eur_m": f"{diff:+,.0f}m",
             "eur": f"{diff:+,.2f}", "bn_hours": f"{diff / 1000:+,.1f} bn"}[kind]
+
+
+def _short(text: str, most: int = 60) -> str:
+    """A chart label: the first ``most`` characters of a description, cut at a word."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= most else text[:most].rsplit(" ", 1)[0] + "…"
+
+
+def _fmt_kpi(value: float, kpi: str) -> str:
+    unit = PATH_KPIS[kpi][0]
+    return f"{value:.1%}" if unit in ("1/yr", "share", "flag") else f"{value:,.3g} {unit}"
 
 
 def _show_problems(exc: ScenarioError) -> None:
@@ -195,6 +219,25 @@ def _central(sc: finmodel.Scenario, path: str) -> float:
     return float(getattr(value, "central", value))
 
 
+def _edits(before: finmodel.Scenario, after: finmodel.Scenario) -> list[str]:
+    """The inputs that differ, as "field: old -> new" (the description does not follow edits)."""
+    if before is after:
+        return []
+    old = {r.path: r.display_value for r in field_rows(before)}
+    same_sites = [f.name for f in before.factories] == [f.name for f in after.factories]
+    out = []
+    for r in field_rows(after):
+        if (r.path.endswith(("name", "description")) or r.path.startswith("correlation")
+                or (not same_sites and r.path.startswith("factories["))):
+            continue
+        if old.get(r.path, "(none)") != r.display_value:
+            out.append(f"{r.path}: {old.get(r.path, '(none)')} -> {r.display_value}")
+    dropped = len(before.factories) - len(after.factories)
+    if dropped > 0:
+        out.append(f"{dropped} site{'s' if dropped > 1 else ''} left out")
+    return out
+
+
 def _delayed(sc: finmodel.Scenario, years: int) -> finmodel.Scenario:
     """``sc`` with every site's grid delay moved ``years`` later (its spread kept)."""
     if not years:
@@ -214,18 +257,26 @@ def _controls(key: str, sc: finmodel.Scenario) -> tuple[finmodel.Scenario, int, 
     so a new preset starts from its own values."""
     side = st.sidebar
 
-    def slider(label, path, lo, hi, step, fmt=None, value=None):
+    def slider(label, path, lo, hi, step, fmt=None, value=None, percent=False):
         # the range always holds the scenario's own value, so an untouched control changes nothing
         value = _central(sc, path) if value is None else value
         lo, hi = type(lo)(min(lo, value)), type(hi)(max(hi, value))
-        return side.slider(label, lo, hi, type(lo)(value), step, format=fmt, help=_help(sc, path),
-                           key=f"{key}:{path}")
+        if percent:  # shown in percent, returned as a share
+            shown = side.slider(label, round(lo * 100, 8), round(hi * 100, 8), round(value * 100, 8),
+                                round(step * 100, 8), format=fmt, help=_help(sc, path),
+                                key=f"{key}:{path}")
+            return round(shown / 100, 10)
+        out = side.slider(label, lo, hi, type(lo)(value), step, format=fmt, help=_help(sc, path),
+                          key=f"{key}:{path}")
+        # a float slider's arithmetic (3.1500000000000004) never reaches the scenario's TOML
+        return round(out, 10) if isinstance(out, float) else out
 
     side.markdown("**Market** (sliders move the centre of each distribution)")
     gpu = slider("GPU price (USD, central)", "market.gpu_price_usd", 20_000.0, 100_000.0, 1_000.0, "%.0f")
     hour = slider("GPU-hour price at launch (USD, central)", "market.gpu_hour_price_launch_usd",
                   1.0, 10.0, 0.1, "%.2f")
-    util = slider("Steady utilisation (central)", "market.utilisation_steady", 0.5, 0.9, 0.01, "%.2f")
+    util = slider("Steady utilisation (central)", "market.utilisation_steady", 0.5, 0.9, 0.01, "%.0f%%",
+                  percent=True)
     side.markdown("**Energy and grid**")
     power = slider("Power price (EUR/MWh, central)", "energy.power_price_eur_mwh", 20.0, 400.0, 5.0, "%.0f")
     pue = slider("PUE (central)", "energy.pue", 1.15, 1.6, 0.01, "%.2f")
@@ -235,12 +286,13 @@ def _controls(key: str, sc: finmodel.Scenario) -> tuple[finmodel.Scenario, int, 
     side.markdown("**EIB loan**")
     # the ranges follow the cross-field rules, so every reachable combination is valid
     share_max = min(0.5, sc.eib.share_of_cost_max, sc.eib.gearing_max - sc.private.commercial_debt_share)
-    share = slider("EIB share of cost", "eib.share_of_cost", 0.0, math.floor(share_max * 100) / 100, 0.01)
+    share = slider("EIB share of cost", "eib.share_of_cost", 0.0, math.floor(share_max * 100) / 100, 0.01,
+                   "%.0f%%", percent=True)
     shortest = _minimum_tenor(_delayed(sc, delay).to_toml())
     tenor_key = f"{key}:eib.tenor_years"
     tenor = slider("EIB tenor (years)", "eib.tenor_years", max(5, shortest), sc.timeline.horizon_years, 1,
                    value=max(int(st.session_state.get(tenor_key, sc.eib.tenor_years)), shortest))
-    margin = slider("EIB margin (central)", "eib.margin", 0.0025, 0.03, 0.0025, "%.4f")
+    margin = slider("EIB margin (central)", "eib.margin", 0.0025, 0.03, 0.0025, "%.2f%%", percent=True)
     profiles = ["annuity", "linear", "sculpted"]
     repayment = side.selectbox("Repayment profile", profiles, index=profiles.index(sc.eib.repayment),
                                help=_help(sc, "eib.repayment"), key=f"{key}:eib.repayment")
@@ -293,6 +345,19 @@ def _controls(key: str, sc: finmodel.Scenario) -> tuple[finmodel.Scenario, int, 
 # -- the page ---------------------------------------------------------------------------------------------
 
 
+DEFINITIONS = {  # plain words for the cards' help
+    "any_payment_default": "A payment default: in some year a site's cash, trapped cash and debt "
+                           "service reserve fall short of the senior debt service due. Share of "
+                           "paths where this happens at any site over the 25-year horizon.",
+    "eib_loss_eur_m": "What the EIB is owed at a site's default and does not recover (after "
+                      "selling the fleet and the facility), added over the sites; the mean over "
+                      "paths, most of which lose nothing.",
+    "min_dscr": "The lowest ratio of cash available for debt service to senior debt service in "
+                "any year and site, while debt is serviced; below the covenant (1.05 in base) a "
+                "year is a covenant breach.",
+}
+
+
 def _headline(res: finmodel.Results, preset: finmodel.Results) -> None:
     summary, before = res.summary(), preset.summary()
     # two rows of cards, so that each value and label fits a laptop's width
@@ -302,21 +367,34 @@ def _headline(res: finmodel.Results, preset: finmodel.Results) -> None:
         value = summary.loc[h.kpi, h.stat]
         p10, p90 = summary.loc[h.kpi, "p10"], summary.loc[h.kpi, "p90"]
         spread = ("" if PATH_KPIS[h.kpi][0] == "flag"
-                  else f"P10 {_fmt(p10, h.kind)} / P90 {_fmt(p90, h.kind)}. ")
-        col.metric(h.label, _fmt(value, h.kind), delta=_delta(value, before.loc[h.kpi, h.stat], h.kind),
-                   delta_color="off", help=f"{spread}{PATH_KPIS[h.kpi][1]}; delta against the preset.")
+                  else f"P10 {_fmt(p10, h.kind)}, P90 {_fmt(p90, h.kind)}. ")
+        error = ("± is the Monte Carlo standard error. " if h.stat == "mean" else "")
+        meaning = DEFINITIONS.get(h.kpi, PATH_KPIS[h.kpi][1])
+        col.metric(h.label, headline_value(res, h),
+                   delta=_delta(value, before.loc[h.kpi, h.stat], h.kind), delta_color="off",
+                   help=f"{spread}{error}{meaning}. Delta against the preset.")
 
 
 def _results_tab(sc: finmodel.Scenario, res: finmodel.Results) -> None:
     eib = sc.eib
     left, right = st.columns(2)
-    left.altair_chart(histogram(res, "equity_irr", "1/yr", marker=sc.private.equity_hurdle_irr)
-                      .properties(title="Portfolio private equity IRR (red line: hurdle)"))
-    right.altair_chart(fan_chart(res, "dscr", "ratio", rules={
-        f"lock-up {eib.lockup_dscr:g}": eib.lockup_dscr, f"default {eib.default_dscr:g}": eib.default_dscr},
-        y_max=4.0).properties(title="Portfolio DSCR by year (5-95%, axis clipped at 4)"))
+    hurdle = sc.private.equity_hurdle_irr
+    below = float((res.path_kpis["equity_irr"] < hurdle).mean())
+    left.altair_chart(histogram(res, "equity_irr", "1/yr", marker=hurdle,
+                                marker_label=f"hurdle {hurdle:.0%}", title="private equity IRR")
+                      .properties(title=f"Portfolio private equity IRR: {below:.0%} of paths below "
+                                        "the hurdle"), height=CHART_HEIGHT)
+    events = pd.DataFrame({
+        f"DSCR below {eib.default_dscr:g} that year": res.covenant_curve()["P(any site)"],
+        "payment default by then": res.event_curve("payment_default")["any site"],
+        "EIB loss by then": res.event_curve("eib_loss")["any site"],
+    })
+    right.altair_chart(probability_by_year(events, "share of paths, any site")
+                       .properties(title="Credit events by year, any site"), height=CHART_HEIGHT + 100)
     left, right = st.columns(2)
-    left.altair_chart(fan_chart(res, "cfads", "EUR m").properties(title="Portfolio CFADS by year (5-95%)"))
+    left.altair_chart(fan_chart(res, "cfads", "EUR m").properties(
+        title="Portfolio CFADS by year (bands: 5-95% and 25-75% of paths; line: median)"),
+        height=CHART_HEIGHT)
     by_factory = res.factory_kpis.groupby("factory", observed=True)
     table = pd.DataFrame({
         "P(payment default)": by_factory["payment_default"].mean(),
@@ -327,7 +405,8 @@ def _results_tab(sc: finmodel.Scenario, res: finmodel.Results) -> None:
         "GPU-hours P50 m": by_factory["gpu_hours_m"].median(),
     })
     right.altair_chart(bar_by_factory(table, "P(payment default)", "probability of a payment default")
-                       .properties(title="Payment default probability by factory"))
+                       .properties(title="Payment default probability by factory"),
+                       height=_rows_height(len(table)))
     st.markdown("#### Factories")
     pct, num = st.column_config.NumberColumn(format="percent"), st.column_config.NumberColumn(format="%.2f")
     money = st.column_config.NumberColumn(format="%,.0f")
@@ -335,7 +414,7 @@ def _results_tab(sc: finmodel.Scenario, res: finmodel.Results) -> None:
         "P(payment default)": pct, "equity IRR P50": pct, "min DSCR P50": num, "EIB loss mean EUR m": money,
         "fund EUR m": money, "GPU-hours P50 m": money})
     st.altair_chart(bar_by_factory(table, "equity IRR P50", "median private equity IRR")
-                    .properties(title="Median equity IRR by factory"))
+                    .properties(title="Median equity IRR by factory"), height=_rows_height(len(table)))
     st.markdown("#### Summary of every portfolio KPI")
     st.dataframe(res.summary()[["unit", "mean", "p10", "p50", "p90"]], width="stretch")
 
@@ -345,26 +424,54 @@ def _drivers_tab(res: finmodel.Results, toml: str) -> None:
     kpi = st.selectbox("KPI for the tornado", choices, key="tornado_kpi",
                        help="One-at-a-time swings of each uncertain input from its P10 to its P90, "
                             "the others at their centre, on the base case.")
-    table = _tornado(toml, kpi)
+    table = _tornado(toml, kpi).copy()
     if table.attrs.get("note"):
         st.info(literal(table.attrs["note"]))
-    st.altair_chart(tornado_chart(table, kpi)
-                    .properties(title=f"What moves {kpi} (base case, one input at a time)"))
+    labels = {r.path: r.description for r in field_rows(finmodel.loads_scenario(toml))}
+    table["input"] = [_short(labels.get(p, p)) for p in table["input"]]
+    fmt = "%" if PATH_KPIS[kpi][0] in ("1/yr", "share") else None
+    st.altair_chart(tornado_chart(table, kpi, fmt=fmt)
+                    .properties(title=f"What moves {kpi}: one input at a time from its P10 to its P90"),
+                    height=_rows_height(min(len(table), 12), row=26) + 40)
+    st.caption(f"The bars swing around the central case ({_fmt_kpi(table['kpi_at_centre'].iloc[0], kpi)}"
+               " with every input at its central value), not around the simulation's median.")
     st.markdown("#### Inputs ranked by rank correlation with the KPI over the simulated paths")
     st.dataframe(finmodel.sensitivity(res, kpi), hide_index=True, width="stretch")
 
 
-def _compare_tab(paths: int, seed: int, method: str) -> None:
+CHART_HEIGHT = 320  # px: Streamlit draws an Altair chart this tall (its own height is not kept)
+
+
+def _rows_height(rows: int, row: int = 34) -> int:
+    """Height (px) of a chart with one row per item and an axis, title and legend."""
+    return 120 + row * rows
+
+
+PALETTE = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#eeca3b",
+           "#9d755d", "#bab0ac", "#ff9da6")
+
+
+def _compare_tab(sc: finmodel.Scenario, toml: str, paths: int, seed: int, method: str) -> None:
     presets = finmodel.list_scenarios()
+    mine = f"{sc.name} (yours)"
+    options = [*presets, mine] if sc.name not in presets else presets
     default = [p for p in ("four_gigafactories", "thirteen_factories") if p in presets]
-    names = st.multiselect("Scenarios to compare", presets, default=default, key="compare")
+    if sc.name not in presets:
+        default = [mine, *default]
+    names = st.multiselect("Scenarios to compare", options, default=default, key="compare",
+                           help="Your scenario, with the edits in the sidebar, beside any preset.")
     if len(names) < 2:
         st.info("Pick two or more scenarios.")
         return
-    runs = {n: _simulate(_load_preset(n).to_toml(), paths, seed, method) for n in names}
-    kpi = st.selectbox("Distribution of", [h.kpi for h in HEADLINE], key="compare_kpi")
-    st.altair_chart(overlaid_histograms({n: r.path_kpis[kpi] for n, r in runs.items()},
-                                        f"{kpi} ({PATH_KPIS[kpi][0]})"))
+    runs = {n: _simulate(toml if n == mine else _load_preset(n).to_toml(), paths, seed, method)
+            for n in names}
+    colours = {n: PALETTE[i % len(PALETTE)] for i, n in enumerate(options)}  # fixed per scenario
+    kpi = st.selectbox("Outcome", [h.kpi for h in HEADLINE], key="compare_kpi",
+                       format_func=lambda k: next(h.label for h in HEADLINE if h.kpi == k))
+    unit = PATH_KPIS[kpi][0]
+    st.altair_chart(compare_chart({n: r.path_kpis[kpi] for n, r in runs.items()},
+                                  next(h.label for h in HEADLINE if h.kpi == kpi), unit,
+                                  {n: colours[n] for n in runs}), height=CHART_HEIGHT + 60)
     rows = {n: {h.label: headline_value(r, h) for h in HEADLINE} for n, r in runs.items()}
     st.markdown("#### Headline KPIs")
     st.dataframe(pd.DataFrame(rows), width="stretch")
@@ -397,6 +504,9 @@ def _page(key: str, preset: finmodel.Scenario) -> None:
     st.subheader(literal(sc.name))
     if sc.description:
         st.text(sc.description)
+    edits = _edits(preset, sc)
+    if edits:
+        st.caption(literal(f"Your edits to {preset.name}: " + "; ".join(edits) + "."))
     toml = sc.to_toml()
     note = "" if _PROCESS["model_loaded"] else (
         " The first run of the app also loads the model's compiled kernels; the first run after "
@@ -424,7 +534,7 @@ def _page(key: str, preset: finmodel.Scenario) -> None:
     elif view == "Drivers":
         _drivers_tab(res, toml)
     elif view == "Compare scenarios":
-        _compare_tab(paths, seed, method)
+        _compare_tab(sc, toml, paths, seed, method)
     else:
         _assumptions_tab(sc)
     # the last element: when it shows these results, everything above is final

@@ -50,16 +50,16 @@ CONTROLS = [
      lambda sc: sc.with_centres({"market.gpu_price_usd": 55_000.0})),
     ("slider", "GPU-hour price at launch (USD, central)", 5.0,
      lambda sc: sc.with_centres({"market.gpu_hour_price_launch_usd": 5.0})),
-    ("slider", "Steady utilisation (central)", 0.7,
+    ("slider", "Steady utilisation (central)", 70.0,  # shown in percent
      lambda sc: sc.with_centres({"market.utilisation_steady": 0.7}, how="shift")),
     ("slider", "Power price (EUR/MWh, central)", 150.0,
      lambda sc: sc.with_centres({"energy.power_price_eur_mwh": 150.0})),
     ("slider", "PUE (central)", 1.4, lambda sc: sc.with_centres({"energy.pue": 1.4}, how="shift")),
     ("slider", "Extra grid delay, every site (years)", 2, lambda sc: sc.with_centres(
         {f"factories[{i}].grid_delay_years": 2.0 for i in range(sc.n_factories)}, how="shift")),
-    ("slider", "EIB share of cost", 0.45, lambda sc: sc.with_updates({"eib.share_of_cost": 0.45})),
+    ("slider", "EIB share of cost", 45.0, lambda sc: sc.with_updates({"eib.share_of_cost": 0.45})),
     ("slider", "EIB tenor (years)", 20, lambda sc: sc.with_updates({"eib.tenor_years": 20})),
-    ("slider", "EIB margin (central)", 0.02, lambda sc: sc.with_centres({"eib.margin": 0.02})),
+    ("slider", "EIB margin (central)", 2.0, lambda sc: sc.with_centres({"eib.margin": 0.02})),
     ("selectbox", "Repayment profile", "annuity", lambda sc: sc.with_updates({"eib.repayment": "annuity"})),
     ("selectbox", "Fund instrument", "sub_loan", lambda sc: sc.with_updates({"fund.instrument": "sub_loan"})),
     ("selectbox", "Fund allocation", "pro_rata_capex",
@@ -206,3 +206,14 @@ def test_an_upload_outside_the_slider_ranges_is_shown_unchanged(app):
     assert app.subheader[0].value == "far"  # not "far-edited": untouched controls change nothing
     assert widget(app, "slider", "Power price (EUR/MWh, central)").value == 450.0
     assert shown(app) == expected(finmodel.loads_scenario(text.decode()))
+
+
+def test_compare_shows_your_edited_scenario_beside_the_presets(app, base):
+    widget(app, "slider", "EIB share of cost").set_value(25.0).run()
+    app.radio(key="view").set_value("Compare scenarios").run()
+    assert not app.exception
+    table = next(df.value for df in app.dataframe if "base-edited (yours)" in df.value.columns)
+    assert table["base-edited (yours)"].to_dict() == expected(
+        base.with_updates({"eib.share_of_cost": 0.25}))
+    assert any("Your edits to base" in c.value and literal("eib.share_of_cost") in c.value
+               for c in app.caption)

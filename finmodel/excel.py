@@ -28,6 +28,7 @@ from openpyxl.chart import BarChart, Reference
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter, quote_sheetname
 from openpyxl.workbook.defined_name import DefinedName
+from openpyxl.worksheet.datavalidation import DataValidation
 
 from finmodel.drivers import central_drivers, drivers_from_draws
 from finmodel.engine import Model, close_deal, run
@@ -728,6 +729,7 @@ def _inputs_sheet(wb: Workbook, sc: Scenario) -> dict[str, str]:
         cell = ws.cell(1, col, head)
         cell.font, cell.fill = HEADER, HEADER_FILL
     names: dict[str, str] = {}
+    switches: dict[tuple[str, ...], DataValidation] = {}  # one drop-down list per set of choices
 
     def define(name: str, row: int) -> None:
         wb.defined_names[name] = DefinedName(name, attr_text=f"{quote_sheetname('Inputs')}!$B${row}")
@@ -771,6 +773,15 @@ def _inputs_sheet(wb: Workbook, sc: Scenario) -> dict[str, str]:
         _text(ws.cell(r, 6), row.source)
         if row.path in wanted:
             define(wanted[row.path], r)
+        if row.choices:  # a switch: a drop-down of the values it allows, nothing else accepted
+            if row.choices not in switches:
+                dv = DataValidation(type="list", formula1='"' + ",".join(row.choices) + '"',
+                                    allow_blank=False, showErrorMessage=True,
+                                    errorTitle="Not an allowed value",
+                                    error=f"Choose one of: {', '.join(row.choices)}")
+                ws.add_data_validation(dv)
+                switches[row.choices] = dv
+            switches[row.choices].add(ws.cell(r, 2))
         r += 1
     constants = (
         ("tolerance", "tolerance of payment tests", TOLERANCE, "EUR m"),
@@ -859,8 +870,26 @@ def export_excel(scenario: Scenario, path: str | os.PathLike[str], results: Resu
     check_cell = _checks_sheet(wb, scenario, pm, sheets)
     _monte_carlo_sheet(wb, scenario, results, picks)
     _cover_sheet(cover, scenario, results, picks, check_cell)
+    for ws in wb.worksheets:
+        _print_setup(ws, scenario.name)
 
     return write_atomic(target, wb.save)
+
+
+def _print_setup(ws, scenario_name: str) -> None:
+    """Landscape A4, fit to one page wide, the first row and column repeated on every page, the
+    sheet and scenario in the header and page numbers in the footer."""
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.print_title_rows = "1:1"
+    ws.print_title_cols = "A:A"
+    ws.oddHeader.left.text = "&A"  # the sheet's name
+    # scenario names are user text: "&" starts a header code, so it is doubled
+    ws.oddHeader.right.text = "finmodel: " + scenario_name.replace("&", "&&")
+    ws.oddFooter.center.text = "Page &P of &N"
 
 
 RESERVED_SHEETS = ("Cover", "Inputs", "Timeline", "Portfolio", "Checks", "Engine", "Monte Carlo",

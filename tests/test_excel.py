@@ -268,3 +268,24 @@ def test_a_flexed_hardware_loan_term_reprices_the_loans_as_the_engine_does(tmp_p
     # comparison with the engine's pasted values of the exported case rightly does not
     checks = rows_by_label(book["Checks"])
     assert checks["master check"][7:9] == ["OK", "differs"]  # a flexed input: no longer the export
+
+
+def test_every_sheet_prints_landscape_one_page_wide_and_switches_are_drop_downs(tmp_path):
+    sc = finmodel.load_scenario("base")
+    wb = openpyxl.load_workbook(finmodel.export_excel(sc, tmp_path / "base.xlsx"))
+    for ws in wb.worksheets:
+        assert ws.page_setup.orientation == "landscape", ws.title
+        assert ws.page_setup.fitToWidth == 1 and ws.sheet_properties.pageSetUpPr.fitToPage, ws.title
+        assert ws.oddFooter.center.text == "Page &P of &N"
+    inputs = wb["Inputs"]
+    row = {inputs.cell(r, 1).value: r for r in range(2, inputs.max_row + 1)}
+    lists = {}
+    for dv in inputs.data_validations.dataValidation:
+        for rng in dv.sqref.ranges:
+            for cells in inputs[rng.coord] if ":" in rng.coord else [[inputs[rng.coord]]]:
+                for cell in cells:
+                    lists[cell.row] = dv.formula1
+    assert lists[row["eib.repayment"]] == '"annuity,linear,sculpted"'
+    assert lists[row["private.refresh_funding"]] == '"hardware_loan,equity,cash"'
+    assert lists[row["tax.interest_limitation"]] == '"True,False"'
+    assert row["eib.margin"] not in lists  # numbers are not switches

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel
 
@@ -26,6 +26,7 @@ class FieldRow:
     unit: str
     description: str
     source: str
+    choices: tuple[str, ...] = ()  # the allowed values of a switch (a choice or yes/no field)
 
     @property
     def display_value(self) -> str:
@@ -81,7 +82,17 @@ def _section_rows(section: BaseModel, prefix: str) -> Iterator[FieldRow]:
             unit=str(extra.get("unit", "")),
             description=info.description or "",
             source=sources.get(name, ""),
+            choices=_choices(info.annotation),
         )
+
+
+def _choices(annotation: Any) -> tuple[str, ...]:
+    """The values a switch allows, as shown: a Literal's options, or True / False."""
+    if annotation is bool:
+        return ("True", "False")
+    if get_origin(annotation) is Literal:
+        return tuple(str(a) for a in get_args(annotation))
+    return ()
 
 
 def field_rows(sc: Scenario) -> Iterator[FieldRow]:

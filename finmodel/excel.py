@@ -35,15 +35,14 @@ from finmodel.engine import Model, close_deal, run
 from finmodel.errors import Problem, ScenarioError
 from finmodel.financing import Terms, repayment_schedule
 from finmodel.metrics import irr as engine_irr
-from finmodel.results import Results
+from finmodel.results import Results, select_paths
 from finmodel.sampling import path_noise
 from finmodel.scenario.fields import field_rows
 from finmodel.scenario.io import write_atomic
 from finmodel.scenario.model import Scenario
 
-__all__ = ["SELECTIONS", "export_excel", "select_paths", "sheet_titles"]
+__all__ = ["export_excel", "sheet_titles"]
 
-SELECTIONS = ("base", "p50", "p10", "p90", "worst")
 FIRST_PERIOD_COL = 4  # column D holds period 0
 TOLERANCE = 1e-9  # EUR m: payment tests, as in the engine
 CHECK_TOLERANCE = 1e-6  # formulas against the engine, relative (absolute below 1)
@@ -68,39 +67,6 @@ def _text(cell, value: str) -> None:
 
 
 # -- which paths ------------------------------------------------------------------------------
-
-
-def select_paths(results: Results, selected: Sequence[str]) -> dict[str, tuple[int, str]]:
-    """selection -> (path, why). ``p50``/``p10``/``p90``: the path whose portfolio equity IRR is
-    nearest that percentile; ``worst``: the largest EIB loss (lowest equity IRR if none);
-    ``base``: the central path of ``base_case``."""
-    bad = [s for s in selected if s not in SELECTIONS]
-    if bad or not selected:
-        raise ScenarioError(Problem("selected", list(selected), f"choose from {', '.join(SELECTIONS)}"),
-                            "export_excel")
-    out: dict[str, tuple[int, str]] = {}
-    if results.method == "base":
-        return {s: (-1, "base case: every input at its central value") for s in selected}
-    kpis = results.path_kpis
-    irr = kpis["equity_irr"].to_numpy(dtype=float)
-    finite = np.isfinite(irr)
-    for s in selected:
-        if s == "base":
-            out[s] = (-1, "base case: every input at its central value")
-        elif s == "worst":
-            loss = kpis["eib_loss_eur_m"].to_numpy(dtype=float)
-            if loss.max() > 0:
-                p = int(np.argmax(loss))
-                out[s] = (p, f"largest EIB loss: EUR {loss[p]:,.1f}m")
-            else:
-                p = int(np.nanargmin(np.where(finite, irr, np.inf)))
-                out[s] = (p, f"no EIB loss on any path; lowest equity IRR {irr[p]:.2%}")
-        else:
-            q = float(s[1:]) / 100
-            target = float(np.quantile(irr[finite], q))
-            p = int(np.nanargmin(np.where(finite, np.abs(irr - target), np.inf)))
-            out[s] = (p, f"portfolio equity IRR nearest its {s.upper()} of {target:.2%}")
-    return out
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,14 @@ import pandas as pd
 
 from finmodel.drivers import central_drivers
 from finmodel.engine import ITEMS
+from finmodel.errors import Problem, ScenarioError
 from finmodel.financing import Terms
 from finmodel.kpis import FACTORY_KPIS, PATH_KPIS, TRANCHE_KPIS
 from finmodel.scenario.model import Scenario
 
-__all__ = ["Results"]
+__all__ = ["SELECTIONS", "Results", "select_paths"]
+
+SELECTIONS = ("base", "p50", "p10", "p90", "worst")  # named paths of a simulation
 
 PORTFOLIO = "portfolio"
 # portfolio line items kept per path for fan charts (EUR m unless LINE_ITEMS says otherwise)
@@ -78,7 +81,6 @@ class Results:
         10 us per path and factory). ``items``: which (default: all). Raises ``ScenarioError``
         before any work if the cube would not fit in ``memory_budget_bytes`` (default: 90 % of
         the memory available now)."""
-        from finmodel.errors import Problem, ScenarioError
         from finmodel.simulation import available_memory_bytes
 
         stop = self.n_paths if stop is None else stop
@@ -291,3 +293,36 @@ def _describe(table: pd.DataFrame, kpis: dict[str, tuple[str, str]]) -> pd.DataF
             "finite_share": n / max(x.size, 1), "description": description,
         })
     return pd.DataFrame(rows).set_index("kpi")
+
+
+def select_paths(results: Results, selected: Sequence[str]) -> dict[str, tuple[int, str]]:
+    """selection -> (path, why). ``p50``/``p10``/``p90``: the path whose portfolio equity IRR is
+    nearest that percentile; ``worst``: the largest EIB loss (lowest equity IRR if none);
+    ``base``: the central path of ``base_case``."""
+    bad = [s for s in selected if s not in SELECTIONS]
+    if bad or not selected:
+        raise ScenarioError(Problem("selected", list(selected), f"choose from {', '.join(SELECTIONS)}"),
+                            "select_paths")
+    out: dict[str, tuple[int, str]] = {}
+    if results.method == "base":
+        return {s: (-1, "base case: every input at its central value") for s in selected}
+    kpis = results.path_kpis
+    irr = kpis["equity_irr"].to_numpy(dtype=float)
+    finite = np.isfinite(irr)
+    for s in selected:
+        if s == "base":
+            out[s] = (-1, "base case: every input at its central value")
+        elif s == "worst":
+            loss = kpis["eib_loss_eur_m"].to_numpy(dtype=float)
+            if loss.max() > 0:
+                p = int(np.argmax(loss))
+                out[s] = (p, f"largest EIB loss: EUR {loss[p]:,.1f}m")
+            else:
+                p = int(np.nanargmin(np.where(finite, irr, np.inf)))
+                out[s] = (p, f"no EIB loss on any path; lowest equity IRR {irr[p]:.2%}")
+        else:
+            q = float(s[1:]) / 100
+            target = float(np.quantile(irr[finite], q))
+            p = int(np.nanargmin(np.where(finite, np.abs(irr - target), np.inf)))
+            out[s] = (p, f"portfolio equity IRR nearest its {s.upper()} of {target:.2%}")
+    return out

@@ -31,6 +31,7 @@ from finmodel.cli import assumptions_table, correlation_table
 from finmodel.engine import minimum_eib_tenor_years
 from finmodel.errors import ScenarioError
 from finmodel.kpis import PATH_KPIS
+from finmodel.results import select_paths
 from finmodel.scenario import assumptions_dir, field_rows
 
 __all__ = ["HEADLINE", "headline_value", "main"]
@@ -38,7 +39,7 @@ __all__ = ["HEADLINE", "headline_value", "main"]
 UPLOAD = "upload a scenario file..."
 MAX_UPLOAD_MB = 1  # a scenario is a few kB; larger files are refused before they are read
 PATH_CHOICES = (500, 1_000, 2_000, 5_000, 10_000)
-VIEWS = ("Results", "Drivers", "Compare scenarios", "Assumptions")
+VIEWS = ("Results", "Risk", "Cash flows", "Drivers", "Compare scenarios", "Assumptions")
 PAGE_COMPLETE = "Shown last, once the page is drawn for the current inputs."
 DEFAULT_PATHS = 500  # the page is final within a second after a change (README, browser test)
 _PROCESS = {"model_loaded": False}  # the first run in an app process loads the compiled kernels
@@ -163,6 +164,11 @@ def _tornado(toml: str, kpi: str) -> pd.DataFrame:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # a flat tornado: its note is shown instead
         return finmodel.tornado(finmodel.loads_scenario(toml), kpi)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _base_case(toml: str) -> finmodel.Results:
+    return finmodel.base_case(finmodel.loads_scenario(toml))
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -419,6 +425,69 @@ def _results_tab(sc: finmodel.Scenario, res: finmodel.Results) -> None:
     st.dataframe(res.summary()[["unit", "mean", "p10", "p50", "p90"]], width="stretch")
 
 
+def _risk_tab(sc: finmodel.Scenario, res: finmodel.Results) -> None:
+    """Losses and their tails, the fund's tranches and when defaults happen, from the run."""
+    risk = res.risk()
+    risk.index = [PATH_KPIS[k][1] for k in risk.index]
+    st.markdown("#### Losses over the paths (EUR m)")
+    st.caption("Expected loss; VaR: the loss exceeded on 5% (1%) of paths; CVaR: the mean loss on "
+               "those paths.")
+    money = st.column_config.NumberColumn(format="%,.1f")
+    st.dataframe(risk, width="stretch", column_config={c: money for c in risk.columns})
+    left, right = st.columns(2)
+    timing = pd.DataFrame({"default": res.event_curve("default")["any site"],
+                           "default while owing the EIB": res.event_curve("eib_default")["any site"],
+                           "EIB loss": res.event_curve("eib_loss")["any site"]})
+    left.altair_chart(probability_by_year(timing, "share of paths, any site")
+                      .properties(title="When defaults happen: probability by each year"),
+                      height=CHART_HEIGHT + 100)
+    right.altair_chart(compare_chart({sc.name: res.path_kpis["eib_loss_eur_m"]}, "EIB loss (EUR m)",
+                                     "EUR m", {sc.name: PALETTE[0]})
+                       .properties(width=420, title="EIB loss: share of paths above each level"),
+                       height=CHART_HEIGHT + 60)
+    if res.tranche_kpis is not None:
+        st.markdown("#### The fund's tranches")
+        ts = res.tranche_summary()
+        rows = {name: {"public": next(t.public for t in sc.tranches if t.name == name),
+                       "IRR P50": ts.loc[(name, "irr"), "p50"],
+                       "P(loss)": ts.loc[(name, "loss"), "mean"],
+                       "loss mean EUR m": ts.loc[(name, "loss_eur_m"), "mean"],
+                       "contributed EUR m": ts.loc[(name, "contributed_eur_m"), "mean"]}
+                for name in ts.index.get_level_values("tranche").unique()}
+        pct = st.column_config.NumberColumn(format="percent")
+        st.dataframe(pd.DataFrame(rows).T, width="stretch",
+                     column_config={"IRR P50": pct, "P(loss)": pct, "loss mean EUR m": money,
+                                    "contributed EUR m": money})
+
+
+CASES = {"P50": "p50", "P10": "p10", "P90": "p90", "Worst (largest EIB loss)": "worst",
+         "Central values": "base"}
+
+
+def _cash_flow_tab(sc: finmodel.Scenario, res: finmodel.Results) -> None:
+    """One factory's (or the portfolio's) line items by year on a chosen path: the rows of a
+    factory sheet of the workbook."""
+    left, right = st.columns(2)
+    case = left.selectbox("Path", list(CASES), key="drill_case",
+                          help="P50 / P10 / P90: the path whose portfolio equity IRR is nearest "
+                               "that percentile; worst: the largest EIB loss.")
+    where = right.selectbox("Factory", ["portfolio", *(f.name for f in sc.factories)],
+                            key="drill_factory", format_func=literal)
+    pick = CASES[case]
+    if pick == "base":
+        path, why, source = 0, "every input at its central value", _base_case(sc.to_toml())
+    else:
+        path, why = select_paths(res, [pick])[pick]
+        source = res
+    st.caption(literal(f"{case}: path {path}, {why}. EUR m unless the unit says otherwise."))
+    wide = source.cashflow_wide(path=path, factory=where)
+    wide.columns = ["unit", *(str(c) for c in wide.columns[1:])]
+    wide.index = wide.index.astype(str)
+    st.dataframe(wide, width="stretch", height=560,
+                 column_config={c: st.column_config.NumberColumn(format="%,.1f")
+                                for c in wide.columns[1:]})
+
+
 def _drivers_tab(res: finmodel.Results, toml: str) -> None:
     choices = [h.kpi for h in HEADLINE if PATH_KPIS[h.kpi][0] != "flag"]
     kpi = st.selectbox("KPI for the tornado", choices, key="tornado_kpi",
@@ -531,6 +600,10 @@ def _page(key: str, preset: finmodel.Scenario) -> None:
     view = st.radio("View", VIEWS, horizontal=True, key="view", label_visibility="collapsed")
     if view == "Results":
         _results_tab(sc, res)
+    elif view == "Risk":
+        _risk_tab(sc, res)
+    elif view == "Cash flows":
+        _cash_flow_tab(sc, res)
     elif view == "Drivers":
         _drivers_tab(res, toml)
     elif view == "Compare scenarios":

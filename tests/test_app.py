@@ -3,6 +3,7 @@ API's numbers for the same inputs, and every error path as a message."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from conftest import ROOT
 from streamlit.testing.v1 import AppTest
@@ -217,3 +218,28 @@ def test_compare_shows_your_edited_scenario_beside_the_presets(app, base):
         base.with_updates({"eib.share_of_cost": 0.25}))
     assert any("Your edits to base" in c.value and literal("eib.share_of_cost") in c.value
                for c in app.caption)
+
+
+def test_risk_view_shows_the_api_loss_table(app, base):
+    app.radio(key="view").set_value("Risk").run()
+    assert not app.exception and not app.error
+    res = finmodel.simulate(base, paths=DEFAULT_PATHS)
+    table = app.dataframe[0].value
+    np.testing.assert_allclose(table.to_numpy(float), res.risk().to_numpy(float), rtol=1e-12)
+
+
+@pytest.mark.parametrize(("case", "pick"), [("P10", "p10"), ("Worst (largest EIB loss)", "worst")])
+def test_cash_flow_view_shows_a_chosen_path_of_a_factory_as_the_api(app, base, case, pick):
+    from finmodel.results import select_paths
+
+    app.radio(key="view").set_value("Cash flows").run()
+    app.selectbox(key="drill_case").set_value(case).run()
+    app.selectbox(key="drill_factory").set_value("FR gigafactory").run()
+    assert not app.exception and not app.error
+    res = finmodel.simulate(base, paths=DEFAULT_PATHS)
+    path, _ = select_paths(res, [pick])[pick]
+    want = res.cashflow_wide(path=path, factory="FR gigafactory")
+    got = app.dataframe[0].value
+    assert list(got.index) == [str(i) for i in want.index]
+    np.testing.assert_allclose(got.iloc[:, 1:].to_numpy(float), want.iloc[:, 1:].to_numpy(float),
+                               rtol=1e-12, equal_nan=True)

@@ -16,6 +16,7 @@ from finmodel import excel
 from finmodel.cli import main
 from finmodel.engine import run
 from finmodel.metrics import irr, npv
+from finmodel.results import select_paths
 
 REL = 1e-6
 HOSTILE = ROOT / "tests" / "data" / "hostile"
@@ -76,7 +77,7 @@ def exported(tmp_path_factory):
         res = finmodel.simulate(sc, paths=200, seed=3) if selected else None
         path = folder / f"{key}.xlsx"
         finmodel.export_excel(sc, path, results=res, selected=selected or ("p50",))
-        picks = excel.select_paths(res, selected) if res is not None else {"base": (-1, "")}
+        picks = select_paths(res, selected) if res is not None else {"base": (-1, "")}
         terms = res.terms if res is not None else excel.close_deal(sc)
         pm = excel._path_model(sc, terms, res, next(iter(picks.values()))[0])
         cases[key] = (sc, pm, terms)

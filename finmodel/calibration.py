@@ -85,7 +85,7 @@ COMPARABLES: tuple[Comparable, ...] = (
 class Metric:
     label: str
     unit: str
-    values: Callable[[Results, dict[str, Array], Array], Array]  # (paths, sites) -> values
+    values: Callable[[Results, dict[str, Array]], Array]  # (results, site cube) -> values
     note: str  # why the model sits where it does against the comparables
 
 
@@ -102,55 +102,56 @@ def _input(res: Results, path: str) -> Array:
     return np.full((res.n_paths, 1), float(resolve(res.scenario, path).central))
 
 
+def _drawn(path: str) -> Callable[[Results, dict[str, Array]], Array]:
+    """A drawn input's values for each path and site."""
+    return lambda res, cube: np.broadcast_to(_input(res, path), cube["gpus"].shape)
+
+
 METRICS: dict[str, Metric] = {
     "ebitda_margin": Metric(
         "EBITDA margin over the horizon", "share",
-        lambda res, cube, fx: _sum(cube, "ebitda") / _sum(cube, "revenue"),
+        lambda res, cube: _sum(cube, "ebitda") / _sum(cube, "revenue"),
         "an owner-operator's EBITDA carries no data-centre rent, sales or R&D, which listed GPU "
         "clouds (leasing most of their sites, growing fast) do"),
     "revenue_per_gpu_hour": Metric(
         "revenue per GPU-hour used, horizon average", "EUR",
-        lambda res, cube, fx: _sum(cube, "revenue") / _sum(cube, "gpu_hours_m"),
+        lambda res, cube: _sum(cube, "revenue") / _sum(cube, "gpu_hours_m"),
         "the average runs over each fleet's life, from a new generation's launch price down with "
         "erosion, and take-or-pay contracts are paid for idle hours too"),
     "other_opex_per_mw_year": Metric(
         "non-energy opex per MW of facility power and operating year", "EUR m per MW-year",
-        lambda res, cube, fx: _sum(cube, "other_opex") / (
+        lambda res, cube: _sum(cube, "other_opex") / (
             cube["facility_mw"] * np.maximum(_sum(cube, "operating_share"), 1e-9)),
         "charged as a share of the capex in service (facility and GPU fleet at cost), the split "
         "of the source's 0.8% of capex; per MW it follows the capex per MW"),
     "energy_share_of_opex": Metric(
         "energy as a share of opex", "share",
-        lambda res, cube, fx: _sum(cube, "energy_cost") / _sum(cube, "opex"),
+        lambda res, cube: _sum(cube, "energy_cost") / _sum(cube, "opex"),
         "an AI site's power draw dominates its opex, unlike a conventional data centre's"),
     "capex_per_mw": Metric(
         "construction and first fleet per MW of facility power", "EUR m per MW",
-        lambda res, cube, fx: cube["capex_initial"] / cube["facility_mw"],
+        lambda res, cube: cube["capex_initial"] / cube["facility_mw"],
         "built up from GPU, system and facility costs per MW, not set to a headline"),
     "capex_per_gpu": Metric(
         "construction and first fleet per GPU", "EUR per GPU",
-        lambda res, cube, fx: cube["capex_initial"] * 1e6 / cube["gpus"],
+        lambda res, cube: cube["capex_initial"] * 1e6 / cube["gpus"],
         "the same build-up per GPU: compute at the GPU price plus systems, and the facility and "
         "grid connection for its share of power"),
     "utilisation_steady": Metric(
         "steady utilisation (drawn level)", "share",
-        lambda res, cube, fx: np.broadcast_to(_input(res, "market.utilisation_steady"),
-                                              cube["gpus"].shape),
+        _drawn("market.utilisation_steady"),
         "an input taken from the source"),
     "price_erosion": Metric(
         "yearly fall of a chip's GPU-hour price with age (drawn)", "1/yr",
-        lambda res, cube, fx: np.broadcast_to(_input(res, "market.gpu_hour_price_erosion_per_year"),
-                                              cube["gpus"].shape),
+        _drawn("market.gpu_hour_price_erosion_per_year"),
         "an input derived from price-performance; the H100's fall was a scarcity peak unwinding"),
     "hardware_loan_spread": Metric(
         "hardware loan spread over the base rate (drawn)", "1/yr",
-        lambda res, cube, fx: np.broadcast_to(_input(res, "private.hardware_loan_spread"),
-                                              cube["gpus"].shape),
+        _drawn("private.hardware_loan_spread"),
         "GPU-backed loans priced as the listed comparables, spread by customer credit"),
     "senior_spread": Metric(
         "commercial senior spread over the base rate (drawn)", "1/yr",
-        lambda res, cube, fx: np.broadcast_to(_input(res, "private.senior_spread"),
-                                              cube["gpus"].shape),
+        _drawn("private.senior_spread"),
         "data-centre project debt"),
 }
 _UNIT_TO_EUR = {"USD": "EUR", "USD m per MW": "EUR m per MW", "USD m per MW-year": "EUR m per MW-year",
@@ -185,7 +186,7 @@ def calibration_table(sc: Scenario, paths: int = 2_000, seed: int = 0) -> pd.Dat
     rows = []
     for name, metric in METRICS.items():
         with np.errstate(divide="ignore", invalid="ignore"):
-            values = np.asarray(metric.values(res, cube, fx), dtype=float).ravel()
+            values = np.asarray(metric.values(res, cube), dtype=float).ravel()
         values = values[np.isfinite(values)]
         p10, p50, p90 = np.percentile(values, [10, 50, 90])
         comps = [c for c in COMPARABLES if c.metric == name]

@@ -255,6 +255,14 @@ class Private(Section):
     )
 
 
+def _support_within(spec, low: float, high: float, rule: str):
+    """``spec`` if its whole support lies in [low, high]; else ValueError(rule and the span)."""
+    lo, hi = spec.support
+    if lo < low or hi > high:
+        raise ValueError(f"{rule}; this distribution spans [{lo:g}, {hi:g}]")
+    return spec
+
+
 class Market(Section):
     gpu_price_usd: DistPositive = f(40_000.0, "USD per GPU", "price of a current-generation GPU")
     gpu_price_growth_per_year: Dist = f(
@@ -353,10 +361,7 @@ class Market(Section):
     @field_validator("anchor_contract_years")
     @classmethod
     def _contract_at_least_a_year(cls, spec):
-        lo, hi = spec.support
-        if lo < 1 or hi > 30:
-            raise ValueError(f"contract terms must lie in [1, 30] years; spans [{lo:g}, {hi:g}]")
-        return spec
+        return _support_within(spec, 1, 30, "contract terms must lie in [1, 30] years")
 
     @field_validator("gpu_useful_life_years")
     @classmethod
@@ -402,10 +407,7 @@ class Energy(Section):
     @field_validator("pue")
     @classmethod
     def _pue_at_least_one(cls, spec):
-        lo, hi = spec.support
-        if lo < 1.0 or hi > 3.0:
-            raise ValueError(f"PUE must lie in [1, 3]; this distribution spans [{lo:g}, {hi:g}]")
-        return spec
+        return _support_within(spec, 1.0, 3.0, "PUE must lie in [1, 3]")
 
 
 class Costs(Section):

@@ -626,6 +626,26 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, pm: _PathModel, f: 
     R.series("residual", "residual to equity", "EUR m", total="sum", formula=lambda t: (
         f"IF({c('defaults', t)}=1,{c('pot', t)}-{c('paid_senior', t)}-{c('paid_s', t)},0)"))
 
+    R.section("Sources and uses at construction (EUR m)")
+    R.param("su_facility", "use: facility and grid connection", "EUR m",
+            f"=SUM({R.span('uses')})-SUM({R.span('gpu_initial')})")
+    R.param("su_gpus", "use: first GPU fleet (GPUs, servers, network)", "EUR m",
+            f"=SUM({R.span('gpu_initial')})")
+    R.param("su_fees", "use: front-end fees", "EUR m", f"=SUM({R.span('fees_t')})")
+    R.param("su_uses", "total uses", "EUR m", f"={p('su_facility')}+{p('su_gpus')}+{p('su_fees')}")
+    R.param("su_eib", "source: EIB loan drawn", "EUR m", f"=SUM({R.span('eib_draw')})")
+    R.param("su_com", "source: commercial senior loan drawn", "EUR m", f"=SUM({R.span('com_draw')})")
+    R.param("su_fund", "source: fund instrument (grant or sub-loan; with an equity fund: in "
+            "equity)", "EUR m", f"=IF({p('is_equity')}=1,0,SUM({R.span('fund_draw')}))")
+    R.param("su_equity", "source: equity (private, and the fund's if it invests as equity)",
+            "EUR m", f"=SUM({R.span('equity_build')})")
+    R.param("su_sources", "total sources", "EUR m",
+            f"={p('su_eib')}+{p('su_com')}+{p('su_fund')}+{p('su_equity')}")
+    R.param("su_idc", "memo: interest capitalised in the senior loans (IDC, not cash)", "EUR m",
+            f"=SUM({R.span('idc')})")
+    R.param("su_dsra", "memo: initial debt service reserve, funded by equity", "EUR m",
+            f"=SUM({R.span('dsra_equity')})")
+
     R.section("Results of this factory")
     R.series("cfads", "CFADS", "EUR m", total="sum",
              formula=lambda t: f"IF({c('alive', t)}=1,{c('cfads_raw', t)},0)")

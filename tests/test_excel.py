@@ -114,6 +114,17 @@ def test_workbook_formulas_reproduce_the_engine(exported, case):
         assert rows["defaulted"][0] == int(m.financing.default[0, f])
         assert rows["defaulted on a payment"][0] == int(m.financing.payment_default[0, f])
         assert rows["covenant breach (DSCR below the default DSCR)"][0] == m.financing.breach_periods[0, f]
+        # sources and uses at construction: each line the engine's, and sources = uses
+        fin, op = m.financing, m.operations
+        for label, want in (("use: facility and grid connection", op["capex_construction"][0, f].sum()),
+                            ("use: first GPU fleet (GPUs, servers, network)",
+                             op["capex_gpu_initial"][0, f].sum()),
+                            ("source: EIB loan drawn", fin["eib_draw"][0, f].sum()),
+                            ("source: commercial senior loan drawn", fin["commercial_draw"][0, f].sum()),
+                            ("memo: interest capitalised in the senior loans (IDC, not cash)",
+                             fin["senior_idc"][0, f].sum())):
+            assert rows[label][0] == pytest.approx(want, rel=REL, abs=REL), (fac.name, label)
+        assert rows["total sources"][0] == pytest.approx(rows["total uses"][0], rel=REL, abs=REL)
         portfolio_cfads += m["cfads"][0, f]
     totals = rows_by_label(book["Portfolio"])
     assert_close(totals["CFADS"][1:], portfolio_cfads, "portfolio CFADS")

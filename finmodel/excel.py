@@ -692,6 +692,8 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, pm: _PathModel, f: 
             f"={first}+NPV({names['equity_hurdle_irr']},{rest})")
     R.param("min_dscr", "minimum DSCR", "ratio", f"=IF(COUNT({R.span('dscr')})>0,MIN({R.span('dscr')}),\"\")",
             RATIO)
+    R.param("avg_dscr", "average DSCR (years with senior service)", "ratio",
+            f"=IF(COUNT({R.span('dscr')})>0,AVERAGE({R.span('dscr')}),\"\")", RATIO)
     R.param("defaulted", "defaulted", "1/0", f"=IF(SUM({R.span('defaults')})>0,1,0)", "0")
     R.param("payment_default", "defaulted on a payment", "1/0",
             f"=IF(SUMPRODUCT({R.span('defaults')},{R.span('short')})>0,1,0)", "0")
@@ -855,7 +857,7 @@ def export_excel(scenario: Scenario, path: str | os.PathLike[str], results: Resu
     _portfolio_sheet(wb, scenario, pm, sheets)
     check_cell = _checks_sheet(wb, scenario, pm, sheets)
     _monte_carlo_sheet(wb, scenario, results, picks)
-    _cover_sheet(cover, scenario, results, picks, check_cell)
+    _cover_sheet(cover, scenario, results, picks, check_cell, sheets)
     for ws in wb.worksheets:
         _print_setup(ws, scenario.name)
 
@@ -1105,7 +1107,45 @@ def _monte_carlo_sheet(wb: Workbook, sc: Scenario, results: Results | None,
     ws.column_dimensions["C"].width = 60
 
 
-def _cover_sheet(ws, sc: Scenario, results: Results | None, picks, check_cell: str) -> None:
+DASHBOARD = (  # (factory sheet row, heading, number format)
+    ("min_dscr", "minimum DSCR", RATIO), ("avg_dscr", "average DSCR", RATIO),
+    ("headroom", "headroom to the default covenant", RATIO), ("equity_irr", "private equity IRR", PCT),
+    ("su_eib", "EIB drawn, EUR m", NUM), ("eib_loss_total", "EIB loss, EUR m", NUM),
+    ("defaulted", "defaulted (1/0)", "0"),
+)
+
+
+def _dashboard(ws, sc: Scenario, results: Results | None, sheets, r: int) -> None:
+    """The lender's view of the modelled path, per factory (formulas on the factory sheets),
+    and the simulation's credit figures when there are results."""
+    ws.cell(r, 1, "Dashboard: the modelled path").font = SECTION
+    ws.cell(r + 1, 1, "factory").font = HEADER
+    for k, (_, heading, _) in enumerate(DASHBOARD, 2):
+        ws.cell(r + 1, k, heading).font = HEADER
+    for i, (title, rows) in enumerate(sheets, r + 2):
+        _text(ws.cell(i, 1), title)
+        for k, (key, _, fmt) in enumerate(DASHBOARD, 2):
+            if key == "headroom":  # blank where the site never serviced debt
+                ref = _ref(title, rows, "min_dscr")
+                formula = f"=IF(ISNUMBER({ref}),{ref}-default_dscr,\"\")"
+            else:
+                formula = f"={_ref(title, rows, key)}"
+            ws.cell(i, k, formula).number_format = fmt
+    r += 3 + len(sheets)
+    if results is not None and results.method != "base":
+        ws.cell(r, 1, f"Simulation ({results.n_paths:,} paths)").font = SECTION
+        summary = results.summary()
+        for j, (kpi, label, fmt) in enumerate((
+                ("any_payment_default", "P(payment default, any site)", PCT),
+                ("any_eib_loss", "P(EIB loss, any site)", PCT),
+                ("eib_loss_eur_m", "EIB expected loss, EUR m", NUM),
+                ("equity_irr", "median portfolio equity IRR", PCT)), r + 1):
+            ws.cell(j, 1, label)
+            stat = "p50" if kpi == "equity_irr" else "mean"
+            ws.cell(j, 2, float(summary.loc[kpi, stat])).number_format = fmt
+
+
+def _cover_sheet(ws, sc: Scenario, results: Results | None, picks, check_cell: str, sheets) -> None:
     from finmodel import __version__
 
     ws.cell(1, 1, "finmodel: AI gigafactory investment and financing model").font = Font(bold=True, size=14)
@@ -1130,6 +1170,7 @@ def _cover_sheet(ws, sc: Scenario, results: Results | None, picks, check_cell: s
     ws.cell(r + 1, 2, f"={check_cell.replace('$J$', '$K$')}")
     ws.cell(r + 2, 1, "Conventions: EUR millions nominal, annual periods, flows at period ends; "
                       "inputs in blue on yellow, calculations in black; every calculation is a formula.")
+    _dashboard(ws, sc, results, sheets, r + 4)
     ws.column_dimensions["A"].width = 30
     ws.column_dimensions["B"].width = 100
     ws["B4"].alignment = Alignment(wrap_text=True)

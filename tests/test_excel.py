@@ -138,6 +138,17 @@ def test_workbook_formulas_reproduce_the_engine(exported, case):
     assert_close(totals["senior debt outstanding"][1:], m["debt_balance"][0].sum(0), "portfolio debt")
     checks = rows_by_label(book["Checks"])
     assert checks["master check"][7:9] == ["OK", "agrees"]
+    # the Cover's dashboard: each factory's DSCR figures and loss as the engine's
+    cover_rows = {row[0]: row[1:] for row in book["Cover"].iter_rows(values_only=True) if row and row[0]}
+    for f, title in enumerate(excel.sheet_titles(sc)):
+        dscr = m["dscr"][0, f]
+        served = dscr[np.isfinite(dscr)]
+        got = cover_rows[title]
+        if served.size:
+            assert got[0] == pytest.approx(served.min(), rel=REL, abs=REL), title
+            assert got[1] == pytest.approx(served.mean(), rel=REL, abs=REL), title
+            assert got[2] == pytest.approx(served.min() - sc.eib.default_dscr, rel=REL, abs=REL), title
+        assert got[5] == pytest.approx(m.financing.eib_loss[0, f], rel=REL, abs=REL), title
 
 
 def test_defaults_are_among_the_reconciled_paths(exported):

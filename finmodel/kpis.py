@@ -96,6 +96,8 @@ PATH_KPIS: dict[str, tuple[str, str]] = {
     "equity_irr": ("1/yr", "IRR of private shareholders' flows across the portfolio"),
     "equity_irr_multiple": ("flag", "1 if those flows have more than one real IRR (equity_irr is "
                             "then the one closest to zero)"),
+    "equity_below_hurdle": ("flag", "1 if that IRR is below private.equity_hurdle_irr, or there is "
+                            "none (the shareholders do not get their money back)"),
     "equity_moic": ("x", "private shareholders' distributions / contributions"),
     "any_default": ("flag", "1 if lenders accelerated at one factory or more (payment default or "
                     "persistent covenant breach)"),
@@ -363,6 +365,7 @@ def path_kpi_columns(sc: Scenario, m: Model, path_ids: np.ndarray) -> Columns:
         cols.update({
             "equity_irr": equity_irr,
             "equity_irr_multiple": (equity_irr_roots > 1).astype(float),
+            "equity_below_hurdle": ~(equity_irr >= sc.private.equity_hurdle_irr) * 1.0,
             "equity_moic": moic(private),
             "any_default": fin.default.any(1).astype(float),
             "defaults": fin.default.sum(1),

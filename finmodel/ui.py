@@ -61,6 +61,7 @@ HEADLINE = (
     Headline("Private € per public € (P50)", "private_per_public", "p50", "ratio"),
     Headline("Public € per public GPU-h", "public_cost_per_public_gpu_hour_eur", "p50", "eur"),
     Headline("GPU-hours (P50)", "gpu_hours_m", "p50", "bn_hours"),
+    Headline("P(equity IRR < hurdle)", "equity_below_hurdle", "mean", "pct"),
 )
 
 
@@ -352,6 +353,9 @@ def _controls(key: str, sc: finmodel.Scenario) -> tuple[finmodel.Scenario, int, 
 
 
 DEFINITIONS = {  # plain words for the cards' help
+    "equity_below_hurdle": "Share of paths on which the private shareholders' IRR over the "
+                           "portfolio falls short of their hurdle (private.equity_hurdle_irr), "
+                           "or there is no IRR because they never get their money back",
     "any_payment_default": "A payment default: in some year a site's cash, trapped cash and debt "
                            "service reserve fall short of the senior debt service due. Share of "
                            "paths where this happens at any site over the 25-year horizon.",

@@ -149,3 +149,11 @@ def test_bad_correlation_spec_is_a_scenario_error_before_sampling(base):
         base.with_updates({"correlation.inputs": ["market.gpu_price_usd", "energy.pue",
                                                   "costs.build_months"],
                            "correlation.matrix": [[1, 0.9, 0.9], [0.9, 1, -0.9], [0.9, -0.9, 1]]})
+
+
+def test_equity_below_hurdle_is_the_irr_against_the_hurdle(base):
+    res = simulate(base, paths=400, seed=2)
+    irr = res.path_kpis["equity_irr"].to_numpy()
+    below = np.isnan(irr) | (irr < base.private.equity_hurdle_irr)
+    np.testing.assert_array_equal(res.path_kpis["equity_below_hurdle"].to_numpy(), below.astype(float))
+    assert res.path_kpis["equity_below_hurdle"].mean() == pytest.approx(below.mean())

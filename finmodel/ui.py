@@ -28,7 +28,7 @@ from finmodel.charts import (
     tornado_chart,
 )
 from finmodel.cli import assumptions_table, correlation_table
-from finmodel.engine import minimum_eib_tenor_years
+from finmodel.engine import ITEMS, minimum_eib_tenor_years
 from finmodel.errors import ScenarioError
 from finmodel.kpis import PATH_KPIS
 from finmodel.results import select_paths
@@ -71,8 +71,8 @@ def _fmt(value: float, kind: str) -> str:
     return {
         "pct": f"{value:.1%}",
         "ratio": f"{value:,.2f}",
-        "eur_m": f"EUR {value:,.0f}m",
-        "eur": f"EUR {value:,.2f}",
+        "eur_m": f"€{value:,.0f}m",  # the euro sign keeps a card's value short enough for 1280 px
+        "eur": f"€{value:,.2f}",
         "bn_hours": f"{value / 1000:,.1f} bn",
     }[kind]
 
@@ -486,7 +486,7 @@ def _cash_flow_tab(sc: finmodel.Scenario, res: finmodel.Results) -> None:
     st.caption(literal(f"{case}: path {path}, {why}. EUR m unless the unit says otherwise."))
     wide = source.cashflow_wide(path=path, factory=where)
     wide.columns = ["unit", *(str(c) for c in wide.columns[1:])]
-    wide.index = wide.index.astype(str)
+    wide.index = pd.Index([ITEMS[str(item)][1] for item in wide.index], name="line item")
     st.dataframe(wide, width="stretch", height=560,
                  column_config={c: st.column_config.NumberColumn(format="%,.1f")
                                 for c in wide.columns[1:]})
@@ -614,6 +614,7 @@ def _page(key: str, preset: finmodel.Scenario) -> None:
         _compare_tab(sc, toml, paths, seed, method)
     else:
         _assumptions_tab(sc)
-    # the last element: when it shows these results, everything above is final
+    # the last element: when it shows these results and this view, everything above is final
     st.caption(f"Page complete for {literal(sc.name)}: {paths:,} paths, "
-               f"{HEADLINE[0].label} {headline_value(res, HEADLINE[0])}.", help=PAGE_COMPLETE)
+               f"{HEADLINE[0].label} {headline_value(res, HEADLINE[0])}. View: {view}.",
+               help=PAGE_COMPLETE)

@@ -240,6 +240,8 @@ def test_cash_flow_view_shows_a_chosen_path_of_a_factory_as_the_api(app, base, c
     path, _ = select_paths(res, [pick])[pick]
     want = res.cashflow_wide(path=path, factory="FR gigafactory")
     got = app.dataframe[0].value
-    assert list(got.index) == [str(i) for i in want.index]
+    from finmodel.engine import ITEMS
+
+    assert list(got.index) == [ITEMS[str(i)][1] for i in want.index]  # plain words, not codes
     np.testing.assert_allclose(got.iloc[:, 1:].to_numpy(float), want.iloc[:, 1:].to_numpy(float),
                                rtol=1e-12, equal_nan=True)

@@ -331,7 +331,9 @@ def _sobol_outputs(sc: Scenario, kpi: str, samples: int, seed: int,
     the scalar inputs (Saltelli's design); the time-path noise is Monte Carlo."""
     groups = input_groups(sc)
     terms = close_deal(sc)
-    design = make_design(sc, samples, seed, "sobol")
+    # the columns and marginals of the run's design (without building its own uniforms), then
+    # the two halves of the 2K-dimensional sequence as its uniforms (Gaussian copula, as sobol)
+    design = dataclasses.replace(make_design(sc, samples, seed, "mc"), method="sobol")
     k = len(design.names)
     u = qmc.Sobol(d=2 * k, scramble=True, rng=stream(seed, "sensitivity:sobol")).random(samples) \
         if k else np.empty((samples, 0))

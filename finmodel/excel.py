@@ -1115,7 +1115,7 @@ DASHBOARD = (  # (factory sheet row, heading, number format)
 )
 
 
-def _dashboard(ws, sc: Scenario, results: Results | None, sheets, r: int) -> None:
+def _dashboard(ws, results: Results | None, sheets, r: int) -> None:
     """The lender's view of the modelled path, per factory (formulas on the factory sheets),
     and the simulation's credit figures when there are results."""
     ws.cell(r, 1, "Dashboard: the modelled path").font = SECTION
@@ -1170,7 +1170,7 @@ def _cover_sheet(ws, sc: Scenario, results: Results | None, picks, check_cell: s
     ws.cell(r + 1, 2, f"={check_cell.replace('$J$', '$K$')}")
     ws.cell(r + 2, 1, "Conventions: EUR millions nominal, annual periods, flows at period ends; "
                       "inputs in blue on yellow, calculations in black; every calculation is a formula.")
-    _dashboard(ws, sc, results, sheets, r + 4)
+    _dashboard(ws, results, sheets, r + 4)
     ws.column_dimensions["A"].width = 30
     ws.column_dimensions["B"].width = 100
     ws["B4"].alignment = Alignment(wrap_text=True)

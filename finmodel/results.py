@@ -81,7 +81,7 @@ class Results:
         10 us per path and factory). ``items``: which (default: all). Raises ``ScenarioError``
         before any work if the cube would not fit in ``memory_budget_bytes`` (default: 90 % of
         the memory available now)."""
-        from finmodel.simulation import available_memory_bytes
+        from finmodel.simulation import memory_budget
 
         stop = self.n_paths if stop is None else stop
         items = list(ITEMS) if items is None else list(items)
@@ -93,11 +93,8 @@ class Results:
         if problems:
             raise ScenarioError(problems, "line_items")
         need = 8 * (stop - start) * self.scenario.n_factories * len(self.years) * len(items)
-        budget = memory_budget_bytes
-        if budget is None:
-            available = available_memory_bytes()
-            budget = int(0.9 * available) if available is not None else need
-        if need > budget:
+        budget = memory_budget(memory_budget_bytes)
+        if budget is not None and need > budget:
             raise ScenarioError(Problem("start, stop", (start, stop), f"the cube needs "
                                         f"{need / 2**30:,.2f} GB, more than the memory budget of "
                                         f"{budget / 2**30:,.2f} GB: ask for fewer paths or items"),

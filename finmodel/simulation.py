@@ -124,11 +124,9 @@ def check_memory(sc: Scenario, paths: int, factory_kpis: bool, fan_paths: int,
                  threads: int | None, budget_bytes: int | None) -> None:
     """Raise ``ScenarioError`` if the run's estimate exceeds the budget (default: 90 % of the
     memory available now; no check where that is unknown)."""
+    budget_bytes = memory_budget(budget_bytes)
     if budget_bytes is None:
-        available = available_memory_bytes()
-        if available is None:
-            return
-        budget_bytes = int(0.9 * available)
+        return
     need = estimate_memory_bytes(sc, paths, factory_kpis, fan_paths, threads)
     if need > budget_bytes:
         gb = 2.0 ** 30
@@ -138,6 +136,15 @@ def check_memory(sc: Scenario, paths: int, factory_kpis: bool, fan_paths: int,
         raise ScenarioError(Problem("paths", paths, f"needs about {need / gb:,.1f} GB, more than the "
                                     f"memory budget of {budget_bytes / gb:,.1f} GB: run fewer "
                                     f"paths (or several seeds){hint}"), "simulate")
+
+
+def memory_budget(budget_bytes: int | None) -> int | None:
+    """The budget a run or a cube is checked against: the one given, else 90 % of the memory
+    available now, or None (no check) where that is unknown."""
+    if budget_bytes is not None:
+        return budget_bytes
+    available = available_memory_bytes()
+    return None if available is None else int(0.9 * available)
 
 
 def available_memory_bytes() -> int | None:

@@ -389,7 +389,7 @@ def _results_tab(sc: finmodel.Scenario, res: finmodel.Results) -> None:
     eib = sc.eib
     left, right = st.columns(2)
     hurdle = sc.private.equity_hurdle_irr
-    below = float((res.path_kpis["equity_irr"] < hurdle).mean())
+    below = float(res.path_kpis["equity_below_hurdle"].mean())  # the card's figure
     left.altair_chart(histogram(res, "equity_irr", "1/yr", marker=hurdle,
                                 marker_label=f"hurdle {hurdle:.0%}", title="private equity IRR")
                       .properties(title=f"Portfolio private equity IRR: {below:.0%} of paths below "
@@ -492,7 +492,7 @@ def _cash_flow_tab(sc: finmodel.Scenario, res: finmodel.Results) -> None:
                                 for c in wide.columns[1:]})
 
 
-def _drivers_tab(res: finmodel.Results, toml: str) -> None:
+def _drivers_tab(sc: finmodel.Scenario, res: finmodel.Results, toml: str) -> None:
     choices = [h.kpi for h in HEADLINE if PATH_KPIS[h.kpi][0] != "flag"]
     kpi = st.selectbox("KPI for the tornado", choices, key="tornado_kpi",
                        help="One-at-a-time swings of each uncertain input from its P10 to its P90, "
@@ -500,7 +500,7 @@ def _drivers_tab(res: finmodel.Results, toml: str) -> None:
     table = _tornado(toml, kpi).copy()
     if table.attrs.get("note"):
         st.info(literal(table.attrs["note"]))
-    labels = {r.path: r.description for r in field_rows(finmodel.loads_scenario(toml))}
+    labels = {r.path: r.description for r in field_rows(sc)}
     table["input"] = [_short(labels.get(p, p)) for p in table["input"]]
     fmt = "%" if PATH_KPIS[kpi][0] in ("1/yr", "share") else None
     st.altair_chart(tornado_chart(table, kpi, fmt=fmt)
@@ -539,11 +539,10 @@ def _compare_tab(sc: finmodel.Scenario, toml: str, paths: int, seed: int, method
     runs = {n: _simulate(toml if n == mine else _load_preset(n).to_toml(), paths, seed, method)
             for n in names}
     colours = {n: PALETTE[i % len(PALETTE)] for i, n in enumerate(options)}  # fixed per scenario
-    kpi = st.selectbox("Outcome", [h.kpi for h in HEADLINE], key="compare_kpi",
-                       format_func=lambda k: next(h.label for h in HEADLINE if h.kpi == k))
+    label = {h.kpi: h.label for h in HEADLINE}
+    kpi = st.selectbox("Outcome", list(label), key="compare_kpi", format_func=label.get)
     unit = PATH_KPIS[kpi][0]
-    st.altair_chart(compare_chart({n: r.path_kpis[kpi] for n, r in runs.items()},
-                                  next(h.label for h in HEADLINE if h.kpi == kpi), unit,
+    st.altair_chart(compare_chart({n: r.path_kpis[kpi] for n, r in runs.items()}, label[kpi], unit,
                                   {n: colours[n] for n in runs}), height=CHART_HEIGHT + 60)
     rows = {n: {h.label: headline_value(r, h) for h in HEADLINE} for n, r in runs.items()}
     st.markdown("#### Headline KPIs")
@@ -609,7 +608,7 @@ def _page(key: str, preset: finmodel.Scenario) -> None:
     elif view == "Cash flows":
         _cash_flow_tab(sc, res)
     elif view == "Drivers":
-        _drivers_tab(res, toml)
+        _drivers_tab(sc, res, toml)
     elif view == "Compare scenarios":
         _compare_tab(sc, toml, paths, seed, method)
     else:

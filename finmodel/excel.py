@@ -35,9 +35,10 @@ from finmodel.engine import Model, close_deal, run
 from finmodel.errors import Problem, ScenarioError
 from finmodel.financing import Terms, repayment_schedule
 from finmodel.metrics import irr as engine_irr
+from finmodel.operations import HOURS_PER_YEAR
 from finmodel.results import Results, select_paths
 from finmodel.sampling import path_noise
-from finmodel.scenario.fields import field_rows
+from finmodel.scenario.fields import field_rows, resolve
 from finmodel.scenario.io import write_atomic
 from finmodel.scenario.model import Scenario
 
@@ -170,24 +171,23 @@ class _Rows:
 # -- the factory sheet -----------------------------------------------------------------------------
 
 
-def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, pm: _PathModel, f: int,
-                   title: str, names: dict[str, str]) -> tuple[str, _Rows]:
-    """One factory's operations and financing in formulas; returns the sheet name and rows."""
+def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, f: int, title: str, names: _Names,
+                   drv: _DriverRefs, hw_terms: int, models: Sequence[Model]) -> tuple[str, _Rows]:
+    """One factory's operations and financing in formulas of the selected case's drivers (Paths)
+    and the Inputs; returns the sheet name and rows. ``hw_terms``: the longest hardware loan
+    term the formulas provide for (years); ``models``: the engine's run of each case (IRR
+    search starts)."""
     n_t = sc.timeline.horizon_years
     fac = sc.factories[f]
     ws = wb.create_sheet(title)
     if ws.title != title:  # formulas name ``title``: openpyxl must not have renamed the sheet
         raise RuntimeError(f"sheet {title!r} was created as {ws.title!r}")
-    m, d = pm.model, pm.drivers
-    fin = m.financing
-
-    def line(name: str) -> np.ndarray:
-        return np.asarray(m[name][0, f], dtype=float)
+    n = names
 
     ws.cell(1, 1, "Factory").font = SECTION
     _text(ws.cell(1, 2), fac.name)
-    ws.cell(2, 1, "Path")
-    ws.cell(2, 2, "base case (central values)" if pm.path < 0 else f"simulated path {pm.path}")
+    ws.cell(2, 1, "Case (choose it on the Cover)")
+    ws.cell(2, 2, "=selected_case")
     ws.cell(3, 1, "period")
     ws.cell(4, 1, "year")
     for t in range(n_t):
@@ -200,60 +200,96 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, pm: _PathModel, f: 
     ws.cell(4, 3, "total / value").font = HEADER
     R = _Rows(ws, n_t, 6)
     c, p = R.c, R.p
+    last_period = "Timeline!$C$3"
+    periods = f"${get_column_letter(FIRST_PERIOD_COL)}$3:${get_column_letter(FIRST_PERIOD_COL + n_t - 1)}$3"
+    horizon = f"({last_period}+1)"  # periods in the horizon
+    tol = n["tolerance"]
 
     def per(t: int) -> str:
         return f"{R.col(t)}$3"
 
-    # ---- parameters ------------------------------------------------------------------------
-    R.section("Parameters of this path (inputs in blue on yellow)")
-    rate = lambda x: float(np.asarray(x).ravel()[0])  # noqa: E731
-    R.param("base_rate", "base rate (swap, fixed at close)", "1/yr", rate(d.base_rate), PCT, True)
-    R.param("eib_margin", "EIB margin", "1/yr", rate(d.eib_margin), PCT, True)
-    R.param("senior_spread", "commercial senior spread", "1/yr", rate(d.senior_spread), PCT, True)
-    R.param("hardware_spread", "hardware loan spread", "1/yr", rate(d.hardware_loan_spread), PCT, True)
-    R.param("haircut", "facility recovery haircut", "share", rate(d.facility_recovery_haircut), PCT, True)
-    R.param("r_e", "EIB rate", "1/yr", f"={p('base_rate')}+{p('eib_margin')}", PCT)
-    R.param("r_c", "commercial senior loan rate", "1/yr",
-            f"={p('base_rate')}+{p('senior_spread')}", PCT)
-    R.param("r_h", "hardware loan rate", "1/yr", f"={p('base_rate')}+{p('hardware_spread')}", PCT)
-    R.param("r_s", "fund subordinated loan rate", "1/yr", f"={names['sub_loan_rate']}", PCT)
-    R.param("tax_rate", "corporate tax rate", "share", f"={names[f'tax_rate_{f}']}", PCT)
-    R.param("eib_commit", "EIB commitment (sized on the base case)", "EUR m",
-            float(terms.eib_eur_m[f]), NUM, True)
-    R.param("com_commit", "commercial senior commitment", "EUR m", float(terms.commercial_eur_m[f]),
-            NUM, True)
-    R.param("fund_commit", "fund allocation", "EUR m", float(terms.fund_eur_m[f]), NUM, True)
-    R.param("base_cost", "base-case construction cost", "EUR m",
-            float(terms.construction_cost_eur_m[f]), NUM, True)
-    R.param("hw_share", "largest share of a refresh a hardware loan may lend", "share",
-            float(terms.hardware_share[f]), PCT, True)
-    fleet_life = max(1, int(np.rint(np.broadcast_to(d.gpu_life_years, fin.first_repayment.shape)[0, f])))
-    R.param("fleet_life", "years a GPU fleet serves on this path", "years", fleet_life, "0", True)
-    R.param("hw_life", "hardware loan term (no longer than a fleet serves on this path)", "years",
-            f"=MIN({names['hardware_loan_tenor_years']},{p('fleet_life')})", "0")
-    R.param("hw_factor", "hardware annuity per EUR borrowed", "1/yr",
-            f"={p('r_h')}/(1-(1+{p('r_h')})^-{p('hw_life')})", "0.000000")
-    R.param("fees", "front-end fees", "EUR m",
-            f"={names['upfront_fee']}*{p('eib_commit')}+{names['commercial_upfront_fee']}*{p('com_commit')}")
-    close_period = int(np.broadcast_to(d.close_year, fin.first_repayment.shape)[0, f])
-    repayment_years, share = repayment_schedule(
-        sc, terms, f, close_period, fin.first_repayment[0, f],
-        np.broadcast_to(d.base_rate + d.eib_margin, fin.first_repayment.shape)[0, f], n_t)
-    R.param("close", "period of financial close", "period", close_period, "0", True)
-    R.param("r0", "first repayment period (first full period after COD)", "period",
-            int(fin.first_repayment[0, f]), "0", True)
-    R.param("n_rep", "repayment years (to maturity at close + tenor)", "years", repayment_years, "0", True)
-    R.param("is_sub", "fund instrument is a subordinated loan", "1/0",
-            f"=IF({names['fund_instrument']}=\"sub_loan\",1,0)", "0")
-    R.param("is_equity", "fund instrument is equity", "1/0",
-            f"=IF({names['fund_instrument']}=\"equity\",1,0)", "0")
-    R.param("mode_hw", "refresh by hardware loan", "1/0",
-            f"=IF({names['refresh_funding']}=\"hardware_loan\",1,0)", "0")
-    R.param("mode_cash", "refresh from operating cash", "1/0",
-            f"=IF({names['refresh_funding']}=\"cash\",1,0)", "0")
-    R.param("dscr_trigger", "DSCR covenant is an event of default", "1/0",
-            f"=IF({names['default_trigger']}=\"dscr_or_payment\",1,0)", "0")
-    tol, last_period = names["tolerance"], "Timeline!$C$3"
+    def yes(path: str, value: str) -> str:
+        return f"{n[path]}=\"{value}\""
+
+    def decay(base: str, years: str) -> str:  # base ** years, 1 for years <= 0 (as the engine)
+        return f"IF({years}>0,{base}^({years}),1)"
+
+    def overlap(t0: str, t1: str, lo: str, hi: str) -> str:  # length of [t0, t1) within [lo, hi)
+        return f"MAX(MIN({t1},{hi})-MAX({t0},{lo}),0)"
+
+    # ---- drivers of the selected case ------------------------------------------------------------
+    R.section("Drivers of the selected case (links to the Paths sheet)")
+    for key, label, unit, _ in SHARED_DRIVERS + FACTORY_DRIVERS:
+        R.param(key, label, unit, "=" + drv.value(key, f), "#,##0.000000")
+    for key, label, unit, _, _ in TIME_DRIVERS:
+        R.series(key, label, unit, formula=lambda t, key=key: drv.at(key, f, t), fmt="#,##0.0000")
+
+    def factor_at(time: str) -> str:  # the GPU-hour price factor of the period holding ``time``
+        return f"INDEX({R.span('gpu_hour_price_factor')},1,MIN(MAX(INT({time}+1E-9),0),{last_period})+1)"
+
+    def signing(time: str, bought: str) -> str:  # a contract's price index signed at ``time``
+        return f"{factor_at(time)}*{decay(p('keep'), f'{time}-{bought}')}"
+
+    # ---- the factory --------------------------------------------------------------------------------
+    R.section("The factory on this case")
+    R.param("mw", "facility power", "MW", f"={p('gpus')}*{p('it_kw_per_gpu')}*{p('pue')}/1000")
+    R.param("facility_capex", "facility and grid connection capex", "EUR m",
+            f"={p('mw')}*({p('facility_capex_eur_m_per_mw')}+{p('grid_capex_eur_m_per_mw')})")
+    R.param("build_end", "end of construction", "years after close",
+            f"={p('close_year')}+{p('build_years')}", "0.0000")
+    R.param("cod", "commercial operation (COD): construction, then the longer delay", "years after close",
+            f"={p('build_end')}+MAX({p('grid_delay_years')},{p('chip_delay_years')})", "0.0000")
+    R.param("first_purchase", "first GPU fleet bought at", "years after close",
+            f"=IF({yes('costs.gpus_bought_at', 'close')},{p('close_year')},{p('cod')})", "0.0000")
+    R.param("j0", "period the first fleet is paid in", "period",
+            f"=MIN(MAX(-INT(-{p('first_purchase')})-1,0),{last_period})", "0")
+    R.param("keep", "GPU-hour price kept per year of a fleet's age (1 - erosion)", "share",
+            f"=1-{p('gpu_hour_price_erosion_per_year')}", PCT)
+    R.param("step", "price-performance step per year: (1 + growth) x (1 - erosion)", "ratio",
+            f"=(1+{p('price_performance_growth_per_year')})*{p('keep')}", "0.000000")
+    R.param("resale_keep", "resale value kept per year (resale at 5 years ^ (1/5))", "share",
+            f"={p('gpu_resale_share_5y')}^(1/5)", "0.000000")
+    R.param("anchor_cap", "capacity under anchor contracts", "share",
+            f"=(1-{p('public_access_share')})*{p('anchor_share_of_commercial')}", PCT)
+    q, disc = p("public_access_share"), p("public_access_discount")
+    R.param("channels", "used hours at the market price (on demand with premium, public access)", "share",
+            f"=(1-{q})*(1-{p('anchor_share_of_commercial')})*(1+{p('on_demand_premium')})+{q}*(1-{disc})"
+            f"+IF({yes('market.public_access_payer', 'fund')},{q}*{disc},0)", "0.000000")
+    R.param("level", "contract price against a one-year contract's (average erosion over the term)",
+            "ratio", f"=IF({p('keep')}=1,1,(1-{p('keep')}^{p('anchor_contract_years')})"
+                     f"/({p('anchor_contract_years')}*(1-{p('keep')})))", "0.000000")
+    R.param("other_share", "non-energy opex per year", "share of capex in service",
+            f"={p('staff_maintenance_share_of_capex')}+{p('network_software_share_of_capex')}"
+            f"+{p('insurance_property_share_of_capex')}", "0.0000%")
+    R.param("fleet_hours", "GPU-hours of a fleet-year", "m GPU-hours",
+            f"={p('gpus')}*{n['hours_per_year']}/1000000", "#,##0.000")
+    R.param("full_gwh", "electricity of a year at full power", "GWh",
+            f"={p('mw')}*{n['hours_per_year']}/1000", "#,##0.000")
+    R.param("initial_cost", "first fleet's cost (GPUs x that period's price per GPU)", "EUR m",
+            f"=IF({p('first_purchase')}<{horizon},{p('gpus')}*INDEX({R.span('compute_capex_eur_per_gpu')},1,"
+            f"{p('j0')}+1)/1000000,0)")
+    plant_life = n["costs.plant_life_years"]
+    n_plant = n_t // sc.costs.plant_life_years + 2  # replacements a horizon can hold (the engine's)
+    index_span = R.span("opex_index")
+    last_index = f"INDEX({index_span},1,{horizon})"
+    before_last = f"INDEX({index_span},1,MAX({horizon}-1,1))"
+    for k in range(1, n_plant + 1):
+        R.param(f"plant_on_{k}", f"plant replacement {k} reserved for within the horizon", "1/0",
+                f"=IF(AND({p('plant_share_of_facility')}>0,{p('build_end')}+{k}*{plant_life}-{plant_life}"
+                f"<{horizon}),1,0)", "0")
+        R.param(f"plant_due_{k}", f"plant replacement {k} due", "years after close",
+                f"={p('build_end')}+{k}*{plant_life}", "0.0000")
+        R.param(f"plant_pay_{k}", f"plant replacement {k} paid in period", "period",
+                f"=MAX(-INT(-{p(f'plant_due_{k}')})-1,0)", "0")
+        pay = p(f"plant_pay_{k}")
+        R.param(f"plant_cost_{k}", f"plant replacement {k} cost (opex index of that period, extended "
+                f"beyond the horizon at its last growth)", "EUR m",
+                f"={p('plant_share_of_facility')}*{p('facility_capex')}*IF({pay}<{horizon},"
+                f"INDEX({index_span},1,{pay}+1),{last_index}*IF({before_last}<>0,{last_index}/{before_last},1)"
+                f"^({pay}-{horizon}+1))")
+
+    def plant_sum(term: Callable[[int], str]) -> str:
+        return "+".join(f"{p(f'plant_on_{k}')}*{term(k)}" for k in range(1, n_plant + 1))
 
     # ---- flags ------------------------------------------------------------------------------------
     R.section("Flags")
@@ -263,43 +299,263 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, pm: _PathModel, f: 
     R.series("capitalise", "interest capitalised (construction and grace)", "1/0",
              formula=lambda t: f"IF(AND({c('repaying', t)}=0,{c('last', t)}=0),1,0)", fmt="0")
 
-    # ---- operations of this path --------------------------------------------------------------------
-    R.section("Operations of this path (engine outcomes as inputs; EUR m)")
-    R.series("revenue", "revenue", "EUR m", values=line("revenue"), total="sum")
-    R.series("energy_gwh", "electricity used", "GWh", values=line("energy_gwh"), total="sum")
-    R.series("power_price", "power price", "EUR/MWh",
-             values=np.broadcast_to(d.power_price_eur_mwh, (1, sc.n_factories, n_t))[0, f])
-    R.series("energy_cost", "energy cost", "EUR m",
-             formula=lambda t: f"{c('energy_gwh', t)}*{c('power_price', t)}/{names['mwh_per_gwh_k']}",
-             total="sum")
-    R.series("other_opex", "other opex", "EUR m", values=line("other_opex"), total="sum")
-    R.series("ebitda", "EBITDA", "EUR m",
-             formula=lambda t: f"{c('revenue', t)}-{c('energy_cost', t)}-{c('other_opex', t)}",
-             total="sum")
-    R.series("depreciation", "depreciation", "EUR m", values=line("depreciation"), total="sum")
-    R.series("resale", "GPU resale proceeds", "EUR m", values=line("resale_proceeds"), total="sum")
-    gain = np.zeros(n_t)
-    gain[-1] = line("taxable_income")[-1] - (line("ebitda")[-1] - line("depreciation")[-1]
-                                             + line("resale_proceeds")[-1])
-    R.series("terminal_gain", "taxable gain on the fleet at the horizon", "EUR m", values=gain,
-             total="sum")
+    # ---- the GPU fleets -----------------------------------------------------------------------------
+    R.section("GPU fleets: the fleet serving at the period start, its retirement and successor")
+
+    def state(key: str, label: str, unit: str, start: str, fmt: str = "0.0000") -> None:
+        R.series(f"{key}_open", f"{label} (period start)", unit, first=f"={start}",
+                 formula=lambda t: c(f"{key}_close", t - 1), fmt=fmt)
+
+    state("bought", "serving fleet bought", "years after close", p("first_purchase"))
+    state("cost", "serving fleet's cost", "EUR m", p("initial_cost"), NUM)
+    state("compute", "serving fleet's compute per GPU (first fleet = 1)", "ratio", "1", "0.000000")
+    state("generation", "serving fleet's generation price step", "ratio", "1", "0.000000")
+    state("retires", "serving fleet retires at", "years after close",
+          f"{p('cod')}+{p('gpu_life_years')}")
+    state("signed", "running anchor contract signed at", "years after close", p("cod"))
+    state("signed_price", "running anchor contract's price index", "ratio",
+          signing(p("cod"), p("first_purchase")), "0.000000")
+    R.series("start", "service starts (COD or the period start)", "years after close",
+             formula=lambda t: f"MAX({per(t)},{p('cod')})", fmt="0.0000")
+    R.series("age_factor", "serving fleet's price kept for its age", "ratio", fmt="0.000000",
+             formula=lambda t: decay(p("keep"), f"{c('start', t)}-{c('bought_open', t)}"))
+    R.series("energy_per_hour", "energy per GPU-hour", "EUR", fmt="0.0000",
+             formula=lambda t: f"{p('mw')}/{p('gpus')}*{c('power_price_eur_mwh', t)}")
+    R.series("hours_used", "hours a GPU is used in a year", "hours", fmt="#,##0.0", formula=lambda t: (
+        f"{n['hours_per_year']}*MAX({c('utilisation_steady', t)},1E-9)"))
+    R.series("old_margin", "serving fleet's cash margin per GPU-hour", "EUR", fmt="0.0000", formula=lambda t: (
+        f"{p('gpu_hour_price_launch_eur')}*{c('gpu_hour_price_factor', t)}*{c('generation_open', t)}"
+        f"*{c('age_factor', t)}-{c('energy_per_hour', t)}-{p('other_share')}*{c('cost_open', t)}*1000000"
+        f"/{p('gpus')}/{c('hours_used', t)}"))
+    R.series("new_margin", "a new fleet's cash margin per GPU-hour", "EUR", fmt="0.0000", formula=lambda t: (
+        f"{p('gpu_hour_price_launch_eur')}*{c('gpu_hour_price_factor', t)}*{p('step')}^({per(t)}+1"
+        f"-{p('first_purchase')})-{c('energy_per_hour', t)}-{p('other_share')}"
+        f"*{c('compute_capex_eur_per_gpu', t)}/{c('hours_used', t)}"))
+    R.series("retire_early", "retired early: negative margin, a new fleet's positive", "1/0", fmt="0",
+             formula=lambda t: (
+                 f"IF(AND({yes('market.retire_unprofitable_fleets', 'True')},{c('start', t)}<{per(t)}+1,"
+                 f"{per(t)}+1<{c('retires_open', t)},{per(t)}+1<{horizon},{c('old_margin', t)}<0,"
+                 f"{c('new_margin', t)}>0),1,0)"))
+    R.series("retires", "serving fleet retires at (after the test)", "years after close", fmt="0.0000",
+             formula=lambda t: f"IF({c('retire_early', t)}=1,{per(t)}+1,{c('retires_open', t)})")
+    R.series("seg1", "years the serving fleet serves in the period", "years", fmt="0.0000",
+             formula=lambda t: f"MAX(MIN({per(t)}+1,{c('retires', t)})-{c('start', t)},0)")
+    R.series("seg2", "years its successor serves in the period", "years", fmt="0.0000",
+             formula=lambda t: f"MAX({per(t)}+1-{c('retires', t)},0)")
+    R.series("ramp", "years in the launch year's utilisation", "years", fmt="0.0000",
+             formula=lambda t: f"MAX(MIN({per(t)}+1,{p('cod')}+1)-{c('start', t)},0)")
+    R.series("used1", "used years of the serving fleet", "years", fmt="0.0000", formula=lambda t: (
+        f"{c('ramp', t)}*{p('utilisation_launch_year')}+({c('seg1', t)}-{c('ramp', t)})"
+        f"*{c('utilisation_steady', t)}"))
+    R.series("used2", "used years of the successor", "years", fmt="0.0000",
+             formula=lambda t: f"{c('seg2', t)}*{c('utilisation_steady', t)}")
+    R.series("event", "a fleet retires in the period", "1/0", fmt="0", formula=lambda t: (
+        f"IF(AND({c('retires', t)}>{per(t)},{c('retires', t)}<={per(t)}+1),1,0)"))
+    R.series("refresh", "GPU refresh capex (successor bought)", "EUR m", total="sum", formula=lambda t: (
+        f"IF(AND({c('event', t)}=1,{c('retires', t)}<{horizon}),{p('gpus')}"
+        f"*({c('compute_capex_eur_per_gpu', t)}/1000000),0)"))
+    growth_from_first = lambda t: f"{c('retires', t)}-{p('first_purchase')}"  # noqa: E731
+    R.series("new_compute", "successor's compute per GPU", "ratio", fmt="0.000000", formula=lambda t: (
+        f"IF(OR({c('event', t)}=1,{c('seg2', t)}>0),(1+{p('price_performance_growth_per_year')})"
+        f"^({growth_from_first(t)}),0)"))
+    R.series("new_generation", "successor's generation price step", "ratio", fmt="0.000000",
+             formula=lambda t: (f"IF(OR({c('event', t)}=1,{c('seg2', t)}>0),"
+                                f"{p('step')}^({growth_from_first(t)}),0)"))
+    R.series("resale", "GPU resale proceeds", "EUR m", total="sum", formula=lambda t: (
+        f"IF({c('event', t)}=1,{c('cost_open', t)}*"
+        f"{decay(p('resale_keep'), c('retires', t) + '-' + c('bought_open', t))},0)"))
+
+    # ---- anchor contracts ---------------------------------------------------------------------------
+    R.section("Anchor contracts (renewed every term at the market price of the signing period)")
+    R.series("seg_end", "serving fleet's service ends in the period at", "years after close", fmt="0.0000",
+             formula=lambda t: f"{c('start', t)}+{c('seg1', t)}")
+    R.series("renewed_at_start", "contract renewed at the start", "1/0", fmt="0", formula=lambda t: (
+        f"IF({c('signed_open', t)}+{p('anchor_contract_years')}<={c('start', t)},1,0)"))
+    R.series("signed1", "contract running at the start signed at", "years after close", fmt="0.0000",
+             formula=lambda t: (f"IF({c('renewed_at_start', t)}=1,{c('signed_open', t)}"
+                                f"+{p('anchor_contract_years')},{c('signed_open', t)})"))
+    R.series("price1", "its price index", "ratio", fmt="0.000000", formula=lambda t: (
+        f"IF({c('renewed_at_start', t)}=1,{signing(c('signed1', t), c('bought_open', t))},"
+        f"{c('signed_price_open', t)})"))
+    R.series("renewed_within", "contract renewed within the period", "1/0", fmt="0", formula=lambda t: (
+        f"IF({c('signed1', t)}+{p('anchor_contract_years')}<{c('seg_end', t)},1,0)"))
+    R.series("signed2", "renewal signed at", "years after close", fmt="0.0000",
+             formula=lambda t: f"{c('signed1', t)}+{p('anchor_contract_years')}")
+    R.series("price2", "renewal's price index", "ratio", fmt="0.000000",
+             formula=lambda t: signing(c("signed2", t), c("bought_open", t)))
+    R.series("contracted1", "contract price x years, serving fleet (per unit of launch price)", "years",
+             fmt="0.000000", formula=lambda t: (
+                 f"IF({c('seg1', t)}>0,((MIN({c('seg_end', t)},{c('signed1', t)}+{p('anchor_contract_years')})"
+                 f"-MAX({c('start', t)},{c('signed1', t)}))*{c('price1', t)}+IF({c('renewed_within', t)}=1,"
+                 f"(MIN({c('seg_end', t)},{c('signed2', t)}+{p('anchor_contract_years')})"
+                 f"-MAX({c('start', t)},{c('signed2', t)}))*{c('price2', t)},0))*{c('generation_open', t)}"
+                 f"*{p('level')}*IF({yes('market.anchor_take_or_pay', 'True')},1,{c('used1', t)}/{c('seg1', t)}),0)"))
+    R.series("contracted2", "contract price x years, successor", "years", fmt="0.000000", formula=lambda t: (
+        f"IF({c('seg2', t)}>0,{c('seg2', t)}*{factor_at(c('retires', t))}*{c('new_generation', t)}"
+        f"*{p('level')}*IF({yes('market.anchor_take_or_pay', 'True')},1,{c('used2', t)}/{c('seg2', t)}),0)"))
+    for key, label, unit, event, otherwise, fmt in (
+            ("bought", "serving fleet bought", "years after close", c, "bought_open", "0.0000"),
+            ("cost", "serving fleet's cost", "EUR m", "refresh", "cost_open", NUM),
+            ("compute", "serving fleet's compute per GPU", "ratio", "new_compute", "compute_open", "0.000000"),
+            ("generation", "serving fleet's generation step", "ratio", "new_generation", "generation_open",
+             "0.000000")):
+        new = (lambda t: c("retires", t)) if key == "bought" else (lambda t, e=event: c(e, t))
+        R.series(f"{key}_close", f"{label} (period end)", unit, fmt=fmt, formula=lambda t, new=new, o=otherwise: (
+            f"IF({c('event', t)}=1,{new(t)},{c(o, t)})"))
+    R.series("retires_close", "serving fleet retires at (period end)", "years after close", fmt="0.0000",
+             formula=lambda t: (f"IF({c('event', t)}=1,{c('retires', t)}+{p('gpu_life_years')},"
+                                f"{c('retires', t)})"))
+    R.series("signed_close", "running contract signed at (period end)", "years after close", fmt="0.0000",
+             formula=lambda t: (f"IF({c('event', t)}=1,{c('retires', t)},IF({c('seg1', t)}>0,"
+                                f"IF({c('renewed_within', t)}=1,{c('signed2', t)},{c('signed1', t)}),"
+                                f"{c('signed_open', t)}))"))
+    R.series("signed_price_close", "running contract's price index (period end)", "ratio", fmt="0.000000",
+             formula=lambda t: (f"IF({c('event', t)}=1,{factor_at(c('retires', t))},IF({c('seg1', t)}>0,"
+                                f"IF({c('renewed_within', t)}=1,{c('price2', t)},{c('price1', t)}),"
+                                f"{c('signed_price_open', t)}))"))
+
+    # ---- operations ---------------------------------------------------------------------------------
+    R.section("Operations (EUR m)")
+    R.series("serving", "years of service in the period", "years", fmt="0.0000",
+             formula=lambda t: f"{c('seg1', t)}+{c('seg2', t)}")
+    R.series("used", "years of use in the period", "years", fmt="0.0000",
+             formula=lambda t: f"{c('used1', t)}+{c('used2', t)}")
+    R.series("gpu_hours", "GPU-hours sold", "m GPU-hours", total="sum",
+             formula=lambda t: f"{p('fleet_hours')}*{c('used', t)}")
+    R.series("market", "market price x used years (per unit of launch price)", "years", fmt="0.000000",
+             formula=lambda t: (f"{c('gpu_hour_price_factor', t)}*({c('used1', t)}*{c('age_factor', t)}"
+                                f"*{c('generation_open', t)}+{c('used2', t)}*{c('new_generation', t)})"))
+    R.series("revenue_anchor", "revenue: anchor contracts", "EUR m", total="sum", formula=lambda t: (
+        f"{p('fleet_hours')}*{p('gpu_hour_price_launch_eur')}*({c('contracted1', t)}+{c('contracted2', t)})"
+        f"*{p('anchor_cap')}"))
+    R.series("revenue_market", "revenue: on demand and public access", "EUR m", total="sum",
+             formula=lambda t: (f"{p('fleet_hours')}*{p('gpu_hour_price_launch_eur')}*{c('market', t)}"
+                                f"*{p('channels')}"))
+    R.series("revenue", "revenue", "EUR m", total="sum",
+             formula=lambda t: f"{c('revenue_anchor', t)}+{c('revenue_market', t)}")
+    R.series("energy_gwh", "electricity used", "GWh", total="sum", formula=lambda t: (
+        f"{p('full_gwh')}*({c('used', t)}+{p('idle_power_share')}*({c('serving', t)}-{c('used', t)}))"))
+    R.series("energy_cost", "energy cost", "EUR m", total="sum", formula=lambda t: (
+        f"{c('energy_gwh', t)}*{c('power_price_eur_mwh', t)}/{n['mwh_per_gwh_k']}"))
+    R.series("in_service", "cost of the GPU fleets in service x years", "EUR m",
+             formula=lambda t: f"{c('cost_open', t)}*{c('seg1', t)}+{c('refresh', t)}*{c('seg2', t)}")
+    R.series("other_opex", "other opex", "EUR m", total="sum", formula=lambda t: (
+        f"{p('other_share')}*({p('facility_capex')}*MIN(MAX({per(t)}+1-{p('build_end')},0),1)"
+        f"*{c('opex_index', t)}+{c('in_service', t)})"))
+    R.series("ebitda", "EBITDA", "EUR m", total="sum",
+             formula=lambda t: f"{c('revenue', t)}-{c('energy_cost', t)}-{c('other_opex', t)}")
+    R.series("construction", "facility and grid construction", "EUR m", total="sum", formula=lambda t: (
+        f"{p('facility_capex')}*({overlap(per(t), per(t) + '+1', p('close_year'), p('build_end'))}"
+        f"/{p('build_years')})"))
+    R.series("gpu_initial", "first GPU fleet bought", "EUR m", total="sum",
+             formula=lambda t: f"IF({per(t)}={p('j0')},{p('initial_cost')},0)")
+    R.series("uses", "construction uses (facility, grid, first fleet)", "EUR m", total="sum",
+             formula=lambda t: f"{c('construction', t)}+{c('gpu_initial', t)}")
+    R.series("plant", "plant lifecycle reserve contribution", "EUR m", total="sum", formula=lambda t: plant_sum(
+        lambda k: (f"{p(f'plant_cost_{k}')}/{plant_life}*"
+                   f"{overlap(per(t), per(t) + '+1', p(f'plant_due_{k}') + '-' + plant_life, p(f'plant_due_{k}'))}")))
+    R.series("replacement", "plant replaced (paid from the reserve)", "EUR m", total="sum",
+             formula=lambda t: plant_sum(lambda k: (
+                 f"IF(AND({p(f'plant_due_{k}')}<{horizon},{p(f'plant_pay_{k}')}={per(t)}),"
+                 f"{p(f'plant_cost_{k}')},0)")))
+    R.series("fleet_dep", "depreciation of the GPU fleets", "EUR m", total="sum",
+             formula=lambda t: f"{c('in_service', t)}/{p('gpu_life_years')}")
+    R.series("facility_dep", "depreciation of the facility and replaced plant", "EUR m", total="sum",
+             formula=lambda t: (
+                 f"{p('facility_capex')}/{n['costs.facility_life_years']}*{overlap(per(t), per(t) + '+1', p('build_end'), p('build_end') + '+' + n['costs.facility_life_years'])}+"
+                 + plant_sum(lambda k: (
+                     f"IF({p(f'plant_due_{k}')}<{horizon},{p(f'plant_cost_{k}')}/{plant_life}*"
+                     f"{overlap(per(t), per(t) + '+1', p(f'plant_due_{k}'), p(f'plant_due_{k}') + '+' + plant_life)},0)"))))
+    R.series("depreciation", "depreciation", "EUR m", total="sum",
+             formula=lambda t: f"{c('fleet_dep', t)}+{c('facility_dep', t)}")
+    R.series("fleet_value", "fleet resale value at period end", "EUR m", formula=lambda t: (
+        f"IF({per(t)}>={p('j0')},{c('cost_close', t)}*"
+        f"{decay(p('resale_keep'), per(t) + '+1-' + c('bought_close', t))},0)"))
+    R.series("facility_book", "facility book value at period end", "EUR m",
+             first=f"={c('construction', 0)}+{c('replacement', 0)}-{c('facility_dep', 0)}",
+             formula=lambda t: (f"{c('facility_book', t - 1)}+{c('construction', t)}+{c('replacement', t)}"
+                                f"-{c('facility_dep', t)}"))
+    last_col = n_t - 1
+    R.param("fleet_terminal", "fleet at resale value at the horizon", "EUR m",
+            f"={c('cost_close', last_col)}*{decay(p('resale_keep'), horizon + '-' + c('bought_close', last_col))}")
+    R.param("fleet_book", "fleet book value at the horizon", "EUR m",
+            f"={p('initial_cost')}+SUM({R.span('refresh')})-SUM({R.span('fleet_dep')})")
+    R.param("plant_release", "lifecycle reserve released at the horizon", "EUR m",
+            f"=SUM({R.span('plant')})-SUM({R.span('replacement')})")
+    R.series("terminal_gain", "taxable gain on the fleet at the horizon", "EUR m", total="sum",
+             formula=lambda t: f"IF({c('last', t)}=1,{p('fleet_terminal')}-{p('fleet_book')},0)")
     R.series("taxable0", "taxable income before interest", "EUR m",
              formula=lambda t: (f"{c('ebitda', t)}-{c('depreciation', t)}+{c('resale', t)}"
                                 f"+{c('terminal_gain', t)}"), total="sum")
-    R.series("uses", "construction uses (facility, grid, first fleet)", "EUR m",
-             values=line("capex_construction") + line("capex_gpu_initial"), total="sum")
-    R.series("refresh", "GPU refresh capex", "EUR m", values=line("capex_gpu_refresh"), total="sum")
-    R.series("plant", "plant lifecycle reserve contribution", "EUR m",
-             values=line("plant_reserve_contribution"), total="sum")
-    release = np.zeros(n_t)
-    release[-1] = m.operations.plant_reserve_at_horizon[0, f]
-    R.series("terminal", "terminal value and lifecycle reserve released (horizon)", "EUR m",
-             values=line("terminal_value") + release, total="sum")
-    R.series("fleet_value", "fleet resale value at period end", "EUR m", values=line("fleet_value"))
-    R.series("facility_book", "facility book value at period end", "EUR m",
-             values=line("facility_book_value"))
-    R.series("share", "senior principal profile (share of balance at first repayment)", "share",
-             values=share, total="sum", fmt="0.0000")
+    R.series("terminal", "terminal value and lifecycle reserve released (horizon)", "EUR m", total="sum",
+             formula=lambda t: (f"IF({c('last', t)}=1,{p('fleet_terminal')}+(SUM({R.span('construction')})"
+                                f"+SUM({R.span('replacement')})-SUM({R.span('facility_dep')}))"
+                                f"+{p('plant_release')},0)"))
+
+    # ---- terms of the deal, and this case's repayment window -----------------------------------------
+    R.section("Financing terms")
+    rate = p("base_rate")
+    R.param("r_e", "EIB rate", "1/yr", f"={rate}+{p('eib_margin')}", PCT)
+    R.param("r_c", "commercial senior loan rate", "1/yr", f"={rate}+{p('senior_spread')}", PCT)
+    R.param("r_h", "hardware loan rate", "1/yr", f"={rate}+{p('hardware_loan_spread')}", PCT)
+    R.param("r_s", "fund subordinated loan rate", "1/yr", f"={n['fund.sub_loan_rate']}", PCT)
+    R.param("eib_commit", "EIB commitment (sized on the base case)", "EUR m",
+            float(terms.eib_eur_m[f]), NUM, True)
+    R.param("com_commit", "commercial senior commitment", "EUR m", float(terms.commercial_eur_m[f]),
+            NUM, True)
+    R.param("fund_commit", "fund allocation", "EUR m", float(terms.fund_eur_m[f]), NUM, True)
+    R.param("base_cost", "base-case construction cost", "EUR m",
+            float(terms.construction_cost_eur_m[f]), NUM, True)
+    R.param("hw_share", "largest share of a refresh a hardware loan may lend", "share",
+            float(terms.hardware_share[f]), PCT, True)
+    R.param("fleet_life", "whole years a GPU fleet serves on this case", "years",
+            f"=MAX(1,ROUND({p('gpu_life_years')},0))", "0")
+    R.param("hw_life", "hardware loan term (no longer than a fleet serves on this case)", "years",
+            f"=MIN({n['private.hardware_loan_tenor_years']},{p('fleet_life')})", "0")
+    R.param("hw_factor", "hardware annuity per EUR borrowed", "1/yr",
+            f"={p('r_h')}/(1-(1+{p('r_h')})^-{p('hw_life')})", "0.000000")
+    R.param("fees", "front-end fees", "EUR m",
+            f"={n['eib.upfront_fee']}*{p('eib_commit')}+{n['private.commercial_upfront_fee']}*{p('com_commit')}")
+    R.param("close", "period of financial close", "period",
+            f"=MIN(MAX(INT({p('close_year')}),0),{last_period})", "0")
+    R.series("last_draw", "last construction draw so far", "period", fmt="0",
+             first=f"=IF({c('uses', 0)}>{tol},0,-1)",
+             formula=lambda t: f"IF({c('uses', t)}>{tol},{per(t)},{c('last_draw', t - 1)})")
+    grace = n["eib.grace_years"]
+    R.param("r0", "first repayment period (first full period after COD)", "period",
+            f"=INT(MIN(MAX(MAX(IF(ISNUMBER({grace}),{p('close_year')}+{grace},-INT(-({p('cod')}-1E-9))),"
+            f"{c('last_draw', n_t - 1)}+1),1),{last_period}))", "0")
+    R.param("n_terms", "repayment years agreed at close", "years", int(terms.repayment_years[f]), "0", True)
+    R.param("n_rep", "repayment years on this case (to maturity at close + tenor)", "years",
+            f"=MAX(MIN({p('n_terms')},{p('close')}+{n['eib.tenor_years']}-{p('r0')}),1)", "0")
+    profile = np.zeros(n_t)
+    k_max = min(n_t, terms.principal_profile.shape[1])
+    profile[:k_max] = terms.principal_profile[f, :k_max]
+    R.series("profile", "principal profile agreed at close (share of the balance at the first "
+             "repayment, by repayment year from column D)", "share", values=profile, fmt="0.0000")
+    R.param("profile_scale", "profile rescaled to the years left (a later first repayment)", "ratio",
+            f"=IF({p('n_rep')}<{p('n_terms')},IF(SUMPRODUCT(({periods}<{p('n_rep')})*{R.span('profile')})"
+            f">1E-12,1/SUMPRODUCT(({periods}<{p('n_rep')})*{R.span('profile')}),0),1)", "0.000000")
+    re_ = p("r_e")
+
+    def principal_share(t: int) -> str:
+        k = f"({per(t)}-{p('r0')})"
+        nn = p("n_rep")
+        return (f"IF(OR({k}<0,{k}>={nn}),0,IF({yes('eib.repayment', 'annuity')},IF(ABS({re_})<1E-12,1/{nn},"
+                f"{re_}*(1+{re_})^{k}/((1+{re_})^{nn}-1)),IF(OR({yes('eib.repayment', 'linear')},"
+                f"{p('profile_scale')}<=0),1/{nn},INDEX({R.span('profile')},1,{k}+1)*{p('profile_scale')})))")
+
+    R.series("share", "senior principal on this case (share of the balance at first repayment)", "share",
+             formula=principal_share, total="sum", fmt="0.0000")
+    R.param("is_sub", "fund instrument is a subordinated loan", "1/0",
+            f"=IF({yes('fund.instrument', 'sub_loan')},1,0)", "0")
+    R.param("is_equity", "fund instrument is equity", "1/0", f"=IF({yes('fund.instrument', 'equity')},1,0)", "0")
+    R.param("mode_hw", "refresh by hardware loan", "1/0",
+            f"=IF({yes('private.refresh_funding', 'hardware_loan')},1,0)", "0")
+    R.param("mode_cash", "refresh from operating cash", "1/0",
+            f"=IF({yes('private.refresh_funding', 'cash')},1,0)", "0")
+    R.param("dscr_trigger", "DSCR covenant is an event of default", "1/0",
+            f"=IF({yes('eib.default_trigger', 'dscr_or_payment')},1,0)", "0")
 
     # ---- sources and uses -------------------------------------------------------------------------------
     R.section("Construction funding")
@@ -313,7 +569,7 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, pm: _PathModel, f: 
         senior = key != "fund_draw"
         R.series(key, label, "EUR m", formula=lambda t, commit=commit, senior=senior: (
             f"IF(AND({p('cost')}>0"
-            + (f",{per(t)}-{p('close')}<{names['availability_years']}" if senior else "")
+            + (f",{per(t)}-{p('close')}<{names['eib.availability_years']}" if senior else "")
             + f"),{p(commit)}*{p('scale')}*{c('uses', t)}/{p('cost')},0)"), total="sum")
     R.series("fees_t", "fees", "EUR m", formula=lambda t: f"IF({per(t)}={p('close')},{p('fees')},0)",
              total="sum")
@@ -323,8 +579,6 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, pm: _PathModel, f: 
     # each hardware loan is sized at its refresh (financing._hardware_loan): at most its share of
     # the refresh, and the annuity that the replaced fleet's CFADS, year by year of its life,
     # carries at the target DSCR after the senior loans' scheduled service
-    R.series("gpu_initial", "first GPU fleet bought", "EUR m", values=line("capex_gpu_initial"),
-             total="sum")
     R.series("fleet_start", "period the GPU fleet in service was bought", "period", fmt="0",
              first=f"=IF(OR({c('gpu_initial', 0)}>{tol},{c('refresh', 0)}>{tol}),0,-1)",
              formula=lambda t: (f"IF(OR({c('gpu_initial', t)}>{tol},{c('refresh', t)}>{tol}),{per(t)},"
@@ -334,8 +588,6 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, pm: _PathModel, f: 
                  f"IF({per(t)}>={p('r0')},{c('share', t)}*({p('b0_e')}+{p('b0_c')})+(1-"
                  + (f"SUM({R.col(0)}{R.at['share']}:{R.col(t - 1)}{R.at['share']})" if t > 0 else "0")
                  + f")*({p('b0_e')}*{p('r_e')}+{p('b0_c')}*{p('r_c')}),0)"))
-
-    periods = f"${R.col(0)}$3:${R.col(n_t - 1)}$3"
 
     def drawn_between(first: str, last: str) -> str:
         """Hardware loans drawn in the periods first..last (formulas)."""
@@ -347,11 +599,11 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, pm: _PathModel, f: 
             return "0"
         start = c("fleet_start", t - 1)
         caps = []
-        for k in range(1, fleet_life + 1):  # the term is at most the fleet's life
+        for k in range(1, hw_terms + 1):  # the term is at most the fleet's life
             seen = f"INDEX({R.span('cfads_raw')},1,MIN({start}+{k},{per(t)}-1)+1)"
             senior = c("senior_proj", t + k) if t + k < n_t else "0"
             prior = f"{p('hw_factor')}*{drawn_between(f'{per(t)}+{k}-' + p('hw_life'), f'{per(t)}-1')}"
-            caps.append(f"IF({k}<={p('hw_life')},{seen}/{names['target_dscr']}-{senior}-{prior},9E+99)")
+            caps.append(f"IF({k}<={p('hw_life')},{seen}/{names['eib.target_dscr']}-{senior}-{prior},9E+99)")
         return (f"IF(AND({p('mode_hw')}=1,{c('refresh', t)}>{tol},{start}>=0,{start}<{per(t)}),"
                 f"MIN({p('hw_share')}*{c('refresh', t)},MAX(0,MIN({','.join(caps)}))/{p('hw_factor')}),0)")
 
@@ -418,13 +670,13 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, pm: _PathModel, f: 
     R.series("idc", "interest capitalised (IDC)", "EUR m", total="sum", formula=lambda t: (
         f"IF({c('capitalise', t)}=1,{c('int_e', t)}+{c('int_c', t)},0)"))
     R.series("idc_dep", "IDC depreciated with the facility", "EUR m", total="sum", formula=lambda t: (
-        f"IF(AND({per(t)}>={p('r0')},{per(t)}<{p('r0')}+{names['facility_life_years']}),"
-        f"SUM({R.span('idc')})/{names['facility_life_years']},0)"))
+        f"IF(AND({per(t)}>={p('r0')},{per(t)}<{p('r0')}+{names['costs.facility_life_years']}),"
+        f"SUM({R.span('idc')})/{names['costs.facility_life_years']},0)"))
     R.series("borrowing", "borrowing costs (with interest carried forward)", "EUR m", formula=lambda t: (
         f"{c('interest_deductible', t)}+{c('idc_dep', t)}+{c('int_cf_open', t)}"))
     R.series("deduct", "borrowing costs deducted (interest limitation)", "EUR m", formula=lambda t: (
-        f"IF({names['interest_limitation']}=\"True\",MIN({c('borrowing', t)},MAX("
-        f"{names['interest_limit_share']}*MAX({c('ebitda', t)},0),{names['interest_safe_harbour']})),"
+        f"IF({names['tax.interest_limitation']}=\"True\",MIN({c('borrowing', t)},MAX("
+        f"{names['tax.interest_limit_share_of_ebitda']}*MAX({c('ebitda', t)},0),{names['tax.interest_safe_harbour_eur_m']})),"
         f"{c('borrowing', t)})"))
     R.series("int_cf_close", "interest carried forward", "EUR m",
              formula=lambda t: f"{c('borrowing', t)}-{c('deduct', t)}")
@@ -449,14 +701,14 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, pm: _PathModel, f: 
         f"{c('cash', t)}+{c('dsra_open', t)}+{c('trapped_open', t)}"))
     R.series("breach", "covenant breach (DSCR below the default DSCR)", "1/0", fmt="0", total="sum",
              formula=lambda t: (f"IF(AND({c('alive', t)}=1,{c('service', t)}>{tol},"
-                                f"{c('cfads_raw', t)}<{names['default_dscr']}*{c('service', t)}),1,0)"))
+                                f"{c('cfads_raw', t)}<{names['eib.default_dscr']}*{c('service', t)}),1,0)"))
     R.series("cured", "breach cured with equity (cures left, not the test before)", "1/0", fmt="0",
-             total="sum", first=f"=IF(AND({c('breach', 0)}=1,{names['equity_cures_max']}>0),1,0)",
+             total="sum", first=f"=IF(AND({c('breach', 0)}=1,{names['eib.equity_cures_max']}>0),1,0)",
              formula=lambda t: (
                  f"IF(AND({c('breach', t)}=1,SUM({R.col(0)}{R.at['cured']}:{R.col(t - 1)}{R.at['cured']})"
-                 f"<{names['equity_cures_max']},{c('cured', t - 1)}=0),1,0)"))
+                 f"<{names['eib.equity_cures_max']},{c('cured', t - 1)}=0),1,0)"))
     R.series("cure", "equity cure (up to the default DSCR)", "EUR m", total="sum", formula=lambda t: (
-        f"IF({c('cured', t)}=1,{names['default_dscr']}*{c('service', t)}-{c('cfads_raw', t)},0)"))
+        f"IF({c('cured', t)}=1,{names['eib.default_dscr']}*{c('service', t)}-{c('cfads_raw', t)},0)"))
     R.series("breach_run", "uncured covenant breaches in a row", "tests", fmt="0",
              first=f"=IF(AND({c('breach', 0)}=1,{c('cured', 0)}=0),1,0)",
              formula=lambda t: (f"IF(AND({c('breach', t)}=1,{c('cured', t)}=0),"
@@ -465,7 +717,7 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, pm: _PathModel, f: 
              formula=lambda t: f"IF({c('available', t)}<{c('due', t)}-{tol},1,0)")
     R.series("fails", "event of default: lenders accelerate", "1/0", fmt="0", formula=lambda t: (
         f"IF(OR({c('short', t)}=1,AND({p('dscr_trigger')}=1,"
-        f"{c('breach_run', t)}>={names['breaches_to_acceleration']})),1,0)"))
+        f"{c('breach_run', t)}>={names['eib.breaches_to_acceleration']})),1,0)"))
     R.series("defaults", "defaults in this period", "1/0", fmt="0",
              formula=lambda t: f"IF(AND({c('alive', t)}=1,{c('fails', t)}=1),1,0)")
     R.series("ok", "serviced normally", "1/0", fmt="0",
@@ -498,7 +750,7 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, pm: _PathModel, f: 
         n = t + 1
         pe = f"MIN({c('share', n)}*{p('b0_e')},{c('new_e', t)})"
         pc = f"MIN({c('share', n)}*{p('b0_c')},{c('new_c', t)})"
-        return (f"{names['dsra_months']}/{names['months_per_year']}*(IF({per(n)}>={p('r0')},"
+        return (f"{names['eib.dsra_months']}/{names['months_per_year']}*(IF({per(n)}>={p('r0')},"
                 f"{c('new_e', t)}*{p('r_e')}+{c('new_c', t)}*{p('r_c')}+{pe}+{pc},0)+MIN({c('hw_sched', n)},"
                 f"{c('new_h', t)}*(1+{p('r_h')})))")
 
@@ -540,7 +792,7 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, pm: _PathModel, f: 
     R.series("new_s", "fund loan after this period", "EUR m", formula=lambda t: (
         f"IF({p('is_sub')}=1,{c('sub_accrued', t)}-{c('sub_pay', t)}+{c('fund_draw', t)},0)"))
     R.series("locked", "lock-up: DSCR below the lock-up level", "1/0", fmt="0", formula=lambda t: (
-        f"IF(AND({c('service', t)}>{tol},{c('cfads_raw', t)}<{names['lockup_dscr']}*{c('service', t)},"
+        f"IF(AND({c('service', t)}>{tol},{c('cfads_raw', t)}<{names['eib.lockup_dscr']}*{c('service', t)},"
         f"{c('last', t)}=0),1,0)"))
     R.series("dist", "distributions before default", "EUR m", formula=lambda t: (
         f"IF({c('locked', t)}=1,0,{c('s5', t)}+{c('trapped_open', t)}-{c('from_trapped', t)})"
@@ -553,11 +805,11 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, pm: _PathModel, f: 
         f"IF({c('locked', t)}=1,{c('trapped_open', t)}-{c('from_trapped', t)}+{c('s5', t)},0)"))
     R.series("sweep", "cash sweep to the senior loans", "EUR m", total="sum", formula=lambda t: (
         f"IF({c('locked', t)}=1,MIN({c('trapped_pre', t)}*IF({c('locked_run', t)}=1,"
-        f"{names['cash_sweep_share']},{names['cash_sweep_share_repeat']}),"
+        f"{names['eib.cash_sweep_share']},{names['eib.cash_sweep_share_repeat']}),"
         f"{c('new_e', t)}+{c('new_c', t)}),0)"))
     R.series("sweep_e", "of which to the EIB", "EUR m", formula=lambda t: (
-        f"IF({c('sweep', t)}>0,IF({names['cash_sweep_to']}=\"eib_first\","
-        f"MIN({c('sweep', t)},{c('new_e', t)}),IF({names['cash_sweep_to']}=\"commercial_first\","
+        f"IF({c('sweep', t)}>0,IF({names['eib.cash_sweep_to']}=\"eib_first\","
+        f"MIN({c('sweep', t)},{c('new_e', t)}),IF({names['eib.cash_sweep_to']}=\"commercial_first\","
         f"{c('sweep', t)}-MIN({c('sweep', t)},{c('new_c', t)}),"
         f"{c('sweep', t)}*{c('new_e', t)}/({c('new_e', t)}+{c('new_c', t)}))),0)"))
     R.series("sweep_c", "of which to the commercial lenders", "EUR m",
@@ -602,8 +854,8 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, pm: _PathModel, f: 
 
     R.section("Default and recovery")
     R.series("assets", "assets recovered", "EUR m", formula=lambda t: (
-        f"IF({c('last', t)}=1,0,({c('fleet_value', t)}+{c('facility_book', t)}*(1-{p('haircut')}))"
-        f"*(1-{names['enforcement_cost_share']}))"))
+        f"IF({c('last', t)}=1,0,({c('fleet_value', t)}+{c('facility_book', t)}*(1-{p('facility_recovery_haircut')}))"
+        f"*(1-{names['eib.enforcement_cost_share']}))"))
     R.series("pot", "cash, reserves and assets", "EUR m",
              formula=lambda t: (f"MAX({c('available', t)}+{c('mra_open', t)}-{c('mra_from', t)}"
                                 f"+{c('assets', t)},0)"))
@@ -679,9 +931,8 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, pm: _PathModel, f: 
         f"IF({p('is_sub')}=1,IF({c('ok', t)}=1,{c('sub_int', t)},0)+{c('sub_prin_paid', t)},0))"))
     R.series("private_flow", "private equity flow", "EUR m", total="sum", formula=lambda t: (
         f"{c('equity_flow', t)}-IF({p('is_equity')}=1,{c('fund_flow', t)},0)"))
-    guess = float(engine_irr(fin["private_equity_flow"][0, f]))
-    R.param("irr_guess", "IRR search start (the engine's IRR, rounded)", "1/yr",
-            round(guess, 2) if np.isfinite(guess) else 0.1, PCT, True)
+    R.param("irr_guess", "IRR search start (the engine's IRR of each case, rounded)", "1/yr",
+            _choose_case([_guess(m.financing["private_equity_flow"][0, f]) for m in models]), PCT)
     R.param("equity_irr", "private equity IRR", "1/yr", "=" + _irr(R.span("private_flow"), p("irr_guess")),
             PCT)
     flow_row = R.at["private_flow"]
@@ -689,7 +940,7 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, pm: _PathModel, f: 
     R.param("npv_at_irr", "NPV of the private equity flow at its IRR (about 0; blank: no IRR)",
             "EUR m", f"=IF(ISNUMBER({p('equity_irr')}),{first}+NPV({p('equity_irr')},{rest}),\"\")")
     R.param("equity_npv", "private equity NPV at the hurdle (end of period 0)", "EUR m",
-            f"={first}+NPV({names['equity_hurdle_irr']},{rest})")
+            f"={first}+NPV({names['private.equity_hurdle_irr']},{rest})")
     R.param("min_dscr", "minimum DSCR", "ratio", f"=IF(COUNT({R.span('dscr')})>0,MIN({R.span('dscr')}),\"\")",
             RATIO)
     R.param("avg_dscr", "average DSCR (years with senior service)", "ratio",
@@ -709,58 +960,63 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, pm: _PathModel, f: 
     return title, R
 
 
-def _inputs_sheet(wb: Workbook, sc: Scenario) -> dict[str, str]:
-    """Every assumption with unit, description and source. Returns key -> workbook name of the
-    inputs formulas use (a missing key is a KeyError while building, not a broken workbook)."""
+def input_name(path: str) -> str:
+    """The workbook name of the input at a dotted path: ``.`` and ``[i]`` as ``_``
+    (``factories[0].gpus`` -> ``factories_0_gpus``)."""
+    return path.replace("[", "_").replace("]", "").replace(".", "_")
+
+
+class _Names(dict):
+    """Dotted path (or constant) -> workbook name; remembers which names formulas used."""
+
+    def __init__(self):
+        super().__init__()
+        self.used: set[str] = set()
+
+    def __getitem__(self, key: str) -> str:
+        name = super().__getitem__(key)
+        self.used.add(key)
+        return name
+
+
+def _inputs_sheet(wb: Workbook, sc: Scenario) -> tuple[_Names, dict[str, int]]:
+    """Every assumption with unit, description and source; each one a formula can use has a
+    defined name (``input_name``) on the value the base case uses: the number (column B), or
+    for an uncertain input its central value (column C). Returns the names (path -> name; a
+    missing key is a KeyError while building, not a broken workbook) and each field's row."""
     ws = wb.create_sheet("Inputs")
     for col, head in enumerate(["field", "value", "central value", "unit", "description", "source"], 1):
         cell = ws.cell(1, col, head)
         cell.font, cell.fill = HEADER, HEADER_FILL
-    names: dict[str, str] = {}
+    names = _Names()
+    rows: dict[str, int] = {}
     switches: dict[tuple[str, ...], DataValidation] = {}  # one drop-down list per set of choices
 
-    def define(name: str, row: int) -> None:
-        wb.defined_names[name] = DefinedName(name, attr_text=f"{quote_sheetname('Inputs')}!$B${row}")
-        names[name] = name
+    def define(key: str, name: str, row: int, col: str = "B") -> None:
+        wb.defined_names[name] = DefinedName(name, attr_text=f"{quote_sheetname('Inputs')}!${col}${row}")
+        dict.__setitem__(names, key, name)
 
     r = 2
-    wanted = {
-        "fund.sub_loan_rate": "sub_loan_rate",
-        "private.hardware_loan_tenor_years": "hardware_loan_tenor_years",
-        "eib.upfront_fee": "upfront_fee", "private.commercial_upfront_fee": "commercial_upfront_fee",
-        "fund.instrument": "fund_instrument", "private.refresh_funding": "refresh_funding",
-        "eib.default_trigger": "default_trigger", "eib.dsra_months": "dsra_months",
-        "eib.breaches_to_acceleration": "breaches_to_acceleration", "eib.target_dscr": "target_dscr",
-        "tax.interest_limitation": "interest_limitation", "eib.equity_cures_max": "equity_cures_max",
-        "eib.cash_sweep_share": "cash_sweep_share", "eib.cash_sweep_share_repeat": "cash_sweep_share_repeat",
-        "eib.cash_sweep_to": "cash_sweep_to",
-        "tax.interest_limit_share_of_ebitda": "interest_limit_share",
-        "tax.interest_safe_harbour_eur_m": "interest_safe_harbour",
-        "costs.facility_life_years": "facility_life_years",
-        "eib.availability_years": "availability_years",
-        "eib.lockup_dscr": "lockup_dscr", "eib.default_dscr": "default_dscr",
-        "eib.enforcement_cost_share": "enforcement_cost_share",
-        "private.equity_hurdle_irr": "equity_hurdle_irr",
-    }
-    for i in range(sc.n_factories):
-        wanted[f"factories[{i}].tax_rate"] = f"tax_rate_{i}"
     for row in field_rows(sc):
         _text(ws.cell(r, 1), row.path)
         value = row.value
+        central = getattr(value, "central", None)
         if isinstance(value, bool) or not isinstance(value, int | float):
             _text(ws.cell(r, 2), row.display_value)
         else:
             ws.cell(r, 2, float(value))
-        central = getattr(value, "central", None)
         if central is not None and not isinstance(value, int | float):
             ws.cell(r, 3, float(central))
-        for col in (2, 3):
-            ws.cell(r, col).font, ws.cell(r, col).fill = INPUT, INPUT_FILL
         _text(ws.cell(r, 4), row.unit)
         _text(ws.cell(r, 5), row.description)
         _text(ws.cell(r, 6), row.source)
-        if row.path in wanted:
-            define(wanted[row.path], r)
+        rows[row.path] = r
+        if central is not None and not isinstance(value, int | float):
+            define(row.path, input_name(row.path), r, "C")
+        elif value is None or isinstance(value, int | float) or row.choices:
+            if value is None:
+                ws.cell(r, 2).value = None  # unset: blank (formulas test ISNUMBER)
+            define(row.path, input_name(row.path), r)
         if row.choices:  # a switch: a drop-down of the values it allows, nothing else accepted
             if row.choices not in switches:
                 dv = DataValidation(type="list", formula1='"' + ",".join(row.choices) + '"',
@@ -778,17 +1034,236 @@ def _inputs_sheet(wb: Workbook, sc: Scenario) -> dict[str, str]:
         ("months_per_year", "months per year", 12, "months"),
         ("mwh_per_gwh_k", "GWh x EUR/MWh per EUR m (1,000 MWh per GWh / 1,000,000 EUR per EUR m)",
          1000, "ratio"),
+        ("hours_per_year", "hours per year", HOURS_PER_YEAR, "hours"),
     )
     ws.cell(r + 1, 1, "Constants").font = SECTION
     for k, (name, label, value, unit) in enumerate(constants, r + 2):
         ws.cell(k, 1, label)
-        ws.cell(k, 2, value).font = INPUT
+        ws.cell(k, 2, value)
         ws.cell(k, 4, unit)
-        define(name, k)
+        define(name, name, k)
     ws.freeze_panes = "B2"
     for col, width in zip("ABCDEF", (40, 22, 14, 16, 60, 70), strict=True):
         ws.column_dimensions[col].width = width
-    return names
+    return names, rows
+
+
+def _mark_inputs(wb: Workbook, names: _Names, rows: dict[str, int]) -> None:
+    """Inputs formulas use in blue on yellow (change them and the workbook recalculates);
+    the others in grey, marked as used by the simulation only."""
+    ws = wb["Inputs"]
+    grey = Font(color="808080", italic=True)
+    ws.cell(1, 7, "used by").font, ws.cell(1, 7).fill = HEADER, HEADER_FILL
+    for path, r in rows.items():
+        live = path in names.used
+        cell = ws.cell(r, 3 if ws.cell(r, 3).value is not None else 2)  # what the name points at
+        if live:
+            cell.font, cell.fill = INPUT, INPUT_FILL
+        else:
+            cell.font = grey
+        _text(ws.cell(r, 7), f"formulas (name {names[path]})" if live else
+              "the simulation only (its draws and paths are on the Paths sheet)"
+              if path in names else "information")
+    ws.column_dimensions["G"].width = 44
+
+
+# -- the Paths sheet: each case's drivers, and the one the Cover's switch selects ----------------
+
+# (Drivers field, label, unit, the base case's formula from the Inputs' names)
+SHARED_DRIVERS = (
+    ("it_kw_per_gpu", "IT power per GPU", "kW", lambda n: n["energy.it_kw_per_gpu"]),
+    ("pue", "power usage effectiveness", "ratio", lambda n: n["energy.pue"]),
+    ("idle_power_share", "power drawn by idle capacity", "share", lambda n: n["energy.idle_power_share"]),
+    ("build_years", "construction", "years", lambda n: f"{n['costs.build_months']}/{n['months_per_year']}"),
+    ("chip_delay_years", "chip delivery delay", "years",
+     lambda n: f"{n['market.chip_delivery_delay_months']}/{n['months_per_year']}"),
+    ("gpu_life_years", "years a GPU fleet serves", "years", lambda n: n["market.gpu_useful_life_years"]),
+    ("facility_capex_eur_m_per_mw", "facility capex", "EUR m/MW",
+     lambda n: f"{n['costs.facility_capex_usd_m_per_mw']}/{n['macro.eur_usd']}"),
+    ("grid_capex_eur_m_per_mw", "grid connection capex", "EUR m/MW",
+     lambda n: n["costs.grid_capex_eur_m_per_mw"]),
+    ("gpu_hour_price_launch_eur", "GPU-hour price of a new fleet at launch", "EUR/GPU-hour",
+     lambda n: f"{n['market.gpu_hour_price_launch_usd']}/{n['macro.eur_usd']}"),
+    ("gpu_hour_price_erosion_per_year", "yearly fall of a fleet's GPU-hour price with age", "1/yr",
+     lambda n: n["market.gpu_hour_price_erosion_per_year"]),
+    ("on_demand_premium", "on-demand premium over reserved", "share", lambda n: n["market.on_demand_premium"]),
+    ("price_performance_growth_per_year", "compute per GPU gained by each year's generation", "1/yr",
+     lambda n: n["market.price_performance_growth_per_year"]),
+    ("gpu_resale_share_5y", "resale value at age 5", "share", lambda n: n["market.gpu_resale_share_5y"]),
+    ("utilisation_launch_year", "utilisation in the first 12 months", "share",
+     lambda n: n["market.utilisation_launch_year"]),
+    ("public_access_share", "public-access share of hours", "share", lambda n: n["market.public_access_share"]),
+    ("anchor_share_of_commercial", "anchor contracts' share of commercial capacity", "share",
+     lambda n: n["market.anchor_share_of_commercial"]),
+    ("anchor_contract_years", "anchor contract term", "years", lambda n: n["market.anchor_contract_years"]),
+    ("public_access_discount", "public-access discount", "share", lambda n: n["market.public_access_discount"]),
+    ("staff_maintenance_share_of_capex", "staff and maintenance per year", "share of capex",
+     lambda n: n["costs.staff_maintenance_share_of_capex"]),
+    ("network_software_share_of_capex", "network and software per year", "share of capex",
+     lambda n: n["costs.network_software_share_of_capex"]),
+    ("insurance_property_share_of_capex", "insurance and property tax per year", "share of capex",
+     lambda n: n["costs.insurance_property_share_of_capex"]),
+    ("plant_share_of_facility", "plant replaced at the end of its life", "share of facility capex",
+     lambda n: n["costs.plant_share_of_facility"]),
+    ("base_rate", "base rate (swap, fixed at close)", "1/yr", lambda n: n["macro.base_rate"]),
+    ("eib_margin", "EIB margin", "1/yr", lambda n: n["eib.margin"]),
+    ("senior_spread", "commercial senior spread", "1/yr", lambda n: n["private.senior_spread"]),
+    ("hardware_loan_spread", "hardware loan spread", "1/yr", lambda n: n["private.hardware_loan_spread"]),
+    ("facility_recovery_haircut", "facility recovery haircut", "share", lambda n: n["eib.facility_recovery_haircut"]),
+)
+FACTORY_DRIVERS = (
+    ("gpus", "GPUs per fleet", "GPUs", lambda n, f: (
+        f"IF(ISNUMBER({n[f'factories[{f}].gpus']}),{n[f'factories[{f}].gpus']},"
+        f"INT({n[f'factories[{f}].facility_mw']}*1000/({n['energy.it_kw_per_gpu']}*{n['energy.pue']})))")),
+    ("close_year", "financial close", "years after the portfolio's",
+     lambda n, f: n[f"factories[{f}].start_delay_years"]),
+    ("grid_delay_years", "grid connection delay", "years", lambda n, f: n[f"factories[{f}].grid_delay_years"]),
+    ("tax_rate", "corporate tax rate", "share", lambda n, f: n[f"factories[{f}].tax_rate"]),
+)
+# time paths (Drivers field, label, unit, per factory, the base case's formula in period t)
+TIME_DRIVERS = (
+    ("compute_capex_eur_per_gpu", "GPU, servers and network per GPU bought", "EUR/GPU", False,
+     lambda n, t: (f"{n['market.gpu_price_usd']}*(1+{n['market.gpu_price_growth_per_year']})^{t}"
+                   f"*(1+{n['market.system_cost_share_of_gpu_price']})/{n['macro.eur_usd']}")),
+    ("opex_index", "facility opex index (inflation)", "ratio", False,
+     lambda n, t: f"(1+{n['macro.inflation_per_year']})^{t}"),
+    ("power_price_eur_mwh", "power price", "EUR/MWh", True, lambda n, t: (
+        f"EXP(LN({n['energy.power_price_eur_mwh']})+(LN(IF(ISNUMBER({n['energy.power_price_start_eur_mwh']}),"
+        f"{n['energy.power_price_start_eur_mwh']},{n['energy.power_price_eur_mwh']}))"
+        f"-LN({n['energy.power_price_eur_mwh']}))*EXP(-LN(2)/{n['energy.power_price_half_life_years']}*{t}))")),
+    ("gpu_hour_price_factor", "GPU-hour market price factor", "ratio", True, lambda n, t: (
+        f"1-{n['market.gpu_hour_price_shock']}*MIN(MAX(({t}+1-{n['market.gpu_hour_price_shock_start_years']})"
+        f"/{n['market.gpu_hour_price_shock_years']},0),1)")),
+    ("utilisation_steady", "steady utilisation", "share", True, lambda n, t: n["market.utilisation_steady"]),
+)
+
+
+@dataclass(frozen=True)
+class _Case:
+    name: str  # base, p50, ...
+    why: str
+    path: int  # -1: the base case, its drivers formulas of the Inputs
+    drivers: object
+
+
+class _DriverRefs:
+    """Cells of the selected case's drivers on the Paths sheet, for the factory sheets."""
+
+    def __init__(self):
+        self.scalar: dict[tuple[str, int], str] = {}  # (field, factory or -1) -> cell
+        self.row: dict[tuple[str, int], int] = {}  # (field, factory or -1) -> row of a time path
+
+    def value(self, key: str, f: int) -> str:
+        return self.scalar.get((key, f)) or self.scalar[(key, -1)]
+
+    def at(self, key: str, f: int, t: int) -> str:
+        r = self.row.get((key, f)) or self.row[(key, -1)]
+        return f"Paths!${get_column_letter(FIRST_PERIOD_COL + t)}${r}"
+
+
+def _paths_sheet(wb: Workbook, sc: Scenario, cases: list[_Case], names: _Names) -> _DriverRefs:
+    """Each case's drivers: the base case's as formulas of the Inputs (flex an input and it
+    moves), a simulated path's as its drawn values (inputs; edit them here). Column C and the
+    "selected" rows hold the case chosen on the Cover (``case_index``)."""
+    ws = wb.create_sheet("Paths")
+    n_t, n_f = sc.timeline.horizon_years, sc.n_factories
+    refs = _DriverRefs()
+    ws.cell(1, 1, "Drivers of each case (base case: formulas of the Inputs; simulated paths: their "
+                  "draws, as inputs)").font = SECTION
+    ws.cell(2, 1, "case shown on the factory sheets (choose it on the Cover)")
+    ws.cell(2, 3, "=selected_case").font = SECTION
+    ws.cell(2, 4, f"=MATCH(selected_case,{'$' + get_column_letter(4)}$4:"
+                  f"${get_column_letter(3 + len(cases))}$4,0)")
+    wb.defined_names["case_index"] = DefinedName("case_index", attr_text="Paths!$D$2")
+    for col, head in enumerate(["driver", "unit", "selected"], 1):
+        ws.cell(4, col, head).font = HEADER
+        ws.cell(4, col).fill = HEADER_FILL
+    for k, case in enumerate(cases):
+        ws.cell(4, 4 + k, case.name).font = HEADER
+        ws.cell(4, 4 + k).fill = HEADER_FILL
+        ws.cell(5, 4 + k, case.why)
+        ws.cell(6, 4 + k, "base case" if case.path < 0 else case.path)
+    ws.cell(5, 1, "why this case")
+    ws.cell(6, 1, "simulated path")
+    case_cols = [get_column_letter(4 + k) for k in range(len(cases))]
+
+    def choose(cells: list[str]) -> str:
+        return "=" + cells[0] if len(cells) == 1 else f"=CHOOSE(case_index,{','.join(cells)})"
+
+    def styled(cell, value, base: bool) -> None:
+        cell.value = value
+        cell.number_format = "#,##0.000000"
+        if not base:
+            cell.font, cell.fill = INPUT, INPUT_FILL
+
+    def values(case: _Case, key: str) -> np.ndarray:
+        a = np.asarray(getattr(case.drivers, key), dtype=float)
+        return a[0] if a.ndim == 3 else a.reshape(-1, 1) if a.ndim == 1 else a[0][:, None]  # (F or 1, T or 1)
+
+    r = 8
+    ws.cell(r, 1, "Drivers shared by all factories").font = SECTION
+    r += 1
+    groups = [(-1, key, label, unit, lambda n, f, base=base: base(n)) for key, label, unit, base in SHARED_DRIVERS]
+    groups += [(f, key, label, unit, base) for f in range(n_f) for key, label, unit, base in FACTORY_DRIVERS]
+    for f, key, label, unit, base in groups:
+        if f >= 0 and key == FACTORY_DRIVERS[0][0]:
+            r += 1
+            _text(ws.cell(r, 1), f"Drivers of {sc.factories[f].name}")
+            ws.cell(r, 1).font = SECTION
+            r += 1
+        ws.cell(r, 1, label)
+        ws.cell(r, 2, unit)
+        for k, case in enumerate(cases):
+            if case.path < 0:
+                styled(ws.cell(r, 4 + k), "=" + base(names, f), True)
+            else:
+                v = values(case, key)
+                styled(ws.cell(r, 4 + k), float(v[max(f, 0) if v.shape[0] > 1 else 0, 0]), False)
+        ws.cell(r, 3, choose([f"{c}{r}" for c in case_cols])).number_format = "#,##0.000000"
+        refs.scalar[(key, f)] = f"Paths!$C${r}"
+        r += 1
+
+    r += 1
+    ws.cell(r, 1, "Time paths by period (the selected case's row first)").font = SECTION
+    r += 1
+    for t in range(n_t):
+        ws.cell(r, FIRST_PERIOD_COL + t, f"=Timeline!{get_column_letter(FIRST_PERIOD_COL + t)}4").font = HEADER
+        ws.cell(r, FIRST_PERIOD_COL + t).fill = HEADER_FILL
+    r += 1
+    for key, label, unit, per_factory, base in TIME_DRIVERS:
+        for f in range(n_f) if per_factory else (-1,):
+            where = f", {sc.factories[f].name}" if f >= 0 else ""
+            _text(ws.cell(r, 1), f"{label}{where}: selected")
+            ws.cell(r, 1).font = SECTION
+            ws.cell(r, 2, unit)
+            first = r + 1
+            for t in range(n_t):
+                ws.cell(r, FIRST_PERIOD_COL + t, choose(
+                    [f"{get_column_letter(FIRST_PERIOD_COL + t)}{first + k}" for k in range(len(cases))]
+                )).number_format = "#,##0.000000"
+            refs.row[(key, f)] = r
+            for k, case in enumerate(cases):
+                rr = first + k
+                _text(ws.cell(rr, 1), f"{label}{where}: {case.name}")
+                ws.cell(rr, 2, unit)
+                v = values(case, key) if case.path >= 0 else None
+                for t in range(n_t):
+                    cell = ws.cell(rr, FIRST_PERIOD_COL + t)
+                    if v is None:
+                        styled(cell, "=" + base(names, f"{get_column_letter(FIRST_PERIOD_COL + t)}$3"), True)
+                    else:
+                        styled(cell, float(v[max(f, 0) if v.shape[0] > 1 else 0, t if v.shape[1] > 1 else 0]),
+                               False)
+            r = first + len(cases) + 1
+    ws.cell(3, FIRST_PERIOD_COL - 1).value = None
+    for t in range(n_t):  # the period numbers the base case's formulas read
+        ws.cell(3, FIRST_PERIOD_COL + t, f"=Timeline!{get_column_letter(FIRST_PERIOD_COL + t)}3")
+    ws.freeze_panes = "D7"
+    ws.column_dimensions["A"].width = 56
+    ws.column_dimensions["B"].width = 14
+    for col in range(3, FIRST_PERIOD_COL + n_t):
+        ws.column_dimensions[get_column_letter(col)].width = 13
+    return refs
 
 
 def _timeline_sheet(wb: Workbook, sc: Scenario) -> None:
@@ -828,9 +1303,10 @@ def export_excel(scenario: Scenario, path: str | os.PathLike[str], results: Resu
                  selected: Sequence[str] = ("p50", "p10", "worst")) -> Path:
     """Write the workbook to ``path`` atomically (temporary file, then rename).
 
-    Without ``results`` the factory sheets model the base case; with ``results`` they model
-    the first of ``selected`` (``p50`` by default) and the Monte Carlo sheet lists every
-    selected path with why it was chosen. Returns the path written."""
+    The factory sheets model the case chosen on the Cover: the base case (every input at its
+    central value, drivers as formulas of the Inputs), or with ``results`` any path in
+    ``selected`` (drivers as values on the Paths sheet); the first of ``selected`` (``p50`` by
+    default) is chosen, the base case without ``results``. Returns the path written."""
     if not isinstance(scenario, Scenario):
         raise ScenarioError(Problem("scenario", type(scenario).__name__, "must be a finmodel.Scenario"),
                             "export_excel")
@@ -841,27 +1317,42 @@ def export_excel(scenario: Scenario, path: str | os.PathLike[str], results: Resu
     if target.suffix.lower() != ".xlsx":
         raise ScenarioError(Problem("path", str(path), "must end in .xlsx"), "export_excel")
     terms = results.terms if results is not None and results.terms is not None else close_deal(scenario)
-    picks = select_paths(results, selected) if results is not None else {
-        "base": (-1, "base case: every input at its central value")}
-    first_path = next(iter(picks.values()))[0]
-    pm = _path_model(scenario, terms, results, first_path)
+    picks = select_paths(results, selected) if results is not None else {}
+    cases = [_Case("base", "every input at its central value", -1, central_drivers(scenario))]
+    cases += [_Case(name, why, p, _path_model(scenario, terms, results, p).drivers)
+              for name, (p, why) in picks.items() if name != "base"]
+    shown = next((k for k, case in enumerate(cases) if case.name == next(iter(picks), "base")), 0)
+    models = [run(scenario, case.drivers, terms) for case in cases]
 
     wb = Workbook()
     cover = wb.active
     cover.title = "Cover"
-    names = _inputs_sheet(wb, scenario)
+    names, input_rows = _inputs_sheet(wb, scenario)
     _timeline_sheet(wb, scenario)
-    sheets = [_factory_sheet(wb, scenario, terms, pm, f, title, names)
+    refs = _paths_sheet(wb, scenario, cases, names)
+    lives = [float(np.max(np.rint(np.asarray(case.drivers.gpu_life_years)))) for case in cases]
+    hw_terms = int(max(scenario.private.hardware_loan_tenor_years, *lives,
+                       _upper(scenario, "market.gpu_useful_life_years")))
+    sheets = [_factory_sheet(wb, scenario, terms, f, title, names, refs, hw_terms, models)
               for f, title in enumerate(sheet_titles(scenario))]
     _timeline_flags(wb, scenario, sheets)
-    _portfolio_sheet(wb, scenario, pm, sheets)
-    check_cell = _checks_sheet(wb, scenario, pm, sheets)
+    _portfolio_sheet(wb, scenario, models, sheets)
+    check_cell = _checks_sheet(wb, scenario, models, sheets)
     _monte_carlo_sheet(wb, scenario, results, picks)
-    _cover_sheet(cover, scenario, results, picks, check_cell, sheets)
+    _cover_sheet(cover, scenario, results, cases, shown, check_cell, sheets)
+    _mark_inputs(wb, names, input_rows)
     for ws in wb.worksheets:
         _print_setup(ws, scenario.name)
 
     return write_atomic(target, wb.save)
+
+
+def _upper(sc: Scenario, path: str) -> float:
+    """The largest value an uncertain input can draw (its value if it is not uncertain)."""
+    from finmodel.sampling import marginal
+
+    spec = sc.uncertain_inputs().get(path)
+    return float(np.rint(marginal(spec).ppf(1.0))) if spec is not None else float(resolve(sc, path))
 
 
 def _print_setup(ws, scenario_name: str) -> None:
@@ -880,7 +1371,7 @@ def _print_setup(ws, scenario_name: str) -> None:
     ws.oddFooter.center.text = "Page &P of &N"
 
 
-RESERVED_SHEETS = ("Cover", "Inputs", "Timeline", "Portfolio", "Checks", "Engine", "Monte Carlo",
+RESERVED_SHEETS = ("Cover", "Inputs", "Timeline", "Paths", "Portfolio", "Checks", "Engine", "Monte Carlo",
                    "History")  # the workbook's own sheets, and the name Excel reserves
 
 
@@ -915,13 +1406,32 @@ PORTFOLIO_ROWS = (("revenue", "revenue"), ("ebitda", "EBITDA"), ("cfads", "CFADS
                   ("fund_flow", "fund flow"), ("eib_loss", "EIB loss"))
 
 
+def _guess(flow: np.ndarray) -> float:
+    """An IRR search start near the engine's root: its IRR rounded, or 10% if it has none."""
+    value = float(engine_irr(flow))
+    return round(value, 2) if np.isfinite(value) else 0.1
+
+
+def _choose_case(values: Sequence[float]) -> str:
+    """A formula that takes the selected case's value (``case_index`` on the Paths sheet)."""
+    if len(values) == 1:
+        return f"={values[0]!r}"
+    return f"=CHOOSE(case_index,{','.join(repr(float(v)) for v in values)})"
+
+
+def _choose_refs(cells: Sequence[str]) -> str:
+    """A formula that takes the selected case's cell (``case_index``); blank if it is empty."""
+    pick = cells[0] if len(cells) == 1 else f"CHOOSE(case_index,{','.join(cells)})"
+    return f"=IF(ISNUMBER({pick}),{pick},\"\")"
+
+
 def _irr(span: str, guess: str) -> str:
     """IRR of a row from a search start, blank where it finds no rate above -100% (a root
     below -100% is no return; Excel's and LibreOffice's IRR can land on one)."""
     return f"IFERROR(IF(IRR({span},{guess})>-1,IRR({span},{guess}),\"\"),\"\")"
 
 
-def _portfolio_sheet(wb: Workbook, sc: Scenario, pm: _PathModel, sheets) -> None:
+def _portfolio_sheet(wb: Workbook, sc: Scenario, models: Sequence[Model], sheets) -> None:
     ws = wb.create_sheet("Portfolio", 3)
     n_t = sc.timeline.horizon_years
     ws.cell(1, 1, "Portfolio: factories summed with formulas").font = SECTION
@@ -933,9 +1443,8 @@ def _portfolio_sheet(wb: Workbook, sc: Scenario, pm: _PathModel, sheets) -> None
             _ref(title, rows, key, t) for title, rows in sheets))
     R.series("dscr", "portfolio DSCR", "ratio", fmt=RATIO, formula=lambda t: (
         f"IF({R.c('senior_service', t)}>0,{R.c('cfads', t)}/{R.c('senior_service', t)},\"\")"))
-    guess = float(engine_irr(pm.model.portfolio("private_equity_flow")[0]))
-    R.param("irr_guess", "IRR search start (the engine's IRR, rounded)", "1/yr",
-            round(guess, 2) if np.isfinite(guess) else 0.1, PCT, True)
+    R.param("irr_guess", "IRR search start (the engine's IRR of each case, rounded)", "1/yr",
+            _choose_case([_guess(m.portfolio("private_equity_flow")[0]) for m in models]), PCT)
     R.param("equity_irr", "portfolio private equity IRR", "1/yr",
             "=" + _irr(R.span("private_flow"), R.p("irr_guess")), PCT)
     R.flush()
@@ -967,22 +1476,24 @@ def _portfolio_sheet(wb: Workbook, sc: Scenario, pm: _PathModel, sheets) -> None
     ws.column_dimensions["A"].width = 40
 
 
-def _checks_sheet(wb: Workbook, sc: Scenario, pm: _PathModel, sheets) -> str:
+def _checks_sheet(wb: Workbook, sc: Scenario, models: Sequence[Model], sheets) -> str:
     """Checks per factory (0 = OK): sources = uses, cash conserved, debt repaid or default
-    flagged, and the formulas against the engine. Returns the master check's reference."""
+    flagged, and the formulas against the engine's values of the selected case (the Engine
+    sheet holds every case's). Returns the master check's reference."""
     ws = wb.create_sheet("Checks")
     n_t = sc.timeline.horizon_years
     heads = ["factory", "sources - uses", "cash conserved (max gap)", "debt repaid or default",
              "CFADS vs engine", "debt balance vs engine", "DSCR vs engine", "equity IRR vs engine",
-             "EIB loss vs engine", "integrity", "engine (exported case)"]
+             "EIB loss vs engine", "integrity", "engine (selected case)"]
     for col, head in enumerate(heads, 1):
         cell = ws.cell(1, col, head)
         cell.font, cell.fill = HEADER, HEADER_FILL
     engine = wb.create_sheet("Engine")
-    engine.cell(1, 1, "Engine values of the same path, for the checks (values, not formulas)").font = SECTION
+    engine.cell(1, 1, "The engine's values of each case, for the checks (values, not formulas); "
+                      "the selected case's row first").font = SECTION
     er = 3
-    m = pm.model
     rel = "check_tolerance"
+    last_col = get_column_letter(FIRST_PERIOD_COL + n_t - 1)
     for f, (title, rows) in enumerate(sheets):
         r = f + 2
         q = quote_sheetname(title)
@@ -998,39 +1509,43 @@ def _checks_sheet(wb: Workbook, sc: Scenario, pm: _PathModel, sheets) -> str:
         # cash: in = out in every period that is not a default (a row on the factory sheet)
         ws.cell(r, 3, f"=ROUND(MAX({span('cash_gap')}),6)")
         ws.cell(r, 4, f"=IF(OR({q}!{rows.c('debt_balance', n_t - 1)}=0,{q}!{rows.p('defaulted')}=1),0,1)")
-        # engine values
-        values = {
-            "cfads": m["cfads"][0, f], "debt_balance": m["debt_balance"][0, f],
-            "dscr": m["dscr"][0, f],
-        }
         for col, key in ((5, "cfads"), (6, "debt_balance"), (7, "dscr")):
-            _text(engine.cell(er, 1), f"{title}: {key}")
+            selected = er
+            _text(engine.cell(er, 1), f"{title}: {key}, selected case")
+            for k, m in enumerate(models):
+                row = er + 1 + k
+                _text(engine.cell(row, 1), f"{title}: {key}, case {k + 1}")
+                v = m[key][0, f]
+                for t in range(n_t):
+                    engine.cell(row, FIRST_PERIOD_COL + t, float(v[t]) if np.isfinite(v[t]) else None)
+            differs = er + 1 + len(models)
+            _text(engine.cell(differs, 1), f"{title}: {key} differs (1 = yes)")
             for t in range(n_t):
-                v = values[key][t]
-                engine.cell(er, FIRST_PERIOD_COL + t, float(v) if np.isfinite(v) else None)
-            # the next row flags each period where the sheet and the engine differ
-            _text(engine.cell(er + 1, 1), f"{title}: {key} differs (1 = yes)")
-            for t in range(n_t):
-                a = f"{q}!{rows.c(key, t)}"
-                b = f"{get_column_letter(FIRST_PERIOD_COL + t)}{er}"
-                engine.cell(er + 1, FIRST_PERIOD_COL + t,
+                col_t = get_column_letter(FIRST_PERIOD_COL + t)
+                cases = [f"{col_t}{er + 1 + k}" for k in range(len(models))]
+                engine.cell(selected, FIRST_PERIOD_COL + t, _choose_refs(cases))
+                a, b = f"{q}!{rows.c(key, t)}", f"{col_t}{selected}"
+                engine.cell(differs, FIRST_PERIOD_COL + t,
                             f"=IF(AND(ISNUMBER({a}),ISNUMBER({b})),IF(ABS({a}-{b})>{rel}*MAX(1,ABS({b})),1,0),"
                             f"IF(ISNUMBER({a})=ISNUMBER({b}),0,1))")
-            last_col = get_column_letter(FIRST_PERIOD_COL + n_t - 1)
-            ws.cell(r, col, f"=SUM(Engine!{get_column_letter(FIRST_PERIOD_COL)}{er + 1}:{last_col}{er + 1})")
-            er += 2
-        irr = float(engine_irr(m.financing["private_equity_flow"][0, f]))
-        _text(engine.cell(er, 1), f"{title}: equity IRR")
-        engine.cell(er, 3, irr if np.isfinite(irr) else None)
+            ws.cell(r, col, f"=SUM(Engine!{get_column_letter(FIRST_PERIOD_COL)}{differs}:{last_col}{differs})")
+            er = differs + 1
+
+        def by_case(label: str, values: list[float]) -> str:
+            nonlocal er
+            _text(engine.cell(er, 1), f"{title}: {label} (selected case; each case from column D)")
+            for k, v in enumerate(values):
+                engine.cell(er, FIRST_PERIOD_COL + k, v if np.isfinite(v) else None)
+            cells = [f"{get_column_letter(FIRST_PERIOD_COL + k)}{er}" for k in range(len(values))]
+            engine.cell(er, 3, _choose_refs(cells))
+            er += 1
+            return f"Engine!$C${er - 1}"
+
+        e = by_case("equity IRR", [float(engine_irr(m.financing["private_equity_flow"][0, f])) for m in models])
         a = f"{q}!{rows.p('equity_irr')}"
-        e = f"Engine!$C${er}"
         ws.cell(r, 8, f"=IF(ISNUMBER({e}),IF(ISNUMBER({a}),IF(ABS({a}-{e})>{rel},1,0),1),0)")
-        er += 1
-        _text(engine.cell(er, 1), f"{title}: EIB loss")
-        engine.cell(er, 3, float(m.financing.eib_loss[0, f]))
-        e = f"Engine!$C${er}"
+        e = by_case("EIB loss", [float(m.financing.eib_loss[0, f]) for m in models])
         ws.cell(r, 9, f"=IF(ABS({q}!{rows.p('eib_loss_total')}-{e})>{rel}*MAX(1,ABS({e})),1,0)")
-        er += 1
         # integrity holds for any input; agreement with the engine only for the exported case
         ws.cell(r, 10, f"=IF(AND(ABS(B{r})<{rel},C{r}<{rel},D{r}=0),\"OK\",\"ERROR\")")
         ws.cell(r, 11, f"=IF(SUM(E{r}:I{r})=0,\"agrees\",\"differs\")")
@@ -1127,7 +1642,7 @@ def _dashboard(ws, results: Results | None, sheets, r: int) -> None:
         for k, (key, _, fmt) in enumerate(DASHBOARD, 2):
             if key == "headroom":  # blank where the site never serviced debt
                 ref = _ref(title, rows, "min_dscr")
-                formula = f"=IF(ISNUMBER({ref}),{ref}-default_dscr,\"\")"
+                formula = f"=IF(ISNUMBER({ref}),{ref}-eib_default_dscr,\"\")"
             else:
                 formula = f"={_ref(title, rows, key)}"
             ws.cell(i, k, formula).number_format = fmt
@@ -1145,7 +1660,8 @@ def _dashboard(ws, results: Results | None, sheets, r: int) -> None:
             ws.cell(j, 2, float(summary.loc[kpi, stat])).number_format = fmt
 
 
-def _cover_sheet(ws, sc: Scenario, results: Results | None, picks, check_cell: str, sheets) -> None:
+def _cover_sheet(ws, sc: Scenario, results: Results | None, cases: Sequence[_Case], shown: int,
+                 check_cell: str, sheets) -> None:
     from finmodel import __version__
 
     ws.cell(1, 1, "finmodel: AI gigafactory investment and financing model").font = Font(bold=True, size=14)
@@ -1155,7 +1671,6 @@ def _cover_sheet(ws, sc: Scenario, results: Results | None, picks, check_cell: s
         ("paths", results.n_paths if results is not None else "base case only"),
         ("seed", results.seed if results is not None else ""),
         ("method", results.method if results is not None else "base"),
-        ("path in the factory sheets", f"{next(iter(picks))}: {next(iter(picks.values()))[1]}"),
     ]
     for i, (label, value) in enumerate(rows, 3):
         ws.cell(i, 1, label).font = SECTION
@@ -1163,15 +1678,27 @@ def _cover_sheet(ws, sc: Scenario, results: Results | None, picks, check_cell: s
             _text(ws.cell(i, 2), value)
         else:
             ws.cell(i, 2, value)
-    r = 3 + len(rows) + 1
+    r = 3 + len(rows)
+    ws.cell(r, 1, "case on the factory sheets").font = SECTION
+    switch = ws.cell(r, 2, cases[shown].name)
+    switch.font, switch.fill = INPUT, INPUT_FILL
+    choices = ",".join(case.name for case in cases)
+    dv = DataValidation(type="list", formula1=f'"{choices}"', allow_blank=False, showErrorMessage=True,
+                        errorTitle="Not a case of this workbook", error=f"Choose one of: {choices}")
+    ws.add_data_validation(dv)
+    dv.add(switch)
+    ws.parent.defined_names["selected_case"] = DefinedName("selected_case", attr_text=f"Cover!$B${r}")
+    ws.cell(r + 1, 1, "why this case")
+    ws.cell(r + 1, 2, "=INDEX(Paths!$D$5:$" + get_column_letter(3 + len(cases)) + "$5,1,case_index)")
+    r += 3
     ws.cell(r, 1, "master check").font = SECTION
     ws.cell(r, 2, f"={check_cell}").font = SECTION
     ws.cell(r + 1, 1, "engine reconciliation")
     ws.cell(r + 1, 2, f"={check_cell.replace('$J$', '$K$')}")
     ws.cell(r + 2, 1, "Conventions: EUR millions nominal, annual periods, flows at period ends; "
-                      "inputs in blue on yellow, calculations in black; every calculation is a formula.")
+                      "inputs in blue on yellow, calculations in black; every calculation is a formula. "
+                      "Choose the case above (base case, or a simulated path) and recalculate.")
     _dashboard(ws, results, sheets, r + 4)
     ws.column_dimensions["A"].width = 30
     ws.column_dimensions["B"].width = 100
     ws["B4"].alignment = Alignment(wrap_text=True)
-

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import subprocess
 from pathlib import Path
 
@@ -14,8 +13,9 @@ from conftest import ROOT, require_tool
 import finmodel
 from finmodel import excel
 from finmodel.cli import main
-from finmodel.engine import run
-from finmodel.metrics import irr, npv
+from finmodel.drivers import central_drivers
+from finmodel.engine import close_deal, run
+from finmodel.metrics import irr, llcr, npv
 from finmodel.results import select_paths
 
 REL = 1e-6
@@ -23,11 +23,18 @@ HOSTILE = ROOT / "tests" / "data" / "hostile"
 
 
 def recalc(files: list[Path], out_dir: Path) -> dict[str, openpyxl.Workbook]:
-    """Recalculate with headless LibreOffice Calc; read the values back."""
+    """Recalculate with headless LibreOffice Calc (two instances, one per core, each with its
+    own profile); read the values back."""
     soffice = require_tool("soffice", "libreoffice")
     out_dir.mkdir(exist_ok=True)
-    subprocess.run([soffice, "--headless", "--calc", "--convert-to", "xlsx", "--outdir", str(out_dir),
-                    *map(str, files)], check=True, capture_output=True, timeout=300)
+    groups = [files[k::2] for k in range(2) if files[k::2]]
+    runs = [subprocess.Popen([soffice, f"-env:UserInstallation=file://{out_dir / f'.profile{k}'}",
+                              "--headless", "--calc", "--convert-to", "xlsx", "--outdir", str(out_dir),
+                              *map(str, group)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            for k, group in enumerate(groups)]
+    for run_ in runs:
+        _, err = run_.communicate(timeout=300)
+        assert run_.returncode == 0, err
     return {f.stem: openpyxl.load_workbook(out_dir / f.name, data_only=True) for f in files}
 
 
@@ -59,6 +66,15 @@ CASES = {
     # late sites: senior draws stop after the availability period, loans mature at close + tenor
     "grid_delay_worst": ("grid_delay", {"eib.repayment": "linear"}, ("worst",)),
     "cash_no_debt_p10": ("base", {"private.refresh_funding": "cash", "eib.share_of_cost": 0.0}, ("p10",)),
+    # the switches of operations and of the deal: pay-as-used contracts, GPUs bought at close, the
+    # fund paying the public discount, no early retirement; the fund split pro rata; sized on a
+    # downside case, and on the inputs' means with a fixed grace period
+    "switches_p10": ("base", {"market.anchor_take_or_pay": False, "costs.gpus_bought_at": "close",
+                              "market.public_access_payer": "fund",
+                              "market.retire_unprofitable_fleets": False,
+                              "fund.allocation": "pro_rata_capex", "eib.sizing_case": "downside"}, ("p10",)),
+    "equal_mean_grace": ("four_gigafactories", {"fund.allocation": "equal", "eib.sizing_case": "mean",
+                                                "eib.grace_years": 3}, None),
     # hostile names (tests/data/hostile): formulas as text, sheets named after reserved ones and
     # case twins; the portfolio must still add up the right sheets
     "hostile_formulas": (str(HOSTILE / "formulas.toml"), {}, None),
@@ -78,7 +94,7 @@ def exported(tmp_path_factory):
         path = folder / f"{key}.xlsx"
         finmodel.export_excel(sc, path, results=res, selected=selected or ("p50",))
         picks = select_paths(res, selected) if res is not None else {"base": (-1, "")}
-        terms = res.terms if res is not None else excel.close_deal(sc)
+        terms = res.terms if res is not None else close_deal(sc)
         pm = excel._path_model(sc, terms, res, next(iter(picks.values()))[0])
         cases[key] = (sc, pm, terms)
         files.append(path)
@@ -125,6 +141,19 @@ def test_workbook_formulas_reproduce_the_engine(exported, case):
                              fin["senior_idc"][0, f].sum())):
             assert rows[label][0] == pytest.approx(want, rel=REL, abs=REL), (fac.name, label)
         assert rows["total sources"][0] == pytest.approx(rows["total uses"][0], rel=REL, abs=REL)
+        # cover ratios: finmodel.metrics.llcr on the engine's CFADS and opening senior balances,
+        # the PLCR by hand; the project IRR on the engine's unlevered free cash flow
+        opening = np.concatenate([[0.0], (fin["eib_balance"] + fin["commercial_balance"])[0, f, :-1]])
+        rate = float((pm.drivers.base_rate + pm.drivers.eib_margin).ravel()[0])
+        assert_close(rows["LLCR: PV of CFADS to the loans' last repayment / balance"][1:],
+                     llcr(m["cfads"][0, f], rate, opening), f"{fac.name} LLCR")
+        n_t = sc.timeline.horizon_years
+        plcr = [npv(rate, np.concatenate([[0.0], m["cfads"][0, f, t:]])) / opening[t] if opening[t] > 1e-9
+                else np.nan for t in range(n_t)]
+        assert_close(rows["PLCR: PV of CFADS to the horizon / balance"][1:], plcr, f"{fac.name} PLCR")
+        want = irr(op["unlevered_fcf"][0, f])
+        got = rows["project IRR"][0]
+        assert got == pytest.approx(want, rel=REL, abs=REL) if np.isfinite(want) else got in (None, "")
         portfolio_cfads += m["cfads"][0, f]
     totals = rows_by_label(book["Portfolio"])
     assert_close(totals["CFADS"][1:], portfolio_cfads, "portfolio CFADS")
@@ -148,7 +177,7 @@ def test_workbook_formulas_reproduce_the_engine(exported, case):
             assert got[0] == pytest.approx(served.min(), rel=REL, abs=REL), title
             assert got[1] == pytest.approx(served.mean(), rel=REL, abs=REL), title
             assert got[2] == pytest.approx(served.min() - sc.eib.default_dscr, rel=REL, abs=REL), title
-        assert got[5] == pytest.approx(m.financing.eib_loss[0, f], rel=REL, abs=REL), title
+        assert got[7] == pytest.approx(m.financing.eib_loss[0, f], rel=REL, abs=REL), title
 
 
 def test_defaults_are_among_the_reconciled_paths(exported):
@@ -160,29 +189,145 @@ def test_defaults_are_among_the_reconciled_paths(exported):
     assert any((f["trapped_cash"] > 0).any() for f in fins)
 
 
-def test_a_changed_input_moves_the_output_as_the_engine_says(exported, tmp_path):
-    sc, pm, terms, _ = exported["base"]
-    src = tmp_path / "base.xlsx"
-    finmodel.export_excel(sc, src)
-    wb = openpyxl.load_workbook(src)
-    ws = wb[excel.sheet_titles(sc)[0]]
-    row = next(r for r in range(1, ws.max_row + 1) if ws.cell(r, 1).value == "power price")
-    n_t = sc.timeline.horizon_years
-    for t in range(n_t):
-        cell = ws.cell(row, excel.FIRST_PERIOD_COL + t)
-        cell.value = cell.value + 40.0
-    changed = tmp_path / "changed.xlsx"
-    wb.save(changed)
-    book = recalc([changed], tmp_path / "out")["changed"]
-    rows = rows_by_label(book[ws.title])
-    power = np.array(np.broadcast_to(pm.drivers.power_price_eur_mwh, (1, sc.n_factories, n_t)))
-    power[0, 0] += 40.0
-    again = run(sc, dataclasses.replace(pm.drivers, power_price_eur_mwh=power), terms)
-    assert_close(rows["CFADS"][1:], again["cfads"][0, 0], "CFADS after +40 EUR/MWh")
-    before = pm.model["cfads"][0, 0].sum()
-    assert again["cfads"][0, 0].sum() < before  # dearer power, less cash
-    assert rows["private equity IRR"][0] == pytest.approx(irr(again["private_equity_flow"][0, 0]),
-                                                          rel=REL, abs=REL)
+def set_input(wb: openpyxl.Workbook, path: str, value) -> None:
+    """Set the input at a dotted path through its defined name, as an analyst would."""
+    (sheet, cell), = wb.defined_names[excel.input_name(path)].destinations
+    wb[sheet][cell.replace("$", "")].value = value
+
+
+def sizing_blocks(ws, factories: list[str]) -> dict[str, dict[str, int]]:
+    """Each factory's rows on the Sizing sheet, by label."""
+    out: dict[str, dict[str, int]] = {}
+    current = None
+    for r in range(1, ws.max_row + 1):
+        label = ws.cell(r, 1).value
+        if label in factories and ws.cell(r, 3).value is None:
+            current = out.setdefault(label, {})
+        elif current is not None and label:
+            current[label] = r
+    return out
+
+
+SIZING_COPY = {  # the sizing case's copy <- the base case's live value (see the Sizing sheet)
+    "construction cost of the sizing case": "construction cost (live)",
+    "its first repayment": "first repayment (live)",
+    "its senior balance at the first repayment per EUR committed (IDC)":
+        "balance at the first repayment per EUR committed (live)",
+    "the EIB's part of that balance": "the EIB's part of that balance (live)",
+    "CFADS of the sizing case": "CFADS (live)",
+}
+
+
+def recalc_and_resize(files: list[Path], out_dir: Path, factories: list[str], rounds: int = 12):
+    """Recalculate; while a Sizing copy is stale, copy the live values onto it (what an analyst
+    does after changing an input) and recalculate that workbook. Returns the recalculated books
+    and the number of recalculations of the slowest workbook."""
+    books: dict[str, openpyxl.Workbook] = {}
+    todo = list(files)
+    for k in range(1, rounds + 1):
+        books.update(recalc(todo, out_dir))
+        stale = []
+        for f in todo:
+            got = books[f.stem]["Sizing"]
+            blocks = sizing_blocks(got, factories)
+            if all(got.cell(rows["the sizing case's copy is current"], 3).value == "current"
+                   for rows in blocks.values()):
+                continue
+            stale.append(f)
+            wb = openpyxl.load_workbook(f)
+            ws = wb["Sizing"]
+            for rows in blocks.values():
+                for copy, live in SIZING_COPY.items():
+                    cols = range(3, 4) if copy != "CFADS of the sizing case" else range(
+                        excel.FIRST_PERIOD_COL, ws.max_column + 1)
+                    for col in cols:
+                        ws.cell(rows[copy], col).value = got.cell(rows[live], col).value
+            wb.save(f)
+        if not stale:
+            return books, k
+        todo = stale
+    raise AssertionError(f"the sizing copy is still stale after {rounds} recalculations")
+
+
+FLEXES = {  # input -> new value (an uncertain input's central value)
+    "energy.power_price_eur_mwh": 140.0, "market.gpu_price_usd": 46_000.0,
+    "market.gpu_hour_price_launch_usd": 3.6, "market.utilisation_steady": 0.78,
+    "eib.margin": 0.0125, "eib.tenor_years": 18, "eib.share_of_cost": 0.40, "costs.build_months": 30.0,
+}
+
+
+def test_flexing_a_named_input_reproduces_the_engine_with_that_change(tmp_path):
+    """Eight inputs, each set through its name on the Inputs sheet; LibreOffice recalculates and
+    the sizing copy is refreshed until current: portfolio CFADS by year, each factory's minimum
+    DSCR, equity IRR and EIB balance equal the engine's base case with the same change."""
+    sc = finmodel.load_scenario("base")
+    src = finmodel.export_excel(sc, tmp_path / "base.xlsx")
+    files = []
+    for k, (path, value) in enumerate(FLEXES.items()):
+        wb = openpyxl.load_workbook(src)
+        set_input(wb, path, value)
+        files.append(tmp_path / f"flex{k}.xlsx")
+        wb.save(files[-1])
+    factories = [f.name for f in sc.factories]
+    books, rounds = recalc_and_resize(files, tmp_path / "out", factories)
+    assert rounds >= 2  # the sized debt moved with the inputs: the copy was refreshed
+    for k, (path, value) in enumerate(FLEXES.items()):
+        changed = (sc.with_centres({path: value}) if path in sc.uncertain_inputs()
+                   else sc.with_updates({path: value}))
+        terms = close_deal(changed)
+        m = run(changed, central_drivers(changed), terms)
+        book = books[f"flex{k}"]
+        assert_close(rows_by_label(book["Portfolio"])["CFADS"][1:], m["cfads"][0].sum(0), f"{path}: CFADS")
+        for f, title in enumerate(excel.sheet_titles(sc)):
+            rows = rows_by_label(book[title])
+            dscr = m["dscr"][0, f]
+            assert rows["minimum DSCR"][0] == pytest.approx(np.nanmin(dscr), rel=REL, abs=REL), (path, title)
+            assert_close(rows["EIB balance"][1:], m["eib_balance"][0, f], f"{path}: {title} EIB balance")
+            want = irr(m["private_equity_flow"][0, f])
+            got = rows["private equity IRR"][0]
+            assert (got in (None, "") if not np.isfinite(want)
+                    else got == pytest.approx(want, rel=REL, abs=REL)), (path, title)
+        checks = rows_by_label(book["Checks"])
+        assert checks["master check"][7] == "OK", path  # integrity holds for any input
+
+
+def test_the_case_switch_reproduces_each_exported_path(tmp_path):
+    """The Cover's switch set to the base case and to each selected path: after recalculation
+    every factory's CFADS, debt and DSCR and the equity IRRs are the engine's on that path."""
+    sc = finmodel.load_scenario("base")
+    res = finmodel.simulate(sc, paths=300, seed=5)
+    selected = ("p50", "p10", "worst")
+    src = finmodel.export_excel(sc, tmp_path / "paths.xlsx", results=res, selected=selected)
+    picks = {"base": (-1, ""), **select_paths(res, selected)}
+    files = []
+    for case in picks:
+        wb = openpyxl.load_workbook(src)
+        cover = wb["Cover"]
+        switch = next(r for r in range(1, cover.max_row + 1)
+                      if cover.cell(r, 1).value == "case on the factory sheets")
+        assert case in wb["Cover"].data_validations.dataValidation[0].formula1
+        cover.cell(switch, 2).value = case
+        files.append(tmp_path / f"case_{case}.xlsx")
+        wb.save(files[-1])
+    books = recalc(files, tmp_path / "out")
+    for case, (path, _) in picks.items():
+        book = books[f"case_{case}"]
+        m = excel._path_model(sc, res.terms, res, path).model
+        cover = {row[0]: row[1] for row in book["Cover"].iter_rows(values_only=True) if row and row[0]}
+        assert cover["master check"] == "OK" and cover["engine reconciliation"] == "agrees", case
+        for f, title in enumerate(excel.sheet_titles(sc)):
+            rows = rows_by_label(book[title])
+            assert_close(rows["CFADS"][1:], m["cfads"][0, f], f"{case}: {title} CFADS")
+            assert_close(rows["senior debt outstanding"][1:], m["debt_balance"][0, f],
+                         f"{case}: {title} debt")
+            assert_close(rows["DSCR"][1:], m["dscr"][0, f], f"{case}: {title} DSCR")
+        want = irr(m["private_equity_flow"][0].sum(0))
+        got = rows_by_label(book["Portfolio"])["portfolio private equity IRR"][0]
+        assert got == pytest.approx(want, rel=REL, abs=REL) if np.isfinite(want) else got in (None, "")
+        sizing = sizing_blocks(book["Sizing"], [f.name for f in sc.factories])
+        status = {rows["the sizing case's copy is current"] for rows in sizing.values()}
+        current = {book["Sizing"].cell(r, 3).value for r in status}
+        assert current == ({"current"} if case == "base" else {"not checked: select the base case"})
 
 
 def test_export_is_atomic_and_checks_its_arguments(tmp_path, monkeypatch, base):
@@ -209,8 +354,9 @@ def test_export_is_atomic_and_checks_its_arguments(tmp_path, monkeypatch, base):
 def test_base_case_results_export_the_base_case(tmp_path, base):
     out = finmodel.export_excel(base, tmp_path / "b.xlsx", results=finmodel.base_case(base))
     wb = openpyxl.load_workbook(out)
-    sheet = wb[excel.sheet_titles(base)[0]]
-    assert sheet["B2"].value == "base case (central values)"
+    cover = {row[0]: row[1] for row in wb["Cover"].iter_rows(values_only=True) if row and row[0]}
+    assert cover["case on the factory sheets"] == "base"
+    assert [c.value for c in wb["Paths"][4][3:] if c.value] == ["base"]  # no simulated path
 
 
 def test_cli_export(tmp_path, capsys):
@@ -250,11 +396,17 @@ def nesting_and_arguments(formula: str) -> tuple[int, int]:
 
 def test_every_formula_fits_excel_s_limit(exported, tmp_path):
     """Excel repairs a file with a longer formula and may drop it (a check among them): every
-    formula of every reconciled workbook, and of a 60-year thirteen-factory one, fits."""
+    formula of every preset exported with Monte Carlo results, of the reconciled workbooks and
+    of a 60-year thirteen-factory one fits."""
     books = [openpyxl.load_workbook(path) for path in sorted(tmp_path.parent.glob("xlsx*/*.xlsx"))]
+    for name in finmodel.list_scenarios():
+        sc = finmodel.load_scenario(name)
+        res = finmodel.simulate(sc, paths=64, seed=1)
+        written = finmodel.export_excel(sc, tmp_path / f"{name}.xlsx", results=res)
+        books.append(openpyxl.load_workbook(written))
     long_sc = finmodel.load_scenario("thirteen_factories").with_updates({"timeline.horizon_years": 60})
     books.append(openpyxl.load_workbook(finmodel.export_excel(long_sc, tmp_path / "long.xlsx")))
-    assert len(books) > len(CASES)  # the reconciled workbooks (and their recalculated copies)
+    assert len(books) > len(CASES) + len(finmodel.list_scenarios())
     formulas = [cell.value for wb in books for ws in wb for row in ws.iter_rows()
                 for cell in row if cell.data_type == "f"]
     longest = max(map(len, formulas))
@@ -278,9 +430,9 @@ def test_a_flexed_hardware_loan_term_reprices_the_loans_as_the_engine_does(tmp_p
     wb.save(tmp_path / "four.xlsx")
     book = recalc([tmp_path / "four.xlsx"], tmp_path / "out")["four"]
     four = sc.with_updates({"private.hardware_loan_tenor_years": 4})
-    terms = excel.close_deal(four)
-    m = run(four, excel.central_drivers(four), terms)
-    np.testing.assert_array_equal(terms.eib_eur_m, excel.close_deal(sc).eib_eur_m)  # same deal
+    terms = close_deal(four)
+    m = run(four, central_drivers(four), terms)
+    np.testing.assert_array_equal(terms.eib_eur_m, close_deal(sc).eib_eur_m)  # same deal
     for f, title in enumerate(excel.sheet_titles(four)):
         rows = rows_by_label(book[title])
         assert_close(rows["hardware loan drawn (sized at the refresh)"][1:], m["hardware_draw"][0, f],

@@ -1,177 +1,35 @@
-"""Excel export for EIB staff: a live-formula project-finance workbook (openpyxl), FAST style.
-
-Sheets: Cover (with the master check: integrity, for any input; and the reconciliation with the
-engine's values of the exported path), Inputs (every assumption, named ranges), Timeline, one
-sheet per factory with the operations and financing of one selected path in live formulas,
-Portfolio (factories summed with formulas), Monte Carlo (distribution summary, histogram and
-the selected paths, as values) and Checks.
-
-A factory sheet takes the path's engine outcomes that are not finance (revenue, energy used,
-other opex, depreciation, capex, fleet values) and its drawn rates as input rows, and rebuilds
-in formulas: energy cost, EBITDA, tax with loss carry-forward, CFADS, draws and IDC, the senior,
-hardware and subordinated loans, the reserve account, the lock-up, default and recovery, equity
-and fund flows, DSCR, IRR and NPV. Change an input and the whole chain recalculates. Only
-functions that Excel and LibreOffice Calc both evaluate are used.
-"""
+"""A factory sheet: operations and financing of the selected case in formulas."""
 
 from __future__ import annotations
 
-import datetime as dt
-import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 
-import numpy as np
 from openpyxl import Workbook
-from openpyxl.chart import BarChart, Reference
-from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.utils import get_column_letter, quote_sheetname
-from openpyxl.workbook.defined_name import DefinedName
-from openpyxl.worksheet.datavalidation import DataValidation
+from openpyxl.utils import get_column_letter
 
-from finmodel.drivers import central_drivers, drivers_from_draws
-from finmodel.engine import Model, close_deal, run
-from finmodel.errors import Problem, ScenarioError
-from finmodel.financing import Terms, repayment_schedule
-from finmodel.metrics import irr as engine_irr
-from finmodel.operations import HOURS_PER_YEAR
-from finmodel.results import Results, select_paths
-from finmodel.sampling import path_noise
-from finmodel.scenario.fields import field_rows, resolve
-from finmodel.scenario.io import write_atomic
+from finmodel.engine import Model
+from finmodel.excel.inputs import FACTORY_DRIVERS, SHARED_DRIVERS, TIME_DRIVERS, _DriverRefs, _Names
+from finmodel.excel.layout import (
+    FIRST_PERIOD_COL,
+    HEADER,
+    HEADER_FILL,
+    NUM,
+    PCT,
+    RATIO,
+    SECTION,
+    _choose_case,
+    _guess,
+    _irr,
+    _Rows,
+    _text,
+)
+from finmodel.excel.sizing import _SizingSheet
 from finmodel.scenario.model import Scenario
-
-__all__ = ["export_excel", "sheet_titles"]
-
-FIRST_PERIOD_COL = 4  # column D holds period 0
-TOLERANCE = 1e-9  # EUR m: payment tests, as in the engine
-CHECK_TOLERANCE = 1e-6  # formulas against the engine, relative (absolute below 1)
-
-INPUT = Font(color="0000CC")
-INPUT_FILL = PatternFill("solid", fgColor="FFF2CC")
-HEADER = Font(bold=True, color="FFFFFF")
-HEADER_FILL = PatternFill("solid", fgColor="1F3864")
-SECTION = Font(bold=True)
-CHECK_FILL = PatternFill("solid", fgColor="E2EFDA")
-NUM = "#,##0.00;[Red]-#,##0.00"
-RATIO = "0.000"
-PCT = "0.00%"
-
-
-def _text(cell, value: str) -> None:
-    """User text as text: never a formula, whatever it starts with."""
-    cell.value = str(value)
-    cell.data_type = "s"
-    if str(value)[:1] in ("=", "+", "-", "@"):
-        cell.quotePrefix = True
-
-
-# -- which paths ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _PathModel:
-    model: Model
-    drivers: object
-    path: int  # -1 for the base case
-
-
-def _path_model(sc: Scenario, terms: Terms, results: Results | None, path: int) -> _PathModel:
-    if results is None or path < 0:
-        d = central_drivers(sc)
-        return _PathModel(run(sc, d, terms), d, -1)
-    row = results.inputs.drop(columns="path").iloc[path]
-    d = drivers_from_draws(sc, {name: np.array([v]) for name, v in row.items()}, 1,
-                           path_noise(sc, int(results.seed), path, path + 1))
-    return _PathModel(run(sc, d, terms), d, path)
-
-
-# -- a sheet of rows over periods ---------------------------------------------------------------
-
-
-class _Rows:
-    """Rows of one sheet: parameters in column C, periods from column D; formulas refer to
-    other rows by key."""
-
-    def __init__(self, ws, n_t: int, first_row: int):
-        self.ws, self.n_t, self.row, self.at = ws, n_t, first_row, {}
-        self.pending: list = []  # rows are numbered at once and written by ``flush``
-        self.labels: set[str] = set()
-
-    def _label(self, label: str) -> None:
-        if label in self.labels:  # a reader finds rows by their label
-            raise ValueError(f"duplicate row label {label!r}")
-        self.labels.add(label)
-
-    def flush(self) -> None:
-        """Write every row's cells (formulas may refer to rows defined after them)."""
-        for r, key, values, formula, first, total, fmt in self.pending:
-            for t in range(self.n_t):
-                if values is not None:
-                    v = values[t]
-                    cell = self.ws.cell(r, FIRST_PERIOD_COL + t, float(v) if np.isfinite(v) else None)
-                    cell.font, cell.fill = INPUT, INPUT_FILL
-                else:
-                    cell = self.ws.cell(r, FIRST_PERIOD_COL + t,
-                                        first if (t == 0 and first is not None) else "=" + formula(t))
-                cell.number_format = fmt
-            if total == "sum":
-                self.ws.cell(r, 3, f"=SUM({self.span(key)})").number_format = fmt
-            elif total:
-                self.ws.cell(r, 3, "=" + total).number_format = fmt
-        self.pending.clear()
-
-    def col(self, t: int) -> str:
-        return get_column_letter(FIRST_PERIOD_COL + t)
-
-    def c(self, key: str, t: int) -> str:
-        return f"{self.col(t)}{self.at[key]}"
-
-    def p(self, key: str) -> str:
-        return f"$C${self.at[key]}"
-
-    def span(self, key: str) -> str:
-        r = self.at[key]
-        return f"${self.col(0)}${r}:${self.col(self.n_t - 1)}${r}"
-
-    def section(self, title: str) -> None:
-        self.row += 1
-        self.ws.cell(self.row, 1, title).font = SECTION
-        self.row += 1
-
-    def param(self, key: str, label: str, unit: str, value, fmt: str = NUM, is_input: bool = False) -> str:
-        self._label(label)
-        r = self.row
-        self.ws.cell(r, 1, label)
-        self.ws.cell(r, 2, unit)
-        cell = self.ws.cell(r, 3, value)
-        cell.number_format = fmt
-        if is_input:
-            cell.font, cell.fill = INPUT, INPUT_FILL
-        self.at[key] = r
-        self.row += 1
-        return f"$C${r}"
-
-    def series(self, key: str, label: str, unit: str, values=None,
-               formula: Callable[[int], str] | None = None, first=None, total: str | None = None,
-               fmt: str = NUM) -> None:
-        """An input row (``values``) or a calculation row (``formula(t)``; ``first`` replaces
-        the formula in period 0, e.g. an opening balance of 0). ``total``: "sum" or a formula
-        for column C."""
-        self._label(label)
-        r = self.row
-        self.at[key] = r
-        self.ws.cell(r, 1, label)
-        self.ws.cell(r, 2, unit)
-        self.pending.append((r, key, values, formula, first, total, fmt))
-        self.row += 1
-
 
 # -- the factory sheet -----------------------------------------------------------------------------
 
 
-def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, f: int, title: str, names: _Names,
+def _factory_sheet(wb: Workbook, sc: Scenario, sizing: _SizingSheet, f: int, title: str, names: _Names,
                    drv: _DriverRefs, hw_terms: int, models: Sequence[Model]) -> tuple[str, _Rows]:
     """One factory's operations and financing in formulas of the selected case's drivers (Paths)
     and the Inputs; returns the sheet name and rows. ``hw_terms``: the longest hardware loan
@@ -323,7 +181,8 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, f: int, title: str,
              formula=lambda t: f"{p('mw')}/{p('gpus')}*{c('power_price_eur_mwh', t)}")
     R.series("hours_used", "hours a GPU is used in a year", "hours", fmt="#,##0.0", formula=lambda t: (
         f"{n['hours_per_year']}*MAX({c('utilisation_steady', t)},1E-9)"))
-    R.series("old_margin", "serving fleet's cash margin per GPU-hour", "EUR", fmt="0.0000", formula=lambda t: (
+    R.series("old_margin", "serving fleet's cash margin per GPU-hour", "EUR", fmt="0.0000",
+             formula=lambda t: (
         f"{p('gpu_hour_price_launch_eur')}*{c('gpu_hour_price_factor', t)}*{c('generation_open', t)}"
         f"*{c('age_factor', t)}-{c('energy_per_hour', t)}-{p('other_share')}*{c('cost_open', t)}*1000000"
         f"/{p('gpus')}/{c('hours_used', t)}"))
@@ -385,23 +244,26 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, f: int, title: str,
              formula=lambda t: signing(c("signed2", t), c("bought_open", t)))
     R.series("contracted1", "contract price x years, serving fleet (per unit of launch price)", "years",
              fmt="0.000000", formula=lambda t: (
-                 f"IF({c('seg1', t)}>0,((MIN({c('seg_end', t)},{c('signed1', t)}+{p('anchor_contract_years')})"
+                 f"IF({c('seg1', t)}>0,((MIN({c('seg_end', t)},{c('signed1', t)}"
+                 f"+{p('anchor_contract_years')})"
                  f"-MAX({c('start', t)},{c('signed1', t)}))*{c('price1', t)}+IF({c('renewed_within', t)}=1,"
                  f"(MIN({c('seg_end', t)},{c('signed2', t)}+{p('anchor_contract_years')})"
                  f"-MAX({c('start', t)},{c('signed2', t)}))*{c('price2', t)},0))*{c('generation_open', t)}"
-                 f"*{p('level')}*IF({yes('market.anchor_take_or_pay', 'True')},1,{c('used1', t)}/{c('seg1', t)}),0)"))
+                 f"*{p('level')}*IF({yes('market.anchor_take_or_pay', 'True')},1,"
+                 f"{c('used1', t)}/{c('seg1', t)}),0)"))
     R.series("contracted2", "contract price x years, successor", "years", fmt="0.000000", formula=lambda t: (
         f"IF({c('seg2', t)}>0,{c('seg2', t)}*{factor_at(c('retires', t))}*{c('new_generation', t)}"
         f"*{p('level')}*IF({yes('market.anchor_take_or_pay', 'True')},1,{c('used2', t)}/{c('seg2', t)}),0)"))
     for key, label, unit, event, otherwise, fmt in (
             ("bought", "serving fleet bought", "years after close", c, "bought_open", "0.0000"),
             ("cost", "serving fleet's cost", "EUR m", "refresh", "cost_open", NUM),
-            ("compute", "serving fleet's compute per GPU", "ratio", "new_compute", "compute_open", "0.000000"),
+            ("compute", "serving fleet's compute per GPU", "ratio", "new_compute", "compute_open",
+             "0.000000"),
             ("generation", "serving fleet's generation step", "ratio", "new_generation", "generation_open",
              "0.000000")):
         new = (lambda t: c("retires", t)) if key == "bought" else (lambda t, e=event: c(e, t))
-        R.series(f"{key}_close", f"{label} (period end)", unit, fmt=fmt, formula=lambda t, new=new, o=otherwise: (
-            f"IF({c('event', t)}=1,{new(t)},{c(o, t)})"))
+        R.series(f"{key}_close", f"{label} (period end)", unit, fmt=fmt,
+                 formula=lambda t, new=new, o=otherwise: f"IF({c('event', t)}=1,{new(t)},{c(o, t)})")
     R.series("retires_close", "serving fleet retires at (period end)", "years after close", fmt="0.0000",
              formula=lambda t: (f"IF({c('event', t)}=1,{c('retires', t)}+{p('gpu_life_years')},"
                                 f"{c('retires', t)})"))
@@ -451,21 +313,27 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, f: int, title: str,
              formula=lambda t: f"IF({per(t)}={p('j0')},{p('initial_cost')},0)")
     R.series("uses", "construction uses (facility, grid, first fleet)", "EUR m", total="sum",
              formula=lambda t: f"{c('construction', t)}+{c('gpu_initial', t)}")
-    R.series("plant", "plant lifecycle reserve contribution", "EUR m", total="sum", formula=lambda t: plant_sum(
-        lambda k: (f"{p(f'plant_cost_{k}')}/{plant_life}*"
-                   f"{overlap(per(t), per(t) + '+1', p(f'plant_due_{k}') + '-' + plant_life, p(f'plant_due_{k}'))}")))
+    def due(k: int, shift: str = "") -> str:
+        return p(f"plant_due_{k}") + shift
+
+    R.series("plant", "plant lifecycle reserve contribution", "EUR m", total="sum",
+             formula=lambda t: plant_sum(lambda k: (
+                 f"{p(f'plant_cost_{k}')}/{plant_life}*"
+                 f"{overlap(per(t), per(t) + '+1', due(k, '-' + plant_life), due(k))}")))
     R.series("replacement", "plant replaced (paid from the reserve)", "EUR m", total="sum",
              formula=lambda t: plant_sum(lambda k: (
                  f"IF(AND({p(f'plant_due_{k}')}<{horizon},{p(f'plant_pay_{k}')}={per(t)}),"
                  f"{p(f'plant_cost_{k}')},0)")))
     R.series("fleet_dep", "depreciation of the GPU fleets", "EUR m", total="sum",
              formula=lambda t: f"{c('in_service', t)}/{p('gpu_life_years')}")
+    facility_life = n["costs.facility_life_years"]
     R.series("facility_dep", "depreciation of the facility and replaced plant", "EUR m", total="sum",
              formula=lambda t: (
-                 f"{p('facility_capex')}/{n['costs.facility_life_years']}*{overlap(per(t), per(t) + '+1', p('build_end'), p('build_end') + '+' + n['costs.facility_life_years'])}+"
+                 f"{p('facility_capex')}/{facility_life}*"
+                 f"{overlap(per(t), per(t) + '+1', p('build_end'), p('build_end') + '+' + facility_life)}+"
                  + plant_sum(lambda k: (
                      f"IF({p(f'plant_due_{k}')}<{horizon},{p(f'plant_cost_{k}')}/{plant_life}*"
-                     f"{overlap(per(t), per(t) + '+1', p(f'plant_due_{k}'), p(f'plant_due_{k}') + '+' + plant_life)},0)"))))
+                     f"{overlap(per(t), per(t) + '+1', due(k), due(k, '+' + plant_life))},0)"))))
     R.series("depreciation", "depreciation", "EUR m", total="sum",
              formula=lambda t: f"{c('fleet_dep', t)}+{c('facility_dep', t)}")
     R.series("fleet_value", "fleet resale value at period end", "EUR m", formula=lambda t: (
@@ -477,7 +345,8 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, f: int, title: str,
                                 f"-{c('facility_dep', t)}"))
     last_col = n_t - 1
     R.param("fleet_terminal", "fleet at resale value at the horizon", "EUR m",
-            f"={c('cost_close', last_col)}*{decay(p('resale_keep'), horizon + '-' + c('bought_close', last_col))}")
+            f"={c('cost_close', last_col)}*"
+            f"{decay(p('resale_keep'), horizon + '-' + c('bought_close', last_col))}")
     R.param("fleet_book", "fleet book value at the horizon", "EUR m",
             f"={p('initial_cost')}+SUM({R.span('refresh')})-SUM({R.span('fleet_dep')})")
     R.param("plant_release", "lifecycle reserve released at the horizon", "EUR m",
@@ -499,15 +368,15 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, f: int, title: str,
     R.param("r_c", "commercial senior loan rate", "1/yr", f"={rate}+{p('senior_spread')}", PCT)
     R.param("r_h", "hardware loan rate", "1/yr", f"={rate}+{p('hardware_loan_spread')}", PCT)
     R.param("r_s", "fund subordinated loan rate", "1/yr", f"={n['fund.sub_loan_rate']}", PCT)
-    R.param("eib_commit", "EIB commitment (sized on the base case)", "EUR m",
-            float(terms.eib_eur_m[f]), NUM, True)
-    R.param("com_commit", "commercial senior commitment", "EUR m", float(terms.commercial_eur_m[f]),
-            NUM, True)
-    R.param("fund_commit", "fund allocation", "EUR m", float(terms.fund_eur_m[f]), NUM, True)
-    R.param("base_cost", "base-case construction cost", "EUR m",
-            float(terms.construction_cost_eur_m[f]), NUM, True)
-    R.param("hw_share", "largest share of a refresh a hardware loan may lend", "share",
-            float(terms.hardware_share[f]), PCT, True)
+    for key, label, unit, fmt in (("eib_commit", "EIB commitment (Sizing sheet)", "EUR m", NUM),
+                                  ("com_commit", "commercial senior commitment", "EUR m", NUM),
+                                  ("fund_commit", "fund allocation", "EUR m", NUM),
+                                  ("base_cost", "construction cost of the sizing case", "EUR m", NUM),
+                                  ("hw_share", "largest share of a refresh a hardware loan may lend", "share",
+                                   PCT),
+                                  ("n_terms", "repayment years agreed at close", "years", "0")):
+        src = {"fund_commit": "fund", "base_cost": "cost", "n_terms": "n"}.get(key, key)
+        R.param(key, label, unit, "=" + sizing.ref(f, src), fmt)
     R.param("fleet_life", "whole years a GPU fleet serves on this case", "years",
             f"=MAX(1,ROUND({p('gpu_life_years')},0))", "0")
     R.param("hw_life", "hardware loan term (no longer than a fleet serves on this case)", "years",
@@ -525,14 +394,11 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, f: int, title: str,
     R.param("r0", "first repayment period (first full period after COD)", "period",
             f"=INT(MIN(MAX(MAX(IF(ISNUMBER({grace}),{p('close_year')}+{grace},-INT(-({p('cod')}-1E-9))),"
             f"{c('last_draw', n_t - 1)}+1),1),{last_period}))", "0")
-    R.param("n_terms", "repayment years agreed at close", "years", int(terms.repayment_years[f]), "0", True)
     R.param("n_rep", "repayment years on this case (to maturity at close + tenor)", "years",
             f"=MAX(MIN({p('n_terms')},{p('close')}+{n['eib.tenor_years']}-{p('r0')}),1)", "0")
-    profile = np.zeros(n_t)
-    k_max = min(n_t, terms.principal_profile.shape[1])
-    profile[:k_max] = terms.principal_profile[f, :k_max]
     R.series("profile", "principal profile agreed at close (share of the balance at the first "
-             "repayment, by repayment year from column D)", "share", values=profile, fmt="0.0000")
+             "repayment, by repayment year from column D)", "share", fmt="0.000000",
+             formula=lambda k: sizing.cell(f, "shares", k))
     R.param("profile_scale", "profile rescaled to the years left (a later first repayment)", "ratio",
             f"=IF({p('n_rep')}<{p('n_terms')},IF(SUMPRODUCT(({periods}<{p('n_rep')})*{R.span('profile')})"
             f">1E-12,1/SUMPRODUCT(({periods}<{p('n_rep')})*{R.span('profile')}),0),1)", "0.000000")
@@ -549,7 +415,8 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, f: int, title: str,
              formula=principal_share, total="sum", fmt="0.0000")
     R.param("is_sub", "fund instrument is a subordinated loan", "1/0",
             f"=IF({yes('fund.instrument', 'sub_loan')},1,0)", "0")
-    R.param("is_equity", "fund instrument is equity", "1/0", f"=IF({yes('fund.instrument', 'equity')},1,0)", "0")
+    R.param("is_equity", "fund instrument is equity", "1/0",
+            f"=IF({yes('fund.instrument', 'equity')},1,0)", "0")
     R.param("mode_hw", "refresh by hardware loan", "1/0",
             f"=IF({yes('private.refresh_funding', 'hardware_loan')},1,0)", "0")
     R.param("mode_cash", "refresh from operating cash", "1/0",
@@ -676,7 +543,8 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, f: int, title: str,
         f"{c('interest_deductible', t)}+{c('idc_dep', t)}+{c('int_cf_open', t)}"))
     R.series("deduct", "borrowing costs deducted (interest limitation)", "EUR m", formula=lambda t: (
         f"IF({names['tax.interest_limitation']}=\"True\",MIN({c('borrowing', t)},MAX("
-        f"{names['tax.interest_limit_share_of_ebitda']}*MAX({c('ebitda', t)},0),{names['tax.interest_safe_harbour_eur_m']})),"
+        f"{names['tax.interest_limit_share_of_ebitda']}*MAX({c('ebitda', t)},0),"
+        f"{names['tax.interest_safe_harbour_eur_m']})),"
         f"{c('borrowing', t)})"))
     R.series("int_cf_close", "interest carried forward", "EUR m",
              formula=lambda t: f"{c('borrowing', t)}-{c('deduct', t)}")
@@ -854,7 +722,8 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, f: int, title: str,
 
     R.section("Default and recovery")
     R.series("assets", "assets recovered", "EUR m", formula=lambda t: (
-        f"IF({c('last', t)}=1,0,({c('fleet_value', t)}+{c('facility_book', t)}*(1-{p('facility_recovery_haircut')}))"
+        f"IF({c('last', t)}=1,0,({c('fleet_value', t)}+{c('facility_book', t)}"
+        f"*(1-{p('facility_recovery_haircut')}))"
         f"*(1-{names['eib.enforcement_cost_share']}))"))
     R.series("pot", "cash, reserves and assets", "EUR m",
              formula=lambda t: (f"MAX({c('available', t)}+{c('mra_open', t)}-{c('mra_from', t)}"
@@ -950,6 +819,43 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, f: int, title: str,
             f"=IF(SUMPRODUCT({R.span('defaults')},{R.span('short')})>0,1,0)", "0")
     R.param("eib_loss_total", "EIB loss in total", "EUR m", f"=SUM({R.span('eib_loss')})")
 
+    R.section("Cover ratios (EIB and commercial loans; discounted at the EIB rate, flows at period ends)")
+    R.series("senior_open", "EIB and commercial balance at the period start", "EUR m",
+             formula=lambda t: f"{c('open_e', t)}+{c('open_c', t)}")
+    R.series("last_senior", "last period with a senior balance so far", "period", fmt="0",
+             first=f"=IF({c('senior_open', 0)}>{tol},0,-1)",
+             formula=lambda t: f"IF({c('senior_open', t)}>{tol},{per(t)},{c('last_senior', t - 1)})")
+    R.series("cfads_life", "CFADS over the loans' life", "EUR m", formula=lambda t: (
+        f"IF({per(t)}<={c('last_senior', n_t - 1)},{c('cfads', t)},0)"))
+    end = R.col(n_t - 1)
+
+    def cover(flow: str) -> Callable[[int], str]:
+        return lambda t: (f"IF({c('senior_open', t)}>{tol},NPV({p('r_e')},{c(flow, t)}:{end}{R.at[flow]})"
+                          f"/{c('senior_open', t)},\"\")")
+
+    R.series("llcr", "LLCR: PV of CFADS to the loans' last repayment / balance", "ratio", fmt=RATIO,
+             formula=cover("cfads_life"))
+    R.series("plcr", "PLCR: PV of CFADS to the horizon / balance", "ratio", fmt=RATIO, formula=cover("cfads"))
+    for ratio in ("llcr", "plcr"):
+        R.param(f"{ratio}_r0", f"{ratio.upper()} at the first repayment", "ratio",
+                f"=INDEX({R.span(ratio)},1,{p('r0')}+1)", RATIO)
+
+    R.section("The project before financing (unlevered)")
+    R.series("pool_u_open", "unlevered tax losses brought forward", "EUR m", first=0.0,
+             formula=lambda t: c("pool_u_close", t - 1))
+    R.series("tax_u", "unlevered tax", "EUR m", total="sum", formula=lambda t: (
+        f"{p('tax_rate')}*(MAX({c('taxable0', t)},0)-MIN({c('pool_u_open', t)},MAX({c('taxable0', t)},0)))"))
+    R.series("pool_u_close", "unlevered tax losses carried forward", "EUR m", formula=lambda t: (
+        f"{c('pool_u_open', t)}-MIN({c('pool_u_open', t)},MAX({c('taxable0', t)},0))"
+        f"+MAX(-{c('taxable0', t)},0)"))
+    R.series("project_flow", "unlevered free cash flow", "EUR m", total="sum", formula=lambda t: (
+        f"{c('ebitda', t)}-{c('tax_u', t)}-{c('refresh', t)}+{c('resale', t)}-{c('replacement', t)}"
+        f"-{c('construction', t)}-{c('gpu_initial', t)}+IF({c('last', t)}=1,{p('fleet_terminal')}"
+        f"+(SUM({R.span('construction')})+SUM({R.span('replacement')})-SUM({R.span('facility_dep')})),0)"))
+    R.param("project_guess", "IRR search start (the engine's project IRR of each case, rounded)", "1/yr",
+            _choose_case([_guess(m["unlevered_fcf"][0, f]) for m in models]), PCT)
+    R.param("project_irr", "project IRR", "1/yr", "=" + _irr(R.span("project_flow"), p("project_guess")), PCT)
+
     R.flush()
     ws.freeze_panes = ws.cell(5, FIRST_PERIOD_COL)
     ws.column_dimensions["A"].width = 52
@@ -958,747 +864,3 @@ def _factory_sheet(wb: Workbook, sc: Scenario, terms: Terms, f: int, title: str,
     for t in range(n_t):
         ws.column_dimensions[R.col(t)].width = 11
     return title, R
-
-
-def input_name(path: str) -> str:
-    """The workbook name of the input at a dotted path: ``.`` and ``[i]`` as ``_``
-    (``factories[0].gpus`` -> ``factories_0_gpus``)."""
-    return path.replace("[", "_").replace("]", "").replace(".", "_")
-
-
-class _Names(dict):
-    """Dotted path (or constant) -> workbook name; remembers which names formulas used."""
-
-    def __init__(self):
-        super().__init__()
-        self.used: set[str] = set()
-
-    def __getitem__(self, key: str) -> str:
-        name = super().__getitem__(key)
-        self.used.add(key)
-        return name
-
-
-def _inputs_sheet(wb: Workbook, sc: Scenario) -> tuple[_Names, dict[str, int]]:
-    """Every assumption with unit, description and source; each one a formula can use has a
-    defined name (``input_name``) on the value the base case uses: the number (column B), or
-    for an uncertain input its central value (column C). Returns the names (path -> name; a
-    missing key is a KeyError while building, not a broken workbook) and each field's row."""
-    ws = wb.create_sheet("Inputs")
-    for col, head in enumerate(["field", "value", "central value", "unit", "description", "source"], 1):
-        cell = ws.cell(1, col, head)
-        cell.font, cell.fill = HEADER, HEADER_FILL
-    names = _Names()
-    rows: dict[str, int] = {}
-    switches: dict[tuple[str, ...], DataValidation] = {}  # one drop-down list per set of choices
-
-    def define(key: str, name: str, row: int, col: str = "B") -> None:
-        wb.defined_names[name] = DefinedName(name, attr_text=f"{quote_sheetname('Inputs')}!${col}${row}")
-        dict.__setitem__(names, key, name)
-
-    r = 2
-    for row in field_rows(sc):
-        _text(ws.cell(r, 1), row.path)
-        value = row.value
-        central = getattr(value, "central", None)
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            _text(ws.cell(r, 2), row.display_value)
-        else:
-            ws.cell(r, 2, float(value))
-        if central is not None and not isinstance(value, int | float):
-            ws.cell(r, 3, float(central))
-        _text(ws.cell(r, 4), row.unit)
-        _text(ws.cell(r, 5), row.description)
-        _text(ws.cell(r, 6), row.source)
-        rows[row.path] = r
-        if central is not None and not isinstance(value, int | float):
-            define(row.path, input_name(row.path), r, "C")
-        elif value is None or isinstance(value, int | float) or row.choices:
-            if value is None:
-                ws.cell(r, 2).value = None  # unset: blank (formulas test ISNUMBER)
-            define(row.path, input_name(row.path), r)
-        if row.choices:  # a switch: a drop-down of the values it allows, nothing else accepted
-            if row.choices not in switches:
-                dv = DataValidation(type="list", formula1='"' + ",".join(row.choices) + '"',
-                                    allow_blank=False, showErrorMessage=True,
-                                    errorTitle="Not an allowed value",
-                                    error=f"Choose one of: {', '.join(row.choices)}")
-                ws.add_data_validation(dv)
-                switches[row.choices] = dv
-            switches[row.choices].add(ws.cell(r, 2))
-        r += 1
-    constants = (
-        ("tolerance", "tolerance of payment tests", TOLERANCE, "EUR m"),
-        ("check_tolerance", "tolerance of the checks (relative, or absolute below 1)", CHECK_TOLERANCE,
-         "share"),
-        ("months_per_year", "months per year", 12, "months"),
-        ("mwh_per_gwh_k", "GWh x EUR/MWh per EUR m (1,000 MWh per GWh / 1,000,000 EUR per EUR m)",
-         1000, "ratio"),
-        ("hours_per_year", "hours per year", HOURS_PER_YEAR, "hours"),
-    )
-    ws.cell(r + 1, 1, "Constants").font = SECTION
-    for k, (name, label, value, unit) in enumerate(constants, r + 2):
-        ws.cell(k, 1, label)
-        ws.cell(k, 2, value)
-        ws.cell(k, 4, unit)
-        define(name, name, k)
-    ws.freeze_panes = "B2"
-    for col, width in zip("ABCDEF", (40, 22, 14, 16, 60, 70), strict=True):
-        ws.column_dimensions[col].width = width
-    return names, rows
-
-
-def _mark_inputs(wb: Workbook, names: _Names, rows: dict[str, int]) -> None:
-    """Inputs formulas use in blue on yellow (change them and the workbook recalculates);
-    the others in grey, marked as used by the simulation only."""
-    ws = wb["Inputs"]
-    grey = Font(color="808080", italic=True)
-    ws.cell(1, 7, "used by").font, ws.cell(1, 7).fill = HEADER, HEADER_FILL
-    for path, r in rows.items():
-        live = path in names.used
-        cell = ws.cell(r, 3 if ws.cell(r, 3).value is not None else 2)  # what the name points at
-        if live:
-            cell.font, cell.fill = INPUT, INPUT_FILL
-        else:
-            cell.font = grey
-        _text(ws.cell(r, 7), f"formulas (name {names[path]})" if live else
-              "the simulation only (its draws and paths are on the Paths sheet)"
-              if path in names else "information")
-    ws.column_dimensions["G"].width = 44
-
-
-# -- the Paths sheet: each case's drivers, and the one the Cover's switch selects ----------------
-
-# (Drivers field, label, unit, the base case's formula from the Inputs' names)
-SHARED_DRIVERS = (
-    ("it_kw_per_gpu", "IT power per GPU", "kW", lambda n: n["energy.it_kw_per_gpu"]),
-    ("pue", "power usage effectiveness", "ratio", lambda n: n["energy.pue"]),
-    ("idle_power_share", "power drawn by idle capacity", "share", lambda n: n["energy.idle_power_share"]),
-    ("build_years", "construction", "years", lambda n: f"{n['costs.build_months']}/{n['months_per_year']}"),
-    ("chip_delay_years", "chip delivery delay", "years",
-     lambda n: f"{n['market.chip_delivery_delay_months']}/{n['months_per_year']}"),
-    ("gpu_life_years", "years a GPU fleet serves", "years", lambda n: n["market.gpu_useful_life_years"]),
-    ("facility_capex_eur_m_per_mw", "facility capex", "EUR m/MW",
-     lambda n: f"{n['costs.facility_capex_usd_m_per_mw']}/{n['macro.eur_usd']}"),
-    ("grid_capex_eur_m_per_mw", "grid connection capex", "EUR m/MW",
-     lambda n: n["costs.grid_capex_eur_m_per_mw"]),
-    ("gpu_hour_price_launch_eur", "GPU-hour price of a new fleet at launch", "EUR/GPU-hour",
-     lambda n: f"{n['market.gpu_hour_price_launch_usd']}/{n['macro.eur_usd']}"),
-    ("gpu_hour_price_erosion_per_year", "yearly fall of a fleet's GPU-hour price with age", "1/yr",
-     lambda n: n["market.gpu_hour_price_erosion_per_year"]),
-    ("on_demand_premium", "on-demand premium over reserved", "share", lambda n: n["market.on_demand_premium"]),
-    ("price_performance_growth_per_year", "compute per GPU gained by each year's generation", "1/yr",
-     lambda n: n["market.price_performance_growth_per_year"]),
-    ("gpu_resale_share_5y", "resale value at age 5", "share", lambda n: n["market.gpu_resale_share_5y"]),
-    ("utilisation_launch_year", "utilisation in the first 12 months", "share",
-     lambda n: n["market.utilisation_launch_year"]),
-    ("public_access_share", "public-access share of hours", "share", lambda n: n["market.public_access_share"]),
-    ("anchor_share_of_commercial", "anchor contracts' share of commercial capacity", "share",
-     lambda n: n["market.anchor_share_of_commercial"]),
-    ("anchor_contract_years", "anchor contract term", "years", lambda n: n["market.anchor_contract_years"]),
-    ("public_access_discount", "public-access discount", "share", lambda n: n["market.public_access_discount"]),
-    ("staff_maintenance_share_of_capex", "staff and maintenance per year", "share of capex",
-     lambda n: n["costs.staff_maintenance_share_of_capex"]),
-    ("network_software_share_of_capex", "network and software per year", "share of capex",
-     lambda n: n["costs.network_software_share_of_capex"]),
-    ("insurance_property_share_of_capex", "insurance and property tax per year", "share of capex",
-     lambda n: n["costs.insurance_property_share_of_capex"]),
-    ("plant_share_of_facility", "plant replaced at the end of its life", "share of facility capex",
-     lambda n: n["costs.plant_share_of_facility"]),
-    ("base_rate", "base rate (swap, fixed at close)", "1/yr", lambda n: n["macro.base_rate"]),
-    ("eib_margin", "EIB margin", "1/yr", lambda n: n["eib.margin"]),
-    ("senior_spread", "commercial senior spread", "1/yr", lambda n: n["private.senior_spread"]),
-    ("hardware_loan_spread", "hardware loan spread", "1/yr", lambda n: n["private.hardware_loan_spread"]),
-    ("facility_recovery_haircut", "facility recovery haircut", "share", lambda n: n["eib.facility_recovery_haircut"]),
-)
-FACTORY_DRIVERS = (
-    ("gpus", "GPUs per fleet", "GPUs", lambda n, f: (
-        f"IF(ISNUMBER({n[f'factories[{f}].gpus']}),{n[f'factories[{f}].gpus']},"
-        f"INT({n[f'factories[{f}].facility_mw']}*1000/({n['energy.it_kw_per_gpu']}*{n['energy.pue']})))")),
-    ("close_year", "financial close", "years after the portfolio's",
-     lambda n, f: n[f"factories[{f}].start_delay_years"]),
-    ("grid_delay_years", "grid connection delay", "years", lambda n, f: n[f"factories[{f}].grid_delay_years"]),
-    ("tax_rate", "corporate tax rate", "share", lambda n, f: n[f"factories[{f}].tax_rate"]),
-)
-# time paths (Drivers field, label, unit, per factory, the base case's formula in period t)
-TIME_DRIVERS = (
-    ("compute_capex_eur_per_gpu", "GPU, servers and network per GPU bought", "EUR/GPU", False,
-     lambda n, t: (f"{n['market.gpu_price_usd']}*(1+{n['market.gpu_price_growth_per_year']})^{t}"
-                   f"*(1+{n['market.system_cost_share_of_gpu_price']})/{n['macro.eur_usd']}")),
-    ("opex_index", "facility opex index (inflation)", "ratio", False,
-     lambda n, t: f"(1+{n['macro.inflation_per_year']})^{t}"),
-    ("power_price_eur_mwh", "power price", "EUR/MWh", True, lambda n, t: (
-        f"EXP(LN({n['energy.power_price_eur_mwh']})+(LN(IF(ISNUMBER({n['energy.power_price_start_eur_mwh']}),"
-        f"{n['energy.power_price_start_eur_mwh']},{n['energy.power_price_eur_mwh']}))"
-        f"-LN({n['energy.power_price_eur_mwh']}))*EXP(-LN(2)/{n['energy.power_price_half_life_years']}*{t}))")),
-    ("gpu_hour_price_factor", "GPU-hour market price factor", "ratio", True, lambda n, t: (
-        f"1-{n['market.gpu_hour_price_shock']}*MIN(MAX(({t}+1-{n['market.gpu_hour_price_shock_start_years']})"
-        f"/{n['market.gpu_hour_price_shock_years']},0),1)")),
-    ("utilisation_steady", "steady utilisation", "share", True, lambda n, t: n["market.utilisation_steady"]),
-)
-
-
-@dataclass(frozen=True)
-class _Case:
-    name: str  # base, p50, ...
-    why: str
-    path: int  # -1: the base case, its drivers formulas of the Inputs
-    drivers: object
-
-
-class _DriverRefs:
-    """Cells of the selected case's drivers on the Paths sheet, for the factory sheets."""
-
-    def __init__(self):
-        self.scalar: dict[tuple[str, int], str] = {}  # (field, factory or -1) -> cell
-        self.row: dict[tuple[str, int], int] = {}  # (field, factory or -1) -> row of a time path
-
-    def value(self, key: str, f: int) -> str:
-        return self.scalar.get((key, f)) or self.scalar[(key, -1)]
-
-    def at(self, key: str, f: int, t: int) -> str:
-        r = self.row.get((key, f)) or self.row[(key, -1)]
-        return f"Paths!${get_column_letter(FIRST_PERIOD_COL + t)}${r}"
-
-
-def _paths_sheet(wb: Workbook, sc: Scenario, cases: list[_Case], names: _Names) -> _DriverRefs:
-    """Each case's drivers: the base case's as formulas of the Inputs (flex an input and it
-    moves), a simulated path's as its drawn values (inputs; edit them here). Column C and the
-    "selected" rows hold the case chosen on the Cover (``case_index``)."""
-    ws = wb.create_sheet("Paths")
-    n_t, n_f = sc.timeline.horizon_years, sc.n_factories
-    refs = _DriverRefs()
-    ws.cell(1, 1, "Drivers of each case (base case: formulas of the Inputs; simulated paths: their "
-                  "draws, as inputs)").font = SECTION
-    ws.cell(2, 1, "case shown on the factory sheets (choose it on the Cover)")
-    ws.cell(2, 3, "=selected_case").font = SECTION
-    ws.cell(2, 4, f"=MATCH(selected_case,{'$' + get_column_letter(4)}$4:"
-                  f"${get_column_letter(3 + len(cases))}$4,0)")
-    wb.defined_names["case_index"] = DefinedName("case_index", attr_text="Paths!$D$2")
-    for col, head in enumerate(["driver", "unit", "selected"], 1):
-        ws.cell(4, col, head).font = HEADER
-        ws.cell(4, col).fill = HEADER_FILL
-    for k, case in enumerate(cases):
-        ws.cell(4, 4 + k, case.name).font = HEADER
-        ws.cell(4, 4 + k).fill = HEADER_FILL
-        ws.cell(5, 4 + k, case.why)
-        ws.cell(6, 4 + k, "base case" if case.path < 0 else case.path)
-    ws.cell(5, 1, "why this case")
-    ws.cell(6, 1, "simulated path")
-    case_cols = [get_column_letter(4 + k) for k in range(len(cases))]
-
-    def choose(cells: list[str]) -> str:
-        return "=" + cells[0] if len(cells) == 1 else f"=CHOOSE(case_index,{','.join(cells)})"
-
-    def styled(cell, value, base: bool) -> None:
-        cell.value = value
-        cell.number_format = "#,##0.000000"
-        if not base:
-            cell.font, cell.fill = INPUT, INPUT_FILL
-
-    def values(case: _Case, key: str) -> np.ndarray:
-        a = np.asarray(getattr(case.drivers, key), dtype=float)
-        return a[0] if a.ndim == 3 else a.reshape(-1, 1) if a.ndim == 1 else a[0][:, None]  # (F or 1, T or 1)
-
-    r = 8
-    ws.cell(r, 1, "Drivers shared by all factories").font = SECTION
-    r += 1
-    groups = [(-1, key, label, unit, lambda n, f, base=base: base(n)) for key, label, unit, base in SHARED_DRIVERS]
-    groups += [(f, key, label, unit, base) for f in range(n_f) for key, label, unit, base in FACTORY_DRIVERS]
-    for f, key, label, unit, base in groups:
-        if f >= 0 and key == FACTORY_DRIVERS[0][0]:
-            r += 1
-            _text(ws.cell(r, 1), f"Drivers of {sc.factories[f].name}")
-            ws.cell(r, 1).font = SECTION
-            r += 1
-        ws.cell(r, 1, label)
-        ws.cell(r, 2, unit)
-        for k, case in enumerate(cases):
-            if case.path < 0:
-                styled(ws.cell(r, 4 + k), "=" + base(names, f), True)
-            else:
-                v = values(case, key)
-                styled(ws.cell(r, 4 + k), float(v[max(f, 0) if v.shape[0] > 1 else 0, 0]), False)
-        ws.cell(r, 3, choose([f"{c}{r}" for c in case_cols])).number_format = "#,##0.000000"
-        refs.scalar[(key, f)] = f"Paths!$C${r}"
-        r += 1
-
-    r += 1
-    ws.cell(r, 1, "Time paths by period (the selected case's row first)").font = SECTION
-    r += 1
-    for t in range(n_t):
-        ws.cell(r, FIRST_PERIOD_COL + t, f"=Timeline!{get_column_letter(FIRST_PERIOD_COL + t)}4").font = HEADER
-        ws.cell(r, FIRST_PERIOD_COL + t).fill = HEADER_FILL
-    r += 1
-    for key, label, unit, per_factory, base in TIME_DRIVERS:
-        for f in range(n_f) if per_factory else (-1,):
-            where = f", {sc.factories[f].name}" if f >= 0 else ""
-            _text(ws.cell(r, 1), f"{label}{where}: selected")
-            ws.cell(r, 1).font = SECTION
-            ws.cell(r, 2, unit)
-            first = r + 1
-            for t in range(n_t):
-                ws.cell(r, FIRST_PERIOD_COL + t, choose(
-                    [f"{get_column_letter(FIRST_PERIOD_COL + t)}{first + k}" for k in range(len(cases))]
-                )).number_format = "#,##0.000000"
-            refs.row[(key, f)] = r
-            for k, case in enumerate(cases):
-                rr = first + k
-                _text(ws.cell(rr, 1), f"{label}{where}: {case.name}")
-                ws.cell(rr, 2, unit)
-                v = values(case, key) if case.path >= 0 else None
-                for t in range(n_t):
-                    cell = ws.cell(rr, FIRST_PERIOD_COL + t)
-                    if v is None:
-                        styled(cell, "=" + base(names, f"{get_column_letter(FIRST_PERIOD_COL + t)}$3"), True)
-                    else:
-                        styled(cell, float(v[max(f, 0) if v.shape[0] > 1 else 0, t if v.shape[1] > 1 else 0]),
-                               False)
-            r = first + len(cases) + 1
-    ws.cell(3, FIRST_PERIOD_COL - 1).value = None
-    for t in range(n_t):  # the period numbers the base case's formulas read
-        ws.cell(3, FIRST_PERIOD_COL + t, f"=Timeline!{get_column_letter(FIRST_PERIOD_COL + t)}3")
-    ws.freeze_panes = "D7"
-    ws.column_dimensions["A"].width = 56
-    ws.column_dimensions["B"].width = 14
-    for col in range(3, FIRST_PERIOD_COL + n_t):
-        ws.column_dimensions[get_column_letter(col)].width = 13
-    return refs
-
-
-def _timeline_sheet(wb: Workbook, sc: Scenario) -> None:
-    ws = wb.create_sheet("Timeline")
-    n_t = sc.timeline.horizon_years
-    ws.cell(1, 1, "Timeline").font = SECTION
-    ws.cell(3, 1, "period")
-    ws.cell(3, 2, "last period")
-    ws.cell(3, 3, n_t - 1)
-    ws.cell(4, 1, "year")
-    ws.cell(4, 2, "first year")
-    ws.cell(4, 3, sc.timeline.start_year).font = INPUT
-    for t in range(n_t):
-        col = get_column_letter(FIRST_PERIOD_COL + t)
-        before = get_column_letter(FIRST_PERIOD_COL + t - 1)
-        ws.cell(3, FIRST_PERIOD_COL + t, t if t == 0 else f"={before}3+1")
-        ws.cell(4, FIRST_PERIOD_COL + t, f"=$C$4+{col}3")
-    ws.column_dimensions["A"].width = 48
-
-
-def _timeline_flags(wb: Workbook, sc: Scenario, sheets) -> None:
-    """Each factory's flags on the Timeline, linked to its sheet (each site has its own dates)."""
-    ws = wb["Timeline"]
-    n_t = sc.timeline.horizon_years
-    ws.cell(6, 1, "Flags by factory (1 = yes), from each factory's sheet").font = SECTION
-    r = 7
-    for title, rows in sheets:
-        for key, what in (("capitalise", "construction and grace (interest capitalised)"),
-                          ("repaying", "repayment")):
-            _text(ws.cell(r, 1), f"{title}: {what}")
-            for t in range(n_t):
-                ws.cell(r, FIRST_PERIOD_COL + t, f"={quote_sheetname(title)}!{rows.c(key, t)}")
-            r += 1
-
-
-def export_excel(scenario: Scenario, path: str | os.PathLike[str], results: Results | None = None,
-                 selected: Sequence[str] = ("p50", "p10", "worst")) -> Path:
-    """Write the workbook to ``path`` atomically (temporary file, then rename).
-
-    The factory sheets model the case chosen on the Cover: the base case (every input at its
-    central value, drivers as formulas of the Inputs), or with ``results`` any path in
-    ``selected`` (drivers as values on the Paths sheet); the first of ``selected`` (``p50`` by
-    default) is chosen, the base case without ``results``. Returns the path written."""
-    if not isinstance(scenario, Scenario):
-        raise ScenarioError(Problem("scenario", type(scenario).__name__, "must be a finmodel.Scenario"),
-                            "export_excel")
-    if results is not None and results.scenario != scenario:
-        raise ScenarioError(Problem("results", results.scenario.name,
-                                    f"were run on another scenario than {scenario.name!r}"), "export_excel")
-    target = Path(path)
-    if target.suffix.lower() != ".xlsx":
-        raise ScenarioError(Problem("path", str(path), "must end in .xlsx"), "export_excel")
-    terms = results.terms if results is not None and results.terms is not None else close_deal(scenario)
-    picks = select_paths(results, selected) if results is not None else {}
-    cases = [_Case("base", "every input at its central value", -1, central_drivers(scenario))]
-    cases += [_Case(name, why, p, _path_model(scenario, terms, results, p).drivers)
-              for name, (p, why) in picks.items() if name != "base"]
-    shown = next((k for k, case in enumerate(cases) if case.name == next(iter(picks), "base")), 0)
-    models = [run(scenario, case.drivers, terms) for case in cases]
-
-    wb = Workbook()
-    cover = wb.active
-    cover.title = "Cover"
-    names, input_rows = _inputs_sheet(wb, scenario)
-    _timeline_sheet(wb, scenario)
-    refs = _paths_sheet(wb, scenario, cases, names)
-    lives = [float(np.max(np.rint(np.asarray(case.drivers.gpu_life_years)))) for case in cases]
-    hw_terms = int(max(scenario.private.hardware_loan_tenor_years, *lives,
-                       _upper(scenario, "market.gpu_useful_life_years")))
-    sheets = [_factory_sheet(wb, scenario, terms, f, title, names, refs, hw_terms, models)
-              for f, title in enumerate(sheet_titles(scenario))]
-    _timeline_flags(wb, scenario, sheets)
-    _portfolio_sheet(wb, scenario, models, sheets)
-    check_cell = _checks_sheet(wb, scenario, models, sheets)
-    _monte_carlo_sheet(wb, scenario, results, picks)
-    _cover_sheet(cover, scenario, results, cases, shown, check_cell, sheets)
-    _mark_inputs(wb, names, input_rows)
-    for ws in wb.worksheets:
-        _print_setup(ws, scenario.name)
-
-    return write_atomic(target, wb.save)
-
-
-def _upper(sc: Scenario, path: str) -> float:
-    """The largest value an uncertain input can draw (its value if it is not uncertain)."""
-    from finmodel.sampling import marginal
-
-    spec = sc.uncertain_inputs().get(path)
-    return float(np.rint(marginal(spec).ppf(1.0))) if spec is not None else float(resolve(sc, path))
-
-
-def _print_setup(ws, scenario_name: str) -> None:
-    """Landscape A4, fit to one page wide, the first row and column repeated on every page, the
-    sheet and scenario in the header and page numbers in the footer."""
-    ws.page_setup.orientation = "landscape"
-    ws.page_setup.paperSize = ws.PAPERSIZE_A4
-    ws.page_setup.fitToWidth = 1
-    ws.page_setup.fitToHeight = 0
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
-    ws.print_title_rows = "1:1"
-    ws.print_title_cols = "A:A"
-    ws.oddHeader.left.text = "&A"  # the sheet's name
-    # scenario names are user text: "&" starts a header code, so it is doubled
-    ws.oddHeader.right.text = "finmodel: " + scenario_name.replace("&", "&&")
-    ws.oddFooter.center.text = "Page &P of &N"
-
-
-RESERVED_SHEETS = ("Cover", "Inputs", "Timeline", "Paths", "Portfolio", "Checks", "Engine", "Monte Carlo",
-                   "History")  # the workbook's own sheets, and the name Excel reserves
-
-
-def sheet_titles(sc: Scenario) -> list[str]:
-    """The factory sheets' names, in factory order (see ``_sheet_title``)."""
-    used: set[str] = set()
-    return [_sheet_title(fac.name, f, used) for f, fac in enumerate(sc.factories)]
-
-
-def _sheet_title(name: str, i: int, used: set[str]) -> str:
-    """A valid sheet name for factory ``i``, unique in ``used`` (casefolded names, updated) the
-    way Excel compares them, without regard to case: no []:*?/\\' characters, no leading
-    formula character, at most 31 characters, never a reserved sheet's name in any case."""
-    clean = "".join(ch for ch in name if ch not in "[]:*?/\\'" and ch.isprintable())
-    clean = clean.lstrip("=+-@ ").strip() or f"Factory {i + 1}"
-    title = clean[:28]
-    taken = used | {s.casefold() for s in RESERVED_SHEETS}
-    if title.casefold() in taken:
-        title = f"{clean[:24]} ({i + 1})"
-    used.add(title.casefold())
-    return title
-
-
-def _ref(title: str, rows: _Rows, key: str, t: int | None = None) -> str:
-    cell = rows.p(key) if t is None else rows.c(key, t)
-    return f"{quote_sheetname(title)}!{cell}"
-
-
-PORTFOLIO_ROWS = (("revenue", "revenue"), ("ebitda", "EBITDA"), ("cfads", "CFADS"),
-                  ("senior_service", "senior debt service"), ("debt_balance", "senior debt outstanding"),
-                  ("distributions", "distributions to equity"), ("private_flow", "private equity flow"),
-                  ("fund_flow", "fund flow"), ("eib_loss", "EIB loss"))
-
-
-def _guess(flow: np.ndarray) -> float:
-    """An IRR search start near the engine's root: its IRR rounded, or 10% if it has none."""
-    value = float(engine_irr(flow))
-    return round(value, 2) if np.isfinite(value) else 0.1
-
-
-def _choose_case(values: Sequence[float]) -> str:
-    """A formula that takes the selected case's value (``case_index`` on the Paths sheet)."""
-    if len(values) == 1:
-        return f"={values[0]!r}"
-    return f"=CHOOSE(case_index,{','.join(repr(float(v)) for v in values)})"
-
-
-def _choose_refs(cells: Sequence[str]) -> str:
-    """A formula that takes the selected case's cell (``case_index``); blank if it is empty."""
-    pick = cells[0] if len(cells) == 1 else f"CHOOSE(case_index,{','.join(cells)})"
-    return f"=IF(ISNUMBER({pick}),{pick},\"\")"
-
-
-def _irr(span: str, guess: str) -> str:
-    """IRR of a row from a search start, blank where it finds no rate above -100% (a root
-    below -100% is no return; Excel's and LibreOffice's IRR can land on one)."""
-    return f"IFERROR(IF(IRR({span},{guess})>-1,IRR({span},{guess}),\"\"),\"\")"
-
-
-def _portfolio_sheet(wb: Workbook, sc: Scenario, models: Sequence[Model], sheets) -> None:
-    ws = wb.create_sheet("Portfolio", 3)
-    n_t = sc.timeline.horizon_years
-    ws.cell(1, 1, "Portfolio: factories summed with formulas").font = SECTION
-    for t in range(n_t):
-        ws.cell(4, FIRST_PERIOD_COL + t, f"=Timeline!{get_column_letter(FIRST_PERIOD_COL + t)}4")
-    R = _Rows(ws, n_t, 6)
-    for key, label in PORTFOLIO_ROWS:
-        R.series(key, label, "EUR m", total="sum", formula=lambda t, key=key: "+".join(
-            _ref(title, rows, key, t) for title, rows in sheets))
-    R.series("dscr", "portfolio DSCR", "ratio", fmt=RATIO, formula=lambda t: (
-        f"IF({R.c('senior_service', t)}>0,{R.c('cfads', t)}/{R.c('senior_service', t)},\"\")"))
-    R.param("irr_guess", "IRR search start (the engine's IRR of each case, rounded)", "1/yr",
-            _choose_case([_guess(m.portfolio("private_equity_flow")[0]) for m in models]), PCT)
-    R.param("equity_irr", "portfolio private equity IRR", "1/yr",
-            "=" + _irr(R.span("private_flow"), R.p("irr_guess")), PCT)
-    R.flush()
-    R.section("Fund allocation and leverage at construction")
-    ws.cell(R.row, 1, "factory")
-    for col, head in enumerate(["fund EUR m", "EIB EUR m", "commercial EUR m", "private equity EUR m",
-                                "equity and commercial debt per fund EUR"], 2):
-        ws.cell(R.row, col, head).font = SECTION
-    R.row += 1
-    first = R.row
-    for title, rows in sheets:
-        _text(ws.cell(R.row, 1), title)
-        ws.cell(R.row, 2, f"=SUM({quote_sheetname(title)}!{rows.span('fund_draw')})")
-        ws.cell(R.row, 3, f"=SUM({quote_sheetname(title)}!{rows.span('eib_draw')})")
-        ws.cell(R.row, 4, f"=SUM({quote_sheetname(title)}!{rows.span('com_draw')})")
-        ws.cell(R.row, 5, f"=SUM({quote_sheetname(title)}!{rows.span('eq_build_run')})"
-                          f"-{_ref(title, rows, 'is_equity')}*B{R.row}")
-        ws.cell(R.row, 6, f"=IF(B{R.row}>0,(D{R.row}+E{R.row})/B{R.row},\"\")")
-        for col in range(2, 7):
-            ws.cell(R.row, col).number_format = NUM
-        R.row += 1
-    ws.cell(R.row, 1, "portfolio").font = SECTION
-    for col in "BCDE":
-        ws[f"{col}{R.row}"] = f"=SUM({col}{first}:{col}{R.row - 1})"
-        ws[f"{col}{R.row}"].number_format = NUM
-    ws[f"F{R.row}"] = f"=IF(B{R.row}>0,(D{R.row}+E{R.row})/B{R.row},\"\")"
-    ws[f"F{R.row}"].number_format = NUM
-    ws.freeze_panes = ws.cell(5, FIRST_PERIOD_COL)
-    ws.column_dimensions["A"].width = 40
-
-
-def _checks_sheet(wb: Workbook, sc: Scenario, models: Sequence[Model], sheets) -> str:
-    """Checks per factory (0 = OK): sources = uses, cash conserved, debt repaid or default
-    flagged, and the formulas against the engine's values of the selected case (the Engine
-    sheet holds every case's). Returns the master check's reference."""
-    ws = wb.create_sheet("Checks")
-    n_t = sc.timeline.horizon_years
-    heads = ["factory", "sources - uses", "cash conserved (max gap)", "debt repaid or default",
-             "CFADS vs engine", "debt balance vs engine", "DSCR vs engine", "equity IRR vs engine",
-             "EIB loss vs engine", "integrity", "engine (selected case)"]
-    for col, head in enumerate(heads, 1):
-        cell = ws.cell(1, col, head)
-        cell.font, cell.fill = HEADER, HEADER_FILL
-    engine = wb.create_sheet("Engine")
-    engine.cell(1, 1, "The engine's values of each case, for the checks (values, not formulas); "
-                      "the selected case's row first").font = SECTION
-    er = 3
-    rel = "check_tolerance"
-    last_col = get_column_letter(FIRST_PERIOD_COL + n_t - 1)
-    for f, (title, rows) in enumerate(sheets):
-        r = f + 2
-        q = quote_sheetname(title)
-        _text(ws.cell(r, 1), title)
-
-        def span(key: str, q: str = q, rows: _Rows = rows) -> str:
-            return f"{q}!{rows.span(key)}"
-
-        # sources = uses over construction: draws + equity = uses + fees
-        ws.cell(r, 2, f"=ROUND(SUM({span('eib_draw')})+SUM({span('com_draw')})+SUM({span('fund_draw')})"
-                      f"+SUM({span('equity_build')})-IF({q}!{rows.p('is_equity')}=1,SUM({span('fund_draw')}),0)"
-                      f"-SUM({span('uses')})-SUM({span('fees_t')}),6)")
-        # cash: in = out in every period that is not a default (a row on the factory sheet)
-        ws.cell(r, 3, f"=ROUND(MAX({span('cash_gap')}),6)")
-        ws.cell(r, 4, f"=IF(OR({q}!{rows.c('debt_balance', n_t - 1)}=0,{q}!{rows.p('defaulted')}=1),0,1)")
-        for col, key in ((5, "cfads"), (6, "debt_balance"), (7, "dscr")):
-            selected = er
-            _text(engine.cell(er, 1), f"{title}: {key}, selected case")
-            for k, m in enumerate(models):
-                row = er + 1 + k
-                _text(engine.cell(row, 1), f"{title}: {key}, case {k + 1}")
-                v = m[key][0, f]
-                for t in range(n_t):
-                    engine.cell(row, FIRST_PERIOD_COL + t, float(v[t]) if np.isfinite(v[t]) else None)
-            differs = er + 1 + len(models)
-            _text(engine.cell(differs, 1), f"{title}: {key} differs (1 = yes)")
-            for t in range(n_t):
-                col_t = get_column_letter(FIRST_PERIOD_COL + t)
-                cases = [f"{col_t}{er + 1 + k}" for k in range(len(models))]
-                engine.cell(selected, FIRST_PERIOD_COL + t, _choose_refs(cases))
-                a, b = f"{q}!{rows.c(key, t)}", f"{col_t}{selected}"
-                engine.cell(differs, FIRST_PERIOD_COL + t,
-                            f"=IF(AND(ISNUMBER({a}),ISNUMBER({b})),IF(ABS({a}-{b})>{rel}*MAX(1,ABS({b})),1,0),"
-                            f"IF(ISNUMBER({a})=ISNUMBER({b}),0,1))")
-            ws.cell(r, col, f"=SUM(Engine!{get_column_letter(FIRST_PERIOD_COL)}{differs}:{last_col}{differs})")
-            er = differs + 1
-
-        def by_case(label: str, values: list[float]) -> str:
-            nonlocal er
-            _text(engine.cell(er, 1), f"{title}: {label} (selected case; each case from column D)")
-            for k, v in enumerate(values):
-                engine.cell(er, FIRST_PERIOD_COL + k, v if np.isfinite(v) else None)
-            cells = [f"{get_column_letter(FIRST_PERIOD_COL + k)}{er}" for k in range(len(values))]
-            engine.cell(er, 3, _choose_refs(cells))
-            er += 1
-            return f"Engine!$C${er - 1}"
-
-        e = by_case("equity IRR", [float(engine_irr(m.financing["private_equity_flow"][0, f])) for m in models])
-        a = f"{q}!{rows.p('equity_irr')}"
-        ws.cell(r, 8, f"=IF(ISNUMBER({e}),IF(ISNUMBER({a}),IF(ABS({a}-{e})>{rel},1,0),1),0)")
-        e = by_case("EIB loss", [float(m.financing.eib_loss[0, f]) for m in models])
-        ws.cell(r, 9, f"=IF(ABS({q}!{rows.p('eib_loss_total')}-{e})>{rel}*MAX(1,ABS({e})),1,0)")
-        # integrity holds for any input; agreement with the engine only for the exported case
-        ws.cell(r, 10, f"=IF(AND(ABS(B{r})<{rel},C{r}<{rel},D{r}=0),\"OK\",\"ERROR\")")
-        ws.cell(r, 11, f"=IF(SUM(E{r}:I{r})=0,\"agrees\",\"differs\")")
-        for col in range(2, 10):
-            ws.cell(r, col).fill = CHECK_FILL
-    last = len(sheets) + 1
-    master_row = last + 2
-    ws.cell(master_row, 1, "master check").font = SECTION
-    ws.cell(master_row, 10, f"=IF(COUNTIF(J2:J{last},\"OK\")={len(sheets)},\"OK\",\"ERROR\")").font = SECTION
-    ws.cell(master_row, 11, f"=IF(COUNTIF(K2:K{last},\"agrees\")={len(sheets)},\"agrees\","
-                            f"\"differs\")").font = SECTION
-    ws.cell(master_row + 1, 1, "The master check tests integrity (sources = uses, cash conserved, debt "
-                               "repaid or default recorded) and holds for any input; the engine column "
-                               "compares with the engine's values of the exported case, for information.")
-    ws.column_dimensions["A"].width = 30
-    for col in "BCDEFGHIJK":
-        ws.column_dimensions[col].width = 16
-    return f"Checks!$J${master_row}"
-
-
-def _monte_carlo_sheet(wb: Workbook, sc: Scenario, results: Results | None,
-                       picks: dict[str, tuple[int, str]]) -> None:
-    ws = wb.create_sheet("Monte Carlo")
-    ws.cell(1, 1, "Monte Carlo results (values)").font = SECTION
-    if results is None:
-        ws.cell(3, 1, "No simulation was exported: the factory sheets model the base case. Pass "
-                      "results=finmodel.simulate(...) to include the distributions.")
-        return
-    summary = results.summary()
-    cols = ["unit", "mean", "std", "p5", "p10", "p50", "p90", "p95"]
-    ws.cell(3, 1, "kpi").font = SECTION
-    for j, col in enumerate(cols, 2):
-        ws.cell(3, j, col).font = SECTION
-    for i, (kpi, row) in enumerate(summary[cols].iterrows(), 4):
-        ws.cell(i, 1, kpi)
-        ws.cell(i, 2, row["unit"])
-        for j, col in enumerate(cols[1:], 3):
-            v = row[col]
-            ws.cell(i, j, float(v) if np.isfinite(v) else None).number_format = "#,##0.0000"
-    r = 4 + len(summary) + 2
-    ws.cell(r, 1, "Selected paths").font = SECTION
-    for j, head in enumerate(["selection", "path", "why", "equity IRR", "EIB loss EUR m",
-                              "any payment default"], 1):
-        ws.cell(r + 1, j, head).font = SECTION
-    kpis = results.path_kpis
-    for i, (name, (p, why)) in enumerate(picks.items(), r + 2):
-        ws.cell(i, 1, name)
-        ws.cell(i, 2, "base case" if p < 0 else p)
-        ws.cell(i, 3, why)
-        if p >= 0:
-            ws.cell(i, 4, float(kpis.loc[p, "equity_irr"])).number_format = PCT
-            ws.cell(i, 5, float(kpis.loc[p, "eib_loss_eur_m"])).number_format = NUM
-            ws.cell(i, 6, float(kpis.loc[p, "any_payment_default"]))
-    ws.cell(r + 2 + len(picks), 1, f"The factory sheets model the {next(iter(picks))} path.")
-    # histogram of the portfolio equity IRR
-    h = r + 4 + len(picks)
-    x = kpis["equity_irr"].to_numpy(dtype=float)
-    x = x[np.isfinite(x)]
-    counts, edges = np.histogram(np.clip(x, -0.5, 0.5), bins=20, range=(-0.5, 0.5))
-    ws.cell(h, 1, "Histogram of portfolio equity IRR (clipped to +-50%)").font = SECTION
-    ws.cell(h + 1, 1, "bin from")
-    ws.cell(h + 1, 2, "paths")
-    for k, count in enumerate(counts):
-        ws.cell(h + 2 + k, 1, float(edges[k])).number_format = PCT
-        ws.cell(h + 2 + k, 2, int(count))
-    chart = BarChart()
-    chart.title = "Portfolio equity IRR"
-    chart.y_axis.title = "paths"
-    chart.add_data(Reference(ws, min_col=2, min_row=h + 1, max_row=h + 1 + len(counts)),
-                   titles_from_data=True)
-    chart.set_categories(Reference(ws, min_col=1, min_row=h + 2, max_row=h + 1 + len(counts)))
-    ws.add_chart(chart, f"E{h}")
-    ws.column_dimensions["A"].width = 38
-    ws.column_dimensions["C"].width = 60
-
-
-DASHBOARD = (  # (factory sheet row, heading, number format)
-    ("min_dscr", "minimum DSCR", RATIO), ("avg_dscr", "average DSCR", RATIO),
-    ("headroom", "headroom to the default covenant", RATIO), ("equity_irr", "private equity IRR", PCT),
-    ("su_eib", "EIB drawn, EUR m", NUM), ("eib_loss_total", "EIB loss, EUR m", NUM),
-    ("defaulted", "defaulted (1/0)", "0"),
-)
-
-
-def _dashboard(ws, results: Results | None, sheets, r: int) -> None:
-    """The lender's view of the modelled path, per factory (formulas on the factory sheets),
-    and the simulation's credit figures when there are results."""
-    ws.cell(r, 1, "Dashboard: the modelled path").font = SECTION
-    ws.cell(r + 1, 1, "factory").font = HEADER
-    for k, (_, heading, _) in enumerate(DASHBOARD, 2):
-        ws.cell(r + 1, k, heading).font = HEADER
-    for i, (title, rows) in enumerate(sheets, r + 2):
-        _text(ws.cell(i, 1), title)
-        for k, (key, _, fmt) in enumerate(DASHBOARD, 2):
-            if key == "headroom":  # blank where the site never serviced debt
-                ref = _ref(title, rows, "min_dscr")
-                formula = f"=IF(ISNUMBER({ref}),{ref}-eib_default_dscr,\"\")"
-            else:
-                formula = f"={_ref(title, rows, key)}"
-            ws.cell(i, k, formula).number_format = fmt
-    r += 3 + len(sheets)
-    if results is not None and results.method != "base":
-        ws.cell(r, 1, f"Simulation ({results.n_paths:,} paths)").font = SECTION
-        summary = results.summary()
-        for j, (kpi, label, fmt) in enumerate((
-                ("any_payment_default", "P(payment default, any site)", PCT),
-                ("any_eib_loss", "P(EIB loss, any site)", PCT),
-                ("eib_loss_eur_m", "EIB expected loss, EUR m", NUM),
-                ("equity_irr", "median portfolio equity IRR", PCT)), r + 1):
-            ws.cell(j, 1, label)
-            stat = "p50" if kpi == "equity_irr" else "mean"
-            ws.cell(j, 2, float(summary.loc[kpi, stat])).number_format = fmt
-
-
-def _cover_sheet(ws, sc: Scenario, results: Results | None, cases: Sequence[_Case], shown: int,
-                 check_cell: str, sheets) -> None:
-    from finmodel import __version__
-
-    ws.cell(1, 1, "finmodel: AI gigafactory investment and financing model").font = Font(bold=True, size=14)
-    rows = [
-        ("scenario", sc.name), ("description", sc.description),
-        ("date", dt.date.today().isoformat()), ("finmodel version", __version__),
-        ("paths", results.n_paths if results is not None else "base case only"),
-        ("seed", results.seed if results is not None else ""),
-        ("method", results.method if results is not None else "base"),
-    ]
-    for i, (label, value) in enumerate(rows, 3):
-        ws.cell(i, 1, label).font = SECTION
-        if isinstance(value, str):
-            _text(ws.cell(i, 2), value)
-        else:
-            ws.cell(i, 2, value)
-    r = 3 + len(rows)
-    ws.cell(r, 1, "case on the factory sheets").font = SECTION
-    switch = ws.cell(r, 2, cases[shown].name)
-    switch.font, switch.fill = INPUT, INPUT_FILL
-    choices = ",".join(case.name for case in cases)
-    dv = DataValidation(type="list", formula1=f'"{choices}"', allow_blank=False, showErrorMessage=True,
-                        errorTitle="Not a case of this workbook", error=f"Choose one of: {choices}")
-    ws.add_data_validation(dv)
-    dv.add(switch)
-    ws.parent.defined_names["selected_case"] = DefinedName("selected_case", attr_text=f"Cover!$B${r}")
-    ws.cell(r + 1, 1, "why this case")
-    ws.cell(r + 1, 2, "=INDEX(Paths!$D$5:$" + get_column_letter(3 + len(cases)) + "$5,1,case_index)")
-    r += 3
-    ws.cell(r, 1, "master check").font = SECTION
-    ws.cell(r, 2, f"={check_cell}").font = SECTION
-    ws.cell(r + 1, 1, "engine reconciliation")
-    ws.cell(r + 1, 2, f"={check_cell.replace('$J$', '$K$')}")
-    ws.cell(r + 2, 1, "Conventions: EUR millions nominal, annual periods, flows at period ends; "
-                      "inputs in blue on yellow, calculations in black; every calculation is a formula. "
-                      "Choose the case above (base case, or a simulated path) and recalculate.")
-    _dashboard(ws, results, sheets, r + 4)
-    ws.column_dimensions["A"].width = 30
-    ws.column_dimensions["B"].width = 100
-    ws["B4"].alignment = Alignment(wrap_text=True)

@@ -178,8 +178,9 @@ class _SizingSheet:
         R.param("senior", "senior debt: the smallest cap", "EUR m",
                 f"=MIN({p('wanted')},{p('gearing')},{p('room')},{p('dscr_cap')})")
         R.param("binding", "the cap that binds", "", (
-            f"=IF({p('senior')}={p('wanted')},\"shares of cost\",IF({p('senior')}={p('gearing')},"
-            f"\"gearing\",IF({p('senior')}={p('room')},\"equity\",\"DSCR capacity\")))"), "@")
+            f"=IF({p('senior')}={p('wanted')},\"EIB and commercial shares of cost\",IF({p('senior')}="
+            f"{p('gearing')},\"gearing\",IF({p('senior')}={p('room')},\"equity not negative\","
+            f"\"DSCR capacity\")))"), "@")
         R.param("eib_cap", "EIB share of cost within the EIB's own cap", "", (
             f"=IF({n['eib.share_of_cost']}<={n['eib.share_of_cost_max']},\"yes\",\"no: above the cap\")"),
             "@")

@@ -267,7 +267,7 @@ DASHBOARD = (  # (factory sheet row, heading, number format)
 def _dashboard(ws, results: Results | None, sheets, r: int) -> None:
     """The lender's view of the modelled path, per factory (formulas on the factory sheets),
     and the simulation's credit figures when there are results."""
-    ws.cell(r, 1, "Dashboard: the modelled path").font = SECTION
+    ws.cell(r, 1, "Dashboard: the selected case").font = SECTION
     ws.cell(r + 1, 1, "factory").font = HEADER
     for k, (_, heading, _) in enumerate(DASHBOARD, 2):
         ws.cell(r + 1, k, heading).font = HEADER

@@ -8,6 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bench_app
 import bench_excel
 import bench_irr
 import bench_simulate
@@ -23,6 +24,7 @@ def main() -> None:
     bench_sweep.main()
     bench_store.main()
     bench_excel.main()
+    bench_app.main()
 
 
 if __name__ == "__main__":

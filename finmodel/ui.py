@@ -7,6 +7,7 @@ cached by scenario text, paths, seed and method, so a slider moved back is insta
 
 from __future__ import annotations
 
+import html
 import math
 import re
 import tempfile
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import altair as alt
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -22,6 +24,7 @@ import finmodel
 from finmodel.charts import (
     bar_by_factory,
     compare_chart,
+    dscr_by_site,
     fan_chart,
     histogram,
     probability_by_year,
@@ -40,7 +43,7 @@ UPLOAD = "upload a scenario file..."
 MAX_UPLOAD_MB = 1  # a scenario is a few kB; larger files are refused before they are read
 PATH_CHOICES = (500, 1_000, 2_000, 5_000, 10_000)
 VIEWS = ("Results", "Risk", "Cash flows", "Drivers", "Compare scenarios", "Assumptions")
-PAGE_COMPLETE = "Shown last, once the page is drawn for the current inputs."
+PAGE_COMPLETE = "Shown last, once the browser has drawn the page for the current inputs."
 DEFAULT_PATHS = 500  # the page is final within a second after a change (README, browser test)
 _PROCESS = {"model_loaded": False}  # the first run in an app process loads the compiled kernels
 
@@ -245,6 +248,26 @@ def _edits(before: finmodel.Scenario, after: finmodel.Scenario) -> list[str]:
     return out
 
 
+def _no_effect(preset: finmodel.Scenario, sc: finmodel.Scenario, res: finmodel.Results,
+               before: finmodel.Results) -> str | None:
+    """A note when the sidebar's edits change nothing the page shows (e.g. a fund allocation
+    rule that gives every site the same amount as the preset's, each held to its cap)."""
+    if sc is preset:
+        return None
+    notes = []
+    if (sc.fund.allocation != preset.fund.allocation and res.terms is not None and before.terms is not None
+            and [f.name for f in sc.factories] == [f.name for f in preset.factories]
+            and np.allclose(res.terms.fund_eur_m, before.terms.fund_eur_m)):
+        notes.append(f"The fund allocation rule \"{sc.fund.allocation}\" gives every site the same "
+                     f"amount as \"{preset.fund.allocation}\" here: each is held to its cap (the "
+                     "public share of its cost, or the per-site cap).")
+    same = res.path_kpis.shape == before.path_kpis.shape and np.allclose(
+        res.path_kpis.to_numpy(float), before.path_kpis.to_numpy(float), equal_nan=True, rtol=0, atol=0)
+    if same:
+        notes.append("Your edits change no result of this scenario.")
+    return literal(" ".join(notes)) if notes else None
+
+
 def _delayed(sc: finmodel.Scenario, years: int) -> finmodel.Scenario:
     """``sc`` with every site's grid delay moved ``years`` later (its spread kept)."""
     if not years:
@@ -392,8 +415,8 @@ def _results_tab(sc: finmodel.Scenario, res: finmodel.Results) -> None:
     below = float(res.path_kpis["equity_below_hurdle"].mean())  # the card's figure
     left.altair_chart(histogram(res, "equity_irr", "1/yr", marker=hurdle,
                                 marker_label=f"hurdle {hurdle:.0%}", title="private equity IRR")
-                      .properties(title=f"Portfolio private equity IRR: {below:.0%} of paths below "
-                                        "the hurdle"), height=CHART_HEIGHT)
+                      .properties(title=f"Equity IRR: {below:.0%} of paths below the hurdle"),
+                      height=CHART_HEIGHT)
     events = pd.DataFrame({
         f"DSCR below {eib.default_dscr:g} that year": res.covenant_curve()["P(any site)"],
         "payment default by then": res.event_curve("payment_default")["any site"],
@@ -449,6 +472,18 @@ def _risk_tab(sc: finmodel.Scenario, res: finmodel.Results) -> None:
                                      "EUR m", {sc.name: PALETTE[0]})
                        .properties(width=420, title="EIB loss: share of paths above each level"),
                        height=CHART_HEIGHT + 60)
+    eib = sc.eib
+    st.markdown("#### Each site's minimum DSCR")
+    st.caption("Bar: P10 to P90 over the paths; tick: P50. The minimum is over the years the site "
+               "serves senior debt, the year it defaults included; the Min DSCR card is the "
+               "lowest over the sites on each path.")
+    dscr = res.factory_kpis.groupby("factory", observed=True)["min_dscr"].quantile([0.1, 0.5, 0.9])
+    table = dscr.unstack().set_axis(["p10", "p50", "p90"], axis=1).reset_index()
+    table["factory"] = table["factory"].astype(str)
+    st.altair_chart(dscr_by_site(table, {f"default covenant {eib.default_dscr:g}": eib.default_dscr,
+                                         f"lock-up {eib.lockup_dscr:g}": eib.lockup_dscr,
+                                         f"target at sizing {eib.target_dscr:g}": eib.target_dscr}),
+                    height=_rows_height(len(table), row=30) + 40)
     if res.tranche_kpis is not None:
         st.markdown("#### The fund's tranches")
         ts = res.tranche_summary()
@@ -524,10 +559,37 @@ PALETTE = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#e
            "#9d755d", "#bab0ac", "#ff9da6")
 
 
+SAVED = "saved_scenarios"  # session state: name -> scenario TOML, in the order saved
+MAX_SAVED = 8
+
+
+def _save_form(sc: finmodel.Scenario) -> None:
+    """Save the current scenario (with the sidebar's edits) under a name, for this session:
+    it can then be compared beside the presets and downloaded."""
+    saved: dict[str, str] = st.session_state.setdefault(SAVED, {})
+    with st.expander(f"Save this scenario by name ({len(saved)} saved)"):
+        with st.form("save_scenario", clear_on_submit=True, border=False):
+            name = st.text_input("Name", max_chars=60, placeholder="e.g. cheap power, long tenor")
+            if not st.form_submit_button("Save"):
+                return
+        name = name.strip()
+        if not name:
+            st.error("Give the scenario a name.")
+        elif name in finmodel.list_scenarios():
+            st.error(literal(f"{name} is a preset's name; choose another."))
+        elif name not in saved and len(saved) >= MAX_SAVED:
+            st.error(f"At most {MAX_SAVED} scenarios can be saved in a session.")
+        else:
+            saved[name] = sc.model_copy(update={"name": name}).to_toml()
+            st.success(literal(f"Saved as {name}: compare it in Compare scenarios, download it there."))
+
+
 def _compare_tab(sc: finmodel.Scenario, toml: str, paths: int, seed: int, method: str) -> None:
     presets = finmodel.list_scenarios()
+    saved: dict[str, str] = st.session_state.get(SAVED, {})
     mine = f"{sc.name} (yours)"
-    options = [*presets, mine] if sc.name not in presets else presets
+    options = [*presets, mine] if sc.name not in presets else list(presets)
+    options += [f"{name} (saved)" for name in saved]
     default = [p for p in ("four_gigafactories", "thirteen_factories") if p in presets]
     if sc.name not in presets:
         default = [mine, *default]
@@ -536,8 +598,12 @@ def _compare_tab(sc: finmodel.Scenario, toml: str, paths: int, seed: int, method
     if len(names) < 2:
         st.info("Pick two or more scenarios.")
         return
-    runs = {n: _simulate(toml if n == mine else _load_preset(n).to_toml(), paths, seed, method)
-            for n in names}
+    def text(n: str) -> str:
+        if n == mine:
+            return toml
+        return saved[n.removesuffix(" (saved)")] if n.endswith(" (saved)") else _load_preset(n).to_toml()
+
+    runs = {n: _simulate(text(n), paths, seed, method) for n in names}
     colours = {n: PALETTE[i % len(PALETTE)] for i, n in enumerate(options)}  # fixed per scenario
     label = {h.kpi: h.label for h in HEADLINE}
     kpi = st.selectbox("Outcome", list(label), key="compare_kpi", format_func=label.get)
@@ -547,6 +613,11 @@ def _compare_tab(sc: finmodel.Scenario, toml: str, paths: int, seed: int, method
     rows = {n: {h.label: headline_value(r, h) for h in HEADLINE} for n, r in runs.items()}
     st.markdown("#### Headline KPIs")
     st.dataframe(pd.DataFrame(rows), width="stretch")
+    if saved:
+        left, right = st.columns(2)
+        pick = left.selectbox("Your saved scenarios", list(saved), key="saved_pick", format_func=literal)
+        right.download_button("Download the saved scenario (TOML)", saved[pick], key="download_saved",
+                              file_name=f"{file_stem(pick)}.toml")
 
 
 def _assumptions_tab(sc: finmodel.Scenario) -> None:
@@ -556,6 +627,46 @@ def _assumptions_tab(sc: finmodel.Scenario) -> None:
     if not corr.empty:
         st.markdown("#### Rank correlation among uncertain inputs")
         st.dataframe(corr, width="stretch")
+
+
+# Shows the hidden line once the run has ended and the browser has drawn every chart (a canvas
+# or an SVG with a width), every table and no placeholder or stale element is left, two frames
+# later; a later run's line replaces it. The script holds no user text: only the line's id.
+_COMPLETE_JS = """
+(() => {
+  const line = document.getElementById("%s");
+  const drawn = () => {
+    if (document.querySelector('[data-testid="stStatusWidget"], [data-testid="stSkeleton"], '
+                               + '[data-stale="true"]')) return false;
+    for (const chart of document.querySelectorAll('[data-testid="stVegaLiteChart"]')) {
+      const graphic = chart.querySelector("canvas, svg");
+      if (!graphic || graphic.getBoundingClientRect().width === 0) return false;
+    }
+    for (const table of document.querySelectorAll('[data-testid="stDataFrame"]')) {
+      if (!table.querySelector("canvas")) return false;
+    }
+    return true;
+  };
+  const check = () => {
+    if (!line || !line.isConnected) return;
+    if (!drawn()) { setTimeout(check, 20); return; }
+    requestAnimationFrame(() => requestAnimationFrame(() => {
+      if (drawn()) { line.hidden = false; } else { setTimeout(check, 20); }
+    }));
+  };
+  check();
+})();
+"""
+
+
+def _page_complete(text: str) -> None:
+    """The page's last line, hidden until the browser has drawn the page (``_COMPLETE_JS``):
+    the browser test and the latency benchmark wait for it."""
+    run = st.session_state["page_run"] = st.session_state.get("page_run", 0) + 1
+    line_id = f"finmodel-complete-{run}"
+    st.html(f'<p id="{line_id}" hidden title="{html.escape(PAGE_COMPLETE)}" '
+            f'style="font-size:0.875rem;opacity:0.65;margin:0">{html.escape(text)}</p>'
+            f"<script>{_COMPLETE_JS % line_id}</script>", unsafe_allow_javascript=True)
 
 
 def main() -> None:
@@ -574,19 +685,23 @@ def main() -> None:
 def _page(key: str, preset: finmodel.Scenario) -> None:
     sc, paths, seed, method = _controls(key, preset)
     st.subheader(literal(sc.name))
-    if sc.description:
-        st.text(sc.description)
     edits = _edits(preset, sc)
+    if sc.description:  # the preset's words: with edits, the list below says what changed
+        st.text(f"{preset.name} as published: {sc.description}" if edits else sc.description)
     if edits:
-        st.caption(literal(f"Your edits to {preset.name}: " + "; ".join(edits) + "."))
+        st.caption(literal(f"Your edits to {preset.name}, which the description above does not "
+                           "include: " + "; ".join(edits) + "."))
     toml = sc.to_toml()
     note = "" if _PROCESS["model_loaded"] else (
-        " The first run of the app also loads the model's compiled kernels; the first run after "
-        "installing compiles them (about 20 s).")
+        " The first run of the app also loads the model's compiled kernels (a few seconds); the "
+        "first run after installing compiles them: about 25 s to the first page on a 2-core machine.")
     with st.spinner(f"Simulating {paths:,} paths...{note}"):
         res = _simulate(toml, paths, seed, method)
         base_res = _simulate(preset.to_toml(), paths, seed, method)
     _PROCESS["model_loaded"] = True
+    note = _no_effect(preset, sc, res, base_res)
+    if note:
+        st.info(note)
     _headline(res, base_res)
     st.caption(f"{paths:,} paths, {method}, seed {seed}. Cards show P50 (or the mean for "
                "probabilities and expected loss); hover for P10 / P90. Deltas against the preset "
@@ -599,6 +714,7 @@ def _page(key: str, preset: finmodel.Scenario) -> None:
     d2.download_button("Download scenario (TOML)", toml, file_name=f"{stem}.toml", key="download_toml")
     d3.download_button("Download results (CSV)", lambda: res.path_kpis.to_csv(index=False),
                        file_name=f"{stem}_paths.csv", key="download_csv")
+    _save_form(sc)
     # one view at a time: only what is on screen is computed and drawn
     view = st.radio("View", VIEWS, horizontal=True, key="view", label_visibility="collapsed")
     if view == "Results":
@@ -613,7 +729,6 @@ def _page(key: str, preset: finmodel.Scenario) -> None:
         _compare_tab(sc, toml, paths, seed, method)
     else:
         _assumptions_tab(sc)
-    # the last element: when it shows these results and this view, everything above is final
-    st.caption(f"Page complete for {literal(sc.name)}: {paths:,} paths, "
-               f"{HEADLINE[0].label} {headline_value(res, HEADLINE[0])}. View: {view}.",
-               help=PAGE_COMPLETE)
+    # the last element: shown once the browser has drawn everything above for these results
+    _page_complete(f"Page complete for {sc.name}: {paths:,} paths, "
+                   f"{HEADLINE[0].label} {headline_value(res, HEADLINE[0])}. View: {view}.")

@@ -218,6 +218,39 @@ def test_compare_shows_your_edited_scenario_beside_the_presets(app, base):
         base.with_updates({"eib.share_of_cost": 0.25}))
     assert any("Your edits to base" in c.value and literal("eib.share_of_cost") in c.value
                for c in app.caption)
+    assert app.text[0].value.startswith("base as published: ")  # the description is the preset's
+
+
+def test_a_control_without_effect_says_so(app):
+    """On base every site is held to its public-money cap: another allocation rule changes
+    nothing, and the page says so rather than staying silent."""
+    widget(app, "selectbox", "Fund allocation").set_value("equal").run()
+    assert not app.exception and not app.error
+    notes = " ".join(i.value for i in app.info)
+    assert 'The fund allocation rule "equal" gives every site the same amount' in notes
+    assert "Your edits change no result of this scenario." in notes
+    widget(app, "selectbox", "Fund allocation").set_value("share_of_capex").run()
+    widget(app, "slider", "EIB share of cost").set_value(20).run()
+    assert not any("no result" in i.value for i in app.info)  # an edit that matters: no note
+
+
+def test_a_scenario_saved_by_name_is_compared_and_downloadable(app, base):
+    widget(app, "slider", "Power price (EUR/MWh, central)").set_value(60.0).run()
+    app.text_input[0].input("cheap power")
+    app.button[0].click().run()  # the form's Save, with the name typed
+    assert not app.exception and not app.error
+    assert "Saved as cheap power" in app.success[0].value
+    app.text_input[0].input("base")
+    app.button[0].click().run()
+    assert "a preset's name" in app.error[0].value  # refused, with the reason
+    app.radio(key="view").set_value("Compare scenarios").run()
+    app.multiselect(key="compare").set_value(["base", "cheap power (saved)"]).run()
+    assert not app.exception
+    table = app.dataframe[0].value
+    saved = base.with_centres({"energy.power_price_eur_mwh": 60.0}).model_copy(update={"name": "cheap power"})
+    assert dict(table["cheap power (saved)"]) == expected(saved)
+    assert dict(table["base"]) == expected(base)
+    assert app.selectbox(key="saved_pick").value == "cheap power"
 
 
 def test_risk_view_shows_the_api_loss_table(app, base):
@@ -226,6 +259,41 @@ def test_risk_view_shows_the_api_loss_table(app, base):
     res = finmodel.simulate(base, paths=DEFAULT_PATHS)
     table = app.dataframe[0].value
     np.testing.assert_allclose(table.to_numpy(float), res.risk().to_numpy(float), rtol=1e-12)
+    # each site's minimum DSCR: P10, P50 and P90 over the paths, with the covenant lines
+    sites, lines = chart_data(app.get("vega_lite_chart")[-1])
+    want = res.factory_kpis.groupby("factory", observed=True)["min_dscr"].quantile([0.1, 0.5, 0.9]).unstack()
+    assert list(sites["factory"]) == [f.name for f in base.factories]
+    np.testing.assert_allclose(sites[["p10", "p50", "p90"]].to_numpy(float), want.to_numpy(float), rtol=1e-12)
+    assert list(lines["label"]) == ["default covenant 1.05", "lock-up 1.15", "target at sizing 1.35"]
+
+
+def contrast(a: str, b: str) -> float:
+    """WCAG contrast ratio of two #rrggbb colours."""
+    def luminance(colour: str) -> float:
+        rgb = [int(colour[k:k + 2], 16) / 255 for k in (1, 3, 5)]
+        lin = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in rgb]
+        return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+    hi, lo = sorted((luminance(a), luminance(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def test_labelled_levels_read_on_the_light_and_the_dark_theme():
+    """The hurdle and covenant lines and their labels keep 3:1 contrast (WCAG, graphics) on
+    Streamlit's light and dark backgrounds; a plain orange (#f58518) does not on white."""
+    from finmodel.charts import COVENANT_COLOURS, MARKER
+
+    for colour in (MARKER, *COVENANT_COLOURS):
+        assert contrast(colour, "#ffffff") >= 3 and contrast(colour, "#0e1117") >= 3, colour
+    assert contrast("#f58518", "#ffffff") < 3
+    assert contrast("#000000", "#ffffff") == pytest.approx(21)
+
+
+def chart_data(chart) -> list:
+    """The data frames an Altair chart sent to the page (Arrow-encoded in its datasets)."""
+    import pyarrow as pa
+
+    return [pa.ipc.open_stream(d.data.data).read_pandas() for d in chart.proto.datasets]
 
 
 @pytest.mark.parametrize(("case", "pick"), [("P10", "p10"), ("Worst (largest EIB loss)", "worst")])

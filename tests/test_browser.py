@@ -171,8 +171,9 @@ def test_the_app_in_a_real_browser(server, tmp_path):
 
 
 def test_cards_read_at_1280_px_and_every_view_draws(server, tmp_path):
-    """At 1280 x 800 no card's value or label is cut (its scroll width fits its box); every
-    view draws without an exception at 1280 and 1920 px. The screenshots go to a temporary
+    """At 1280 x 800 no card's value or label is cut (its scroll width fits its box), in the
+    light and the dark theme; every view draws without an exception at 1280 and 1920 px and in
+    the dark theme at 1280 px. The screenshots go to a temporary
     folder, or to reports/screenshots/views/ with FINMODEL_SCREENSHOTS=1 (to refresh the
     committed ones)."""
     import os
@@ -190,11 +191,16 @@ def test_cards_read_at_1280_px_and_every_view_draws(server, tmp_path):
                 f"{headline_value(res, HEADLINE[0])}.")
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        for width, height in ((1280, 800), (1920, 1080)):
-            page = browser.new_page(viewport={"width": width, "height": height})
+        for width, height, scheme in ((1280, 800, "light"), (1920, 1080, "light"), (1280, 800, "dark")):
+            # the app follows the system's theme: the dark pass emulates a dark system setting
+            page = browser.new_page(viewport={"width": width, "height": height}, color_scheme=scheme)
             page.goto(server)
             page.get_by_text(complete).wait_for(timeout=120_000)
             wait_idle(page)
+            background = page.evaluate("() => getComputedStyle(document.querySelector("
+                                       "'[data-testid=\"stApp\"]')).backgroundColor")
+            level = sum(int(v) for v in background[background.index("(") + 1:-1].split(",")[:3]) / 3
+            assert (level < 60) == (scheme == "dark"), (scheme, background)
             if width == 1280:
                 cut_js = (  # the cards' boxes and every box inside them that overflow
                     "() => [...document.querySelectorAll('[data-testid=\"stMetricValue\"], "
@@ -213,7 +219,7 @@ def test_cards_read_at_1280_px_and_every_view_draws(server, tmp_path):
                 page.get_by_text(f"{complete} View: {view}.").wait_for(timeout=120_000)
                 wait_idle(page)
                 assert page.locator('[data-testid="stException"]').count() == 0, (view, width)
-                slug = view.lower().replace(" ", "_")
+                slug = view.lower().replace(" ", "_") + ("_dark" if scheme == "dark" else "")
                 page.screenshot(path=str(shots / f"{slug}_{width}.png"), full_page=True)
             page.close()
         browser.close()

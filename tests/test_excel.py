@@ -95,7 +95,8 @@ def exported(tmp_path_factory):
         finmodel.export_excel(sc, path, results=res, selected=selected or ("p50",))
         picks = select_paths(res, selected) if res is not None else {"base": (-1, "")}
         terms = res.terms if res is not None else close_deal(sc)
-        pm = excel._path_model(sc, terms, res, next(iter(picks.values()))[0])
+        drivers = excel.case_drivers(sc, res, next(iter(picks.values()))[0])
+        pm = (run(sc, drivers, terms), drivers)
         cases[key] = (sc, pm, terms)
         files.append(path)
     books = recalc(files, folder / "recalculated")
@@ -105,7 +106,7 @@ def exported(tmp_path_factory):
 @pytest.mark.parametrize("case", list(CASES))
 def test_workbook_formulas_reproduce_the_engine(exported, case):
     sc, pm, _, book = exported[case]
-    m = pm.model
+    m, drivers = pm
     cover = {row[0]: row[1] for row in book["Cover"].iter_rows(values_only=True) if row and row[0]}
     assert cover["master check"] == "OK" and cover["engine reconciliation"] == "agrees"
     portfolio_cfads = np.zeros(sc.timeline.horizon_years)
@@ -144,7 +145,7 @@ def test_workbook_formulas_reproduce_the_engine(exported, case):
         # cover ratios: finmodel.metrics.llcr on the engine's CFADS and opening senior balances,
         # the PLCR by hand; the project IRR on the engine's unlevered free cash flow
         opening = np.concatenate([[0.0], (fin["eib_balance"] + fin["commercial_balance"])[0, f, :-1]])
-        rate = float((pm.drivers.base_rate + pm.drivers.eib_margin).ravel()[0])
+        rate = float((drivers.base_rate + drivers.eib_margin).ravel()[0])
         assert_close(rows["LLCR: PV of CFADS to the loans' last repayment / balance"][1:],
                      llcr(m["cfads"][0, f], rate, opening), f"{fac.name} LLCR")
         n_t = sc.timeline.horizon_years
@@ -181,10 +182,10 @@ def test_workbook_formulas_reproduce_the_engine(exported, case):
 
 
 def test_defaults_are_among_the_reconciled_paths(exported):
-    defaulted = [exported[k][1].model.financing.default.any() for k in CASES]
+    defaulted = [exported[k][1][0].financing.default.any() for k in CASES]
     assert any(defaulted) and not all(defaulted)
     # and so are the remedies: equity cures and cash sweeps (cash trapped, then swept)
-    fins = [exported[k][1].model.financing for k in CASES]
+    fins = [exported[k][1][0].financing for k in CASES]
     assert any(f.equity_cures.sum() > 0 for f in fins)
     assert any((f["trapped_cash"] > 0).any() for f in fins)
 
@@ -312,7 +313,7 @@ def test_the_case_switch_reproduces_each_exported_path(tmp_path):
     books = recalc(files, tmp_path / "out")
     for case, (path, _) in picks.items():
         book = books[f"case_{case}"]
-        m = excel._path_model(sc, res.terms, res, path).model
+        m = run(sc, excel.case_drivers(sc, res, path), res.terms)
         cover = {row[0]: row[1] for row in book["Cover"].iter_rows(values_only=True) if row and row[0]}
         assert cover["master check"] == "OK" and cover["engine reconciliation"] == "agrees", case
         for f, title in enumerate(excel.sheet_titles(sc)):

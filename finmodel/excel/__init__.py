@@ -22,14 +22,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from openpyxl import Workbook
 
-from finmodel.drivers import central_drivers, drivers_from_draws
-from finmodel.engine import Model, close_deal, run
+from finmodel.drivers import Drivers, central_drivers, drivers_from_draws
+from finmodel.engine import close_deal, run
 from finmodel.errors import Problem, ScenarioError
 from finmodel.excel.factory import _factory_sheet
 from finmodel.excel.inputs import (
@@ -50,34 +49,26 @@ from finmodel.excel.summary import (
     _portfolio_sheet,
     _print_setup,
 )
-from finmodel.financing import Terms
 from finmodel.results import Results, select_paths
 from finmodel.sampling import path_noise
 from finmodel.scenario.fields import resolve
 from finmodel.scenario.io import write_atomic
 from finmodel.scenario.model import Scenario
 
-__all__ = ["FIRST_PERIOD_COL", "RESERVED_SHEETS", "export_excel", "input_name", "sheet_titles"]
+__all__ = ["FIRST_PERIOD_COL", "RESERVED_SHEETS", "case_drivers", "export_excel", "input_name",
+           "sheet_titles"]
 
 # -- which paths ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _PathModel:
-    model: Model
-    drivers: object
-    path: int  # -1 for the base case
-
-
-def _path_model(sc: Scenario, terms: Terms, results: Results | None, path: int) -> _PathModel:
+def case_drivers(sc: Scenario, results: Results | None, path: int) -> Drivers:
+    """The drivers of one case (P = 1): the base case (``path`` < 0 or no results, every input
+    at its central value) or simulated path ``path`` of ``results`` (its draws and noise)."""
     if results is None or path < 0:
-        d = central_drivers(sc)
-        return _PathModel(run(sc, d, terms), d, -1)
+        return central_drivers(sc)
     row = results.inputs.drop(columns="path").iloc[path]
-    d = drivers_from_draws(sc, {name: np.array([v]) for name, v in row.items()}, 1,
-                           path_noise(sc, int(results.seed), path, path + 1))
-    return _PathModel(run(sc, d, terms), d, path)
-
+    return drivers_from_draws(sc, {name: np.array([v]) for name, v in row.items()}, 1,
+                              path_noise(sc, int(results.seed), path, path + 1))
 
 
 def export_excel(scenario: Scenario, path: str | os.PathLike[str], results: Results | None = None,
@@ -100,7 +91,7 @@ def export_excel(scenario: Scenario, path: str | os.PathLike[str], results: Resu
     terms = results.terms if results is not None and results.terms is not None else close_deal(scenario)
     picks = select_paths(results, selected) if results is not None else {}
     cases = [_Case("base", "every input at its central value", -1, central_drivers(scenario))]
-    cases += [_Case(name, why, p, _path_model(scenario, terms, results, p).drivers)
+    cases += [_Case(name, why, p, case_drivers(scenario, results, p))
               for name, (p, why) in picks.items() if p >= 0]
     shown = next((k for k, case in enumerate(cases) if case.name == next(iter(picks), "base")), 0)
     models = [run(scenario, case.drivers, terms) for case in cases]
@@ -131,11 +122,16 @@ def export_excel(scenario: Scenario, path: str | os.PathLike[str], results: Resu
 
 
 def _upper(sc: Scenario, path: str) -> float:
-    """The largest value an uncertain input can draw (its value if it is not uncertain)."""
+    """The largest value an uncertain input can draw, rounded (its 99.99th percentile if its
+    distribution is unbounded; its value if it is not uncertain), at most the horizon."""
     from finmodel.sampling import marginal
 
     spec = sc.uncertain_inputs().get(path)
-    return float(np.rint(marginal(spec).ppf(1.0))) if spec is not None else float(resolve(sc, path))
+    if spec is None:
+        return float(resolve(sc, path))
+    top = marginal(spec).ppf(1.0)
+    top = top if np.isfinite(top) else marginal(spec).ppf(0.9999)
+    return float(min(np.rint(top), sc.timeline.horizon_years))
 
 
 

@@ -426,7 +426,7 @@ def _factory_sheet(wb: Workbook, sc: Scenario, sizing: _SizingSheet, f: int, tit
 
     # ---- sources and uses -------------------------------------------------------------------------------
     R.section("Construction funding")
-    R.param("cost", "construction cost of this path", "EUR m", f"=SUM({R.span('uses')})")
+    R.param("cost", "construction cost of this case", "EUR m", f"=SUM({R.span('uses')})")
     R.param("scale", "facilities drawn (share of commitments)", "share",
             f"=MIN(1,{p('cost')}/{p('base_cost')})", PCT)
     for key, label, commit in (("eib_draw", "EIB drawn", "eib_commit"),
@@ -502,26 +502,32 @@ def _factory_sheet(wb: Workbook, sc: Scenario, sizing: _SizingSheet, f: int, tit
     R.series("pre_s", "fund loan balance before repayment", "EUR m", formula=lambda t: (
         f"{c('pre_s', t - 1)}*(1+{p('r_s')})+{p('is_sub')}*{c('fund_draw', t)}"),
         first=f"={p('is_sub')}*{c('fund_draw', 0)}")
+    loan = {"e": "EIB", "c": "commercial loan", "s": "fund loan"}
     for key, pre in (("b0_e", "pre_e"), ("b0_c", "pre_c"), ("b0_s", "pre_s")):
-        R.param(key, f"balance at first repayment ({pre[4:]})", "EUR m",
+        R.param(key, f"{loan[pre[4:]]} balance at the first repayment", "EUR m",
                 f"=IF({p('r0')}>0,INDEX({R.span(pre)},1,{p('r0')}),0)")
 
     # ---- the waterfall --------------------------------------------------------------------------------
     R.section("Senior debt, tax and CFADS")
     R.series("alive", "not in default at the period start", "1/0",
              formula=lambda t: f"{c('alive_close', t - 1)}", first=1, fmt="0")
-    for key, close in (("open_e", "close_e"), ("open_c", "close_c"), ("open_h", "close_h"),
-                       ("open_s", "close_s"), ("dsra_open", "dsra_close"),
-                       ("trapped_open", "trapped_close"), ("pool_open", "pool_close"),
-                       ("int_cf_open", "int_cf_close"), ("mra_open", "mra_close")):
-        R.series(key, key.replace("_", " "), "EUR m", formula=lambda t, close=close: c(close, t - 1),
-                 first=0.0)
+    for key, close, label in (
+            ("open_e", "close_e", "EIB balance at the period start"),
+            ("open_c", "close_c", "commercial balance at the period start"),
+            ("open_h", "close_h", "hardware loan balance at the period start"),
+            ("open_s", "close_s", "fund loan balance at the period start"),
+            ("dsra_open", "dsra_close", "debt service reserve at the period start"),
+            ("trapped_open", "trapped_close", "trapped cash at the period start"),
+            ("pool_open", "pool_close", "tax losses brought forward"),
+            ("int_cf_open", "int_cf_close", "interest brought forward (interest limitation)"),
+            ("mra_open", "mra_close", "maintenance reserve at the period start")):
+        R.series(key, label, "EUR m", formula=lambda t, close=close: c(close, t - 1), first=0.0)
     R.series("int_e", "EIB interest", "EUR m", formula=lambda t: f"{c('open_e', t)}*{p('r_e')}")
     R.series("int_c", "commercial interest", "EUR m", formula=lambda t: f"{c('open_c', t)}*{p('r_c')}")
     R.series("int_h", "hardware loan interest", "EUR m",
              formula=lambda t: f"{c('open_h', t)}*{p('r_h')}")
     for key, open_, b0 in (("sched_e", "open_e", "b0_e"), ("sched_c", "open_c", "b0_c")):
-        R.series(key, f"scheduled principal ({key[-1]})", "EUR m", formula=lambda t, o=open_, b=b0: (
+        R.series(key, f"{loan[key[-1]]} scheduled principal", "EUR m", formula=lambda t, o=open_, b=b0: (
             f"IF({c('repaying', t)}=1,MIN({c('share', t)}*{p(b)},{c(o, t)}),0)"))
     R.series("sched_h", "scheduled hardware service", "EUR m",
              formula=lambda t: f"MIN({c('hw_sched', t)},{c('open_h', t)}*(1+{p('r_h')}))")
@@ -603,8 +609,8 @@ def _factory_sheet(wb: Workbook, sc: Scenario, sizing: _SizingSheet, f: int, tit
              formula=lambda t: f"MAX({c('s1', t)}+{c('from_dsra', t)},0)")
     for key, open_, int_, prin, draw in (("new_e", "open_e", "int_e", "sched_e", "eib_draw"),
                                          ("new_c", "open_c", "int_c", "sched_c", "com_draw")):
-        R.series(key, f"balance after this period ({key[-1]})", "EUR m", formula=lambda t, o=open_,
-                 i=int_, pr=prin, dr=draw: (
+        R.series(key, f"{loan[key[-1]]} balance after this period's service", "EUR m",
+                 formula=lambda t, o=open_, i=int_, pr=prin, dr=draw: (
                      f"IF({c('capitalise', t)}=1,{c(o, t)}+{c(i, t)},{c(o, t)}"
                      f"-IF({c('last', t)}=1,{c(o, t)},{c(pr, t)}))+{c(dr, t)}"))
     R.series("pay_h", "hardware service paid", "EUR m", formula=lambda t: (

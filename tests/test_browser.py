@@ -28,6 +28,12 @@ HOSTILE = ROOT / "tests" / "data" / "hostile"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--disable-quic"]
 IDLE = '[data-testid="stStatusWidget"]'  # present while the script runs
+DRAWN = """() => ({
+  placeholders: document.querySelectorAll('[data-testid="stSkeleton"]').length,
+  charts_undrawn: [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')].filter(c => {
+    const g = c.querySelector("canvas, svg"); return !g || g.getBoundingClientRect().width === 0; }).length,
+  tables_undrawn: [...document.querySelectorAll('[data-testid="stDataFrame"]')].filter(
+    t => !t.querySelector("canvas")).length})"""
 
 
 def _playwright():
@@ -217,6 +223,10 @@ def test_cards_read_at_1280_px_and_every_view_draws(server, tmp_path):
             for view in VIEWS:
                 page.locator('[data-testid="stRadio"]').get_by_text(view, exact=True).click()
                 page.get_by_text(f"{complete} View: {view}.").wait_for(timeout=120_000)
+                # the line shows only once nothing is left to draw: no placeholder, every chart
+                # drawn with a width, every table drawn
+                left = page.evaluate(DRAWN)
+                assert left == {"placeholders": 0, "charts_undrawn": 0, "tables_undrawn": 0}, (view, scheme)
                 wait_idle(page)
                 assert page.locator('[data-testid="stException"]').count() == 0, (view, width)
                 slug = view.lower().replace(" ", "_") + ("_dark" if scheme == "dark" else "")

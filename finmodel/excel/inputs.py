@@ -331,8 +331,8 @@ def _paths_sheet(wb: Workbook, sc: Scenario, cases: list[_Case], names: _Names) 
                         styled(cell, float(v[max(f, 0) if v.shape[0] > 1 else 0, t if v.shape[1] > 1 else 0]),
                                False)
             r = first + len(cases) + 1
-    ws.cell(3, FIRST_PERIOD_COL - 1).value = None
-    for t in range(n_t):  # the period numbers the base case's formulas read
+    ws.cell(3, 1, "period (read by the base case's time paths)")
+    for t in range(n_t):
         ws.cell(3, FIRST_PERIOD_COL + t, f"=Timeline!{get_column_letter(FIRST_PERIOD_COL + t)}3")
     ws.freeze_panes = "D7"
     ws.column_dimensions["A"].width = 56

@@ -116,6 +116,26 @@ def _fmt_kpi(value: float, kpi: str) -> str:
     return f"{value:.1%}" if unit in ("1/yr", "share", "flag") else f"{value:,.3g} {unit}"
 
 
+def _kpi_table(res: finmodel.Results) -> pd.DataFrame:
+    """The portfolio KPIs' statistics for reading: each KPI named in words, each value in its
+    unit (a rate or a probability in percent, an amount with separators, 4 significant
+    digits)."""
+    summary = res.summary()
+
+    def text(value: float, unit: str) -> str:
+        if pd.isna(value):
+            return "n/a"
+        if unit in ("1/yr", "share", "flag"):
+            return f"{value:.1%}"
+        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:,.4g}"
+
+    rows = {PATH_KPIS[k][1]: {"unit": "" if PATH_KPIS[k][0] in ("1/yr", "share", "flag") else PATH_KPIS[k][0],
+                              **{stat: text(summary.loc[k, stat], PATH_KPIS[k][0])
+                                 for stat in ("mean", "p10", "p50", "p90")}}
+            for k in summary.index if k in PATH_KPIS}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("KPI")
+
+
 def _show_problems(exc: ScenarioError) -> None:
     """Every problem as plain text: values and file names are shown as typed, never as markup."""
     count = len(exc.problems)
@@ -425,9 +445,9 @@ def _results_tab(sc: finmodel.Scenario, res: finmodel.Results) -> None:
     right.altair_chart(probability_by_year(events, "share of paths, any site")
                        .properties(title="Credit events by year, any site"), height=CHART_HEIGHT + 100)
     left, right = st.columns(2)
-    left.altair_chart(fan_chart(res, "cfads", "EUR m").properties(
-        title="Portfolio CFADS by year (bands: 5-95% and 25-75% of paths; line: median)"),
-        height=CHART_HEIGHT)
+    left.altair_chart(fan_chart(res, "cfads", "EUR m").properties(title="Portfolio CFADS by year, EUR m"),
+                      height=CHART_HEIGHT)
+    left.caption("Bands: 5-95% (light) and 25-75% (dark) of paths; line: the median.")
     by_factory = res.factory_kpis.groupby("factory", observed=True)
     table = pd.DataFrame({
         "P(payment default)": by_factory["payment_default"].mean(),
@@ -449,13 +469,22 @@ def _results_tab(sc: finmodel.Scenario, res: finmodel.Results) -> None:
     st.altair_chart(bar_by_factory(table, "equity IRR P50", "median private equity IRR")
                     .properties(title="Median equity IRR by factory"), height=_rows_height(len(table)))
     st.markdown("#### Summary of every portfolio KPI")
-    st.dataframe(res.summary()[["unit", "mean", "p10", "p50", "p90"]], width="stretch")
+    st.dataframe(_kpi_table(res), width="stretch")
+
+
+def _risk_column(name: str) -> str:
+    """``var_0.95`` -> ``VaR 95%``, ``cvar_0.99`` -> ``CVaR 99%``, ``expected`` -> ``expected``."""
+    measure, _, level = name.partition("_")
+    if not level:
+        return name
+    return f"{'CVaR' if measure == 'cvar' else 'VaR'} {float(level):.0%}"
 
 
 def _risk_tab(sc: finmodel.Scenario, res: finmodel.Results) -> None:
     """Losses and their tails, the fund's tranches and when defaults happen, from the run."""
     risk = res.risk()
     risk.index = [PATH_KPIS[k][1] for k in risk.index]
+    risk.columns = [_risk_column(c) for c in risk.columns]
     st.markdown("#### Losses over the paths (EUR m)")
     st.caption("Expected loss; VaR: the loss exceeded on 5% (1%) of paths; CVaR: the mean loss on "
                "those paths.")
@@ -527,9 +556,13 @@ def _cash_flow_tab(sc: finmodel.Scenario, res: finmodel.Results) -> None:
                                 for c in wide.columns[1:]})
 
 
+SENSITIVITY_COLUMNS = {"spearman": "rank correlation (Spearman)",
+                       "contribution_to_variance": "share of the squared rank correlations"}
+
+
 def _drivers_tab(sc: finmodel.Scenario, res: finmodel.Results, toml: str) -> None:
-    choices = [h.kpi for h in HEADLINE if PATH_KPIS[h.kpi][0] != "flag"]
-    kpi = st.selectbox("KPI for the tornado", choices, key="tornado_kpi",
+    names = {h.kpi: h.label for h in HEADLINE if PATH_KPIS[h.kpi][0] != "flag"}
+    kpi = st.selectbox("KPI for the tornado", list(names), key="tornado_kpi", format_func=names.get,
                        help="One-at-a-time swings of each uncertain input from its P10 to its P90, "
                             "the others at their centre, on the base case.")
     table = _tornado(toml, kpi).copy()
@@ -538,13 +571,19 @@ def _drivers_tab(sc: finmodel.Scenario, res: finmodel.Results, toml: str) -> Non
     labels = {r.path: r.description for r in field_rows(sc)}
     table["input"] = [_short(labels.get(p, p)) for p in table["input"]]
     fmt = "%" if PATH_KPIS[kpi][0] in ("1/yr", "share") else None
-    st.altair_chart(tornado_chart(table, kpi, fmt=fmt)
-                    .properties(title=f"What moves {kpi}: one input at a time from its P10 to its P90"),
+    label = names[kpi]
+    st.altair_chart(tornado_chart(table, label, fmt=fmt)
+                    .properties(title=f"What moves {label}: one input at a time from its P10 to its P90"),
                     height=_rows_height(min(len(table), 12), row=26) + 40)
     st.caption(f"The bars swing around the central case ({_fmt_kpi(table['kpi_at_centre'].iloc[0], kpi)}"
                " with every input at its central value), not around the simulation's median.")
     st.markdown("#### Inputs ranked by rank correlation with the KPI over the simulated paths")
-    st.dataframe(finmodel.sensitivity(res, kpi), hide_index=True, width="stretch")
+    ranked = finmodel.sensitivity(res, kpi)
+    ranked.insert(0, "field", ranked["input"])
+    ranked["input"] = [labels.get(p, p) for p in ranked["input"]]
+    st.dataframe(ranked.rename(columns=SENSITIVITY_COLUMNS), hide_index=True, width="stretch",
+                 column_config={"field": st.column_config.TextColumn(help="the input's dotted path in "
+                                                                          "the scenario file")})
 
 
 CHART_HEIGHT = 320  # px: Streamlit draws an Altair chart this tall (its own height is not kept)
@@ -608,7 +647,9 @@ def _compare_tab(sc: finmodel.Scenario, toml: str, paths: int, seed: int, method
     label = {h.kpi: h.label for h in HEADLINE}
     kpi = st.selectbox("Outcome", list(label), key="compare_kpi", format_func=label.get)
     unit = PATH_KPIS[kpi][0]
-    st.altair_chart(compare_chart({n: r.path_kpis[kpi] for n, r in runs.items()}, label[kpi], unit,
+    # the chart shows every path, so its axis names the outcome, not the card's statistic
+    outcome = label[kpi].replace(" (P50)", "")
+    st.altair_chart(compare_chart({n: r.path_kpis[kpi] for n, r in runs.items()}, outcome, unit,
                                   {n: colours[n] for n in runs}), height=CHART_HEIGHT + 60)
     rows = {n: {h.label: headline_value(r, h) for h in HEADLINE} for n, r in runs.items()}
     st.markdown("#### Headline KPIs")

@@ -3,6 +3,8 @@ API's numbers for the same inputs, and every error path as a message."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from conftest import ROOT
@@ -163,12 +165,16 @@ def test_compare_view_shows_each_scenario_with_the_api_numbers(app):
 def test_drivers_view_ranks_inputs_as_the_api_does(app, base):
     app.radio(key="view").set_value("Drivers").run()
     box = next(w for w in app.selectbox if w.label == "KPI for the tornado")
+    assert "EIB expected loss" in box.options  # the cards' labels, not the KPIs' code names
     box.set_value("eib_loss_eur_m").run()
     assert not app.exception
-    ranked = next(df.value for df in app.dataframe if "spearman" in df.value.columns)
+    ranked = next(df.value for df in app.dataframe if "field" in df.value.columns)
     res = finmodel.simulate(base, paths=DEFAULT_PATHS)
     want = finmodel.sensitivity(res, "eib_loss_eur_m")
-    assert ranked["input"].tolist() == want["input"].tolist()
+    assert ranked["field"].tolist() == want["input"].tolist()
+    descriptions = {r.path: r.description for r in finmodel.scenario.field_rows(base)}
+    assert ranked["input"].tolist() == [descriptions[p] for p in want["input"]]
+    np.testing.assert_allclose(ranked["rank correlation (Spearman)"], want["spearman"], rtol=1e-12)
 
 
 def test_upload_valid_and_malformed_toml(app):
@@ -221,6 +227,21 @@ def test_compare_shows_your_edited_scenario_beside_the_presets(app, base):
     assert app.text[0].value.startswith("base as published: ")  # the description is the preset's
 
 
+def test_kpi_summary_reads_in_words_and_units(app, base):
+    """Every portfolio KPI in the summary table, named by its description (no code names), a
+    rate or probability in percent and an amount with thousands separators."""
+    from finmodel.kpis import PATH_KPIS
+
+    res = finmodel.simulate(base, paths=DEFAULT_PATHS)
+    table = next(df.value for df in app.dataframe if df.value.index.name == "KPI")
+    assert len(table) == len(res.summary())  # one row per KPI, none merged by a shared name
+    irr = table.loc[PATH_KPIS["equity_irr"][1]]
+    assert irr["p50"] == f"{res.summary().loc['equity_irr', 'p50']:.1%}" and irr["unit"] == ""
+    capex = table.loc[PATH_KPIS["capex_initial_eur_m"][1]]
+    assert capex["mean"] == f"{res.summary().loc['capex_initial_eur_m', 'mean']:,.0f}"
+    assert not any(re.fullmatch(r"[a-z0-9_.]+", name) for name in table.index)  # no bare code name
+
+
 def test_a_control_without_effect_says_so(app):
     """On base every site is held to its public-money cap: another allocation rule changes
     nothing, and the page says so rather than staying silent."""
@@ -259,6 +280,7 @@ def test_risk_view_shows_the_api_loss_table(app, base):
     res = finmodel.simulate(base, paths=DEFAULT_PATHS)
     table = app.dataframe[0].value
     np.testing.assert_allclose(table.to_numpy(float), res.risk().to_numpy(float), rtol=1e-12)
+    assert list(table.columns) == ["expected", "VaR 95%", "CVaR 95%", "VaR 99%", "CVaR 99%"]
     # each site's minimum DSCR: P10, P50 and P90 over the paths, with the covenant lines
     sites, lines = chart_data(app.get("vega_lite_chart")[-1])
     want = res.factory_kpis.groupby("factory", observed=True)["min_dscr"].quantile([0.1, 0.5, 0.9]).unstack()

@@ -84,6 +84,18 @@ def metric_values(page) -> dict[str, str]:
     return out
 
 
+def whole_page(page, path, width: int, height: int) -> None:
+    """A screenshot of the whole page: Streamlit scrolls inside its main container, so the
+    window is made as tall as the content for the shot (the charts redraw at the new size),
+    then set back."""
+    tall = page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
+    page.set_viewport_size({"width": width, "height": max(height, min(int(tall) + 40, 6000))})
+    page.wait_for_timeout(800)
+    page.screenshot(path=str(path))
+    page.set_viewport_size({"width": width, "height": height})
+    page.wait_for_timeout(300)
+
+
 def wait_idle(page, timeout_ms: int = 120_000) -> None:
     page.wait_for_selector(IDLE, state="detached", timeout=timeout_ms)
 
@@ -230,6 +242,6 @@ def test_cards_read_at_1280_px_and_every_view_draws(server, tmp_path):
                 wait_idle(page)
                 assert page.locator('[data-testid="stException"]').count() == 0, (view, width)
                 slug = view.lower().replace(" ", "_") + ("_dark" if scheme == "dark" else "")
-                page.screenshot(path=str(shots / f"{slug}_{width}.png"), full_page=True)
+                whole_page(page, shots / f"{slug}_{width}.png", width, height)
             page.close()
         browser.close()

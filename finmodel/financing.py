@@ -137,6 +137,8 @@ class Terms:
     eu_eur_m: Array | None = None  # EU part of the fund allocation (the host state pays the rest)
     sized_on: str = ""  # the scenario whose base case sized these terms (``close_on``)
     sizing_case: str = "central"  # what the senior debt was sized on (``eib.sizing_case``)
+    cfads_scale: Array | None = None  # (F,) a downside sizing case's CFADS as a share of the base
+    # case's (None: sized on the base case's own CFADS)
 
 
 @dataclass(frozen=True)
@@ -766,7 +768,7 @@ def size_debt(sc: Scenario, d: Drivers, op: Operations, fund_eur_m: Array,
     binding = tuple(
         min({**caps, "dscr": capacity}.items(), key=lambda kv: kv[1][i])[0] for i in range(n_f))
     return Terms(fund_eur_m, senior * split, senior * (1.0 - split), cost, n_rep, profile,
-                 capacity, hw_share, binding)
+                 capacity, hw_share, binding, cfads_scale=cfads_scale)
 
 
 def _dscr_capacity(sc: Scenario, d: Drivers, fin: Financing, terms: Terms, senior: Array,

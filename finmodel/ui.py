@@ -22,6 +22,7 @@ import streamlit as st
 
 import finmodel
 from finmodel.charts import (
+    PERCENT_UNITS,
     bar_by_factory,
     compare_chart,
     dscr_by_site,
@@ -113,7 +114,7 @@ def _short(text: str, most: int = 60) -> str:
 
 def _fmt_kpi(value: float, kpi: str) -> str:
     unit = PATH_KPIS[kpi][0]
-    return f"{value:.1%}" if unit in ("1/yr", "share", "flag") else f"{value:,.3g} {unit}"
+    return f"{value:.1%}" if unit in PERCENT_UNITS else f"{value:,.3g} {unit}"
 
 
 def _kpi_table(res: finmodel.Results) -> pd.DataFrame:
@@ -125,11 +126,11 @@ def _kpi_table(res: finmodel.Results) -> pd.DataFrame:
     def text(value: float, unit: str) -> str:
         if pd.isna(value):
             return "n/a"
-        if unit in ("1/yr", "share", "flag"):
+        if unit in PERCENT_UNITS:
             return f"{value:.1%}"
         return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:,.4g}"
 
-    rows = {PATH_KPIS[k][1]: {"unit": "" if PATH_KPIS[k][0] in ("1/yr", "share", "flag") else PATH_KPIS[k][0],
+    rows = {PATH_KPIS[k][1]: {"unit": "" if PATH_KPIS[k][0] in PERCENT_UNITS else PATH_KPIS[k][0],
                               **{stat: text(summary.loc[k, stat], PATH_KPIS[k][0])
                                  for stat in ("mean", "p10", "p50", "p90")}}
             for k in summary.index if k in PATH_KPIS}
@@ -570,7 +571,7 @@ def _drivers_tab(sc: finmodel.Scenario, res: finmodel.Results, toml: str) -> Non
         st.info(literal(table.attrs["note"]))
     labels = {r.path: r.description for r in field_rows(sc)}
     table["input"] = [_short(labels.get(p, p)) for p in table["input"]]
-    fmt = "%" if PATH_KPIS[kpi][0] in ("1/yr", "share") else None
+    fmt = "%" if PATH_KPIS[kpi][0] in PERCENT_UNITS else None  # (flags have no tornado)
     label = names[kpi]
     st.altair_chart(tornado_chart(table, label, fmt=fmt)
                     .properties(title=f"What moves {label}: one input at a time from its P10 to its P90"),

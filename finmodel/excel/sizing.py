@@ -36,7 +36,7 @@ class _SizingCase:
 
 
 def _sizing_case(sc: Scenario, terms: Terms) -> _SizingCase:
-    from finmodel.engine import _downside_scale, _sizing_drivers, sizing_scenario
+    from finmodel.engine import _sizing_drivers, sizing_scenario
     from finmodel.financing import finance
     from finmodel.operations import operate
 
@@ -46,7 +46,6 @@ def _sizing_case(sc: Scenario, terms: Terms) -> _SizingCase:
     fin = finance(sizing, d, ops, terms, test_covenants=False)
     senior = terms.eib_eur_m + terms.commercial_eur_m
     b0 = fin.senior_exposure[0]
-    downside = sizing.eib.sizing_case == "downside"
     with np.errstate(divide="ignore", invalid="ignore"):
         growth = np.where(senior > 0, b0 / np.maximum(senior, 1e-12), 1.0)
         eib_part = np.where(b0 > 0, fin.eib_exposure[0] / np.where(b0 > 0, b0, 1.0), 1.0)
@@ -55,7 +54,7 @@ def _sizing_case(sc: Scenario, terms: Terms) -> _SizingCase:
         cost=(ops["capex_construction"] + ops["capex_gpu_initial"])[0].sum(-1),
         close=np.broadcast_to(d.close_year, (1, sc.n_factories))[0].astype(int),
         r0=fin.first_repayment[0], growth=growth, eib_part=eib_part,
-        scale=_downside_scale(sizing, ops) if downside else np.ones(sc.n_factories),
+        scale=terms.cfads_scale if terms.cfads_scale is not None else np.ones(sc.n_factories),
         cfads=fin["cfads"][0], base_rate=rate(d.base_rate), eib_margin=rate(d.eib_margin),
         senior_spread=rate(d.senior_spread),
         live=sc.close_on is None and sizing.eib.sizing_case == "central")
